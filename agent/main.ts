@@ -1,0 +1,13 @@
+/** idv-agent: argv → command table → run. */
+import { dispatch, runProgram, type ProgramSpec } from '../protocol/cli.js';
+import { IDV_VERSION } from '../protocol/version.js';
+
+export const spec: ProgramSpec = {
+  name: 'idv-agent',
+  version: IDV_VERSION,
+  commands: {},
+};
+
+process.exitCode = await runProgram(spec.name, process.argv.slice(2), (argv, io) =>
+  dispatch(spec, argv, io),
+);

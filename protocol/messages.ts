@@ -1,0 +1,360 @@
+/**
+ * Every message on idv's two channels, as schemas; the TypeScript types are derived from them.
+ *
+ * - sync channel: idv-server ↔ idv-agent, WebSocket `/v1/agent`, JSON text frames.
+ * - local channel: idv-pam-helper / idv-agent CLI ↔ idv-agent, Unix socket, newline-delimited JSON.
+ *
+ * Every message carries `type`. Objects are strict (extra keys refused). One parse function per
+ * direction turns raw bytes into a typed message or a typed refusal; it never throws.
+ */
+import { z } from 'zod';
+import { ERRORS, type ErrorBody, type ErrorCode } from './errors.js';
+import { nameSchema, policySchema, serviceSchema } from './policy.js';
+import { PROTOCOL_VERSION } from './version.js';
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+
+const revision = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const epochMs = z.number().int().min(0).max(8.64e15);
+const text = (max: number) => z.string().max(max);
+const version = z.literal(PROTOCOL_VERSION);
+/** base64url without padding */
+const b64url = (bytes: number) =>
+  z
+    .string()
+    .length(Math.ceil((bytes * 4) / 3))
+    .regex(/^[A-Za-z0-9_-]+$/);
+
+export const totpParamsSchema = z.strictObject({
+  /** RFC 4648 base32, upper case, no padding. */
+  secret: z
+    .string()
+    .min(16)
+    .max(128)
+    .regex(/^[A-Z2-7]+$/),
+  algorithm: z.enum(['SHA1', 'SHA256', 'SHA512']),
+  digits: z.union([z.literal(6), z.literal(8)]),
+  period: z.number().int().min(15).max(120),
+});
+export type TotpParams = z.infer<typeof totpParamsSchema>;
+
+/** A user as one device sees it: only users entitled to log in there are ever sent. */
+export const userRecordSchema = z.strictObject({
+  name: nameSchema,
+  groups: z.array(nameSchema).max(256),
+  status: z.enum(['active', 'suspended']),
+  /** null until the user has confirmed an authenticator app. */
+  totp: totpParamsSchema.nullable(),
+  /** When the enrollment grace period started (user added or MFA reset), epoch ms. */
+  graceStartedAt: epochMs,
+  /** Slow hashes of the unused recovery codes. */
+  recoveryCodes: z.array(text(256)).max(20),
+  /** Last admin unlock that applies to this device, epoch ms: clears older lockouts. */
+  unlockedAt: epochMs.nullable(),
+});
+export type UserRecord = z.infer<typeof userRecordSchema>;
+
+export const deviceFactsSchema = z.strictObject({
+  hostname: text(256),
+  os: text(256),
+  osVersion: text(256),
+  arch: text(64),
+  serial: text(256).optional(),
+  hardwareUuid: text(256).optional(),
+  machineId: text(256).optional(),
+});
+export type DeviceFacts = z.infer<typeof deviceFactsSchema>;
+
+export const OUTCOMES = [
+  'skip',
+  'prompt',
+  'ok',
+  'invalid',
+  'locked',
+  'deny',
+  'unlock',
+  'failopen',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** One login decision (or local unlock) on a device; uploaded at least once, stored once by id. */
+export const loginEventSchema = z.strictObject({
+  id: z.uuid(),
+  at: epochMs,
+  user: text(256),
+  service: text(64),
+  outcome: z.enum(OUTCOMES),
+  rhost: text(256).optional(),
+  tty: text(256).optional(),
+  /** Short machine-readable reason (`replay`, `grace`, `exempt`, `offline-too-long`, ...). */
+  reason: text(64).optional(),
+});
+export type LoginEvent = z.infer<typeof loginEventSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Sync channel
+
+/** First frame on every connection: the agent must sign `nonce` to prove its key. */
+export const challengeSchema = z.strictObject({
+  type: z.literal('challenge'),
+  v: version,
+  nonce: b64url(32),
+  serverTime: epochMs,
+});
+
+export const snapshotSchema = z.strictObject({
+  type: z.literal('snapshot'),
+  revision,
+  serverTime: epochMs,
+  deviceGroup: nameSchema,
+  policy: policySchema,
+  users: z.array(userRecordSchema).max(100_000),
+});
+
+export const deltaSchema = z.strictObject({
+  type: z.literal('delta'),
+  fromRevision: revision,
+  revision,
+  serverTime: epochMs,
+  policy: policySchema.optional(),
+  upsert: z.array(userRecordSchema).max(100_000),
+  remove: z.array(nameSchema).max(100_000),
+});
+
+/** The server stored these events (by id); the agent may drop them from its outbox. */
+export const eventsAckSchema = z.strictObject({
+  type: z.literal('eventsAck'),
+  ids: z.array(z.uuid()).max(1000),
+});
+
+export const serverToAgentSchema = z.discriminatedUnion('type', [
+  challengeSchema,
+  snapshotSchema,
+  deltaSchema,
+  eventsAckSchema,
+]);
+export type ServerToAgent = z.infer<typeof serverToAgentSchema>;
+export type Snapshot = z.infer<typeof snapshotSchema>;
+export type Delta = z.infer<typeof deltaSchema>;
+
+export const helloSchema = z.strictObject({
+  type: z.literal('hello'),
+  v: version,
+  deviceId: z.uuid(),
+  /** Ed25519 signature of helloSigningInput(nonce, deviceId), base64url. */
+  signature: b64url(64),
+  /** Last revision the agent applied; 0 = nothing yet (a snapshot follows). */
+  revision,
+  agentVersion: text(64),
+  facts: deviceFactsSchema.optional(),
+});
+
+export const ackSchema = z.strictObject({ type: z.literal('ack'), revision });
+
+export const MAX_EVENTS_PER_BATCH = 500;
+export const eventsSchema = z.strictObject({
+  type: z.literal('events'),
+  events: z.array(loginEventSchema).min(1).max(MAX_EVENTS_PER_BATCH),
+});
+
+export const agentToServerSchema = z.discriminatedUnion('type', [
+  helloSchema,
+  ackSchema,
+  eventsSchema,
+]);
+export type AgentToServer = z.infer<typeof agentToServerSchema>;
+export type Hello = z.infer<typeof helloSchema>;
+
+/** What the agent signs in `hello`: binds the signature to this protocol, nonce and device. */
+export function helloSigningInput(nonce: string, deviceId: string): Buffer {
+  return Buffer.from(`idv-hello/v${PROTOCOL_VERSION}\n${nonce}\n${deviceId}`, 'utf8');
+}
+
+/** WebSocket close codes (4000-4999 are the application's). */
+export const CLOSE = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  MALFORMED: 4400,
+  UNAUTHORIZED: 4401,
+  REVOKED: 4403,
+  PROTOCOL_VERSION: 4406,
+  OUT_OF_ORDER: 4409,
+  TOO_LARGE: 4413,
+  REPLACED: 4410,
+  TIMEOUT: 4408,
+  INTERNAL: 4500,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Local channel (Unix socket, one JSON object per line)
+
+/** A one-time code as typed: 6-8 digits, or a recovery code `xxxx-xxxx-xxxx`. */
+export const CODE_RE = /^([0-9]{6,8}|[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})$/;
+
+export const beginSchema = z.strictObject({
+  type: z.literal('begin'),
+  v: version,
+  user: nameSchema,
+  service: serviceSchema,
+  rhost: text(256).optional(),
+  tty: text(256).optional(),
+});
+
+/** The code for the login opened by `begin` on the same connection. */
+export const verifySchema = z.strictObject({
+  type: z.literal('verify'),
+  code: z.string().regex(CODE_RE, 'must be 6-8 digits or a recovery code'),
+});
+
+export const statusRequestSchema = z.strictObject({ type: z.literal('status'), v: version });
+export const unlockRequestSchema = z.strictObject({
+  type: z.literal('unlock'),
+  v: version,
+  user: nameSchema,
+});
+
+export const localRequestSchema = z.discriminatedUnion('type', [
+  beginSchema,
+  verifySchema,
+  statusRequestSchema,
+  unlockRequestSchema,
+]);
+export type LocalRequest = z.infer<typeof localRequestSchema>;
+
+const userMessage = text(512);
+
+export const statusReportSchema = z.strictObject({
+  type: z.literal('status'),
+  server: text(2048).nullable(),
+  deviceId: z.uuid().nullable(),
+  connected: z.boolean(),
+  revision,
+  users: z.number().int().min(0),
+  lastSyncAt: z.iso.datetime().nullable(),
+  locked: z.array(nameSchema),
+  outbox: z.number().int().min(0),
+});
+export type StatusReport = z.infer<typeof statusReportSchema>;
+
+export const localReplySchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('skip'), message: userMessage.optional() }),
+  z.strictObject({ type: z.literal('deny'), message: userMessage }),
+  z.strictObject({
+    type: z.literal('prompt'),
+    prompts: z.number().int().min(1).max(10),
+    message: userMessage.optional(),
+  }),
+  z.strictObject({ type: z.literal('ok'), message: userMessage.optional() }),
+  z.strictObject({
+    type: z.literal('invalid'),
+    attemptsLeft: z.number().int().min(0).max(100),
+    message: userMessage,
+  }),
+  z.strictObject({ type: z.literal('locked'), until: epochMs.nullable(), message: userMessage }),
+  statusReportSchema,
+  z.strictObject({ type: z.literal('unlocked'), user: nameSchema, wasLocked: z.boolean() }),
+  z.strictObject({
+    type: z.literal('error'),
+    code: z.string().refine((c) => Object.hasOwn(ERRORS, c)),
+    message: userMessage,
+  }),
+]);
+export type LocalReply = z.infer<typeof localReplySchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+/** Size limits, in bytes of UTF-8 input, per direction. */
+export const LIMITS = {
+  serverToAgent: 64 * 1024 * 1024,
+  agentToServer: 1024 * 1024,
+  localRequest: 4096,
+  localReply: 8192,
+} as const;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ErrorBody };
+
+function refuse(code: ErrorCode, message: string): { ok: false; error: ErrorBody } {
+  return { ok: false, error: { code, message } };
+}
+
+function makeParser<T extends { type: string }>(
+  schema: z.ZodType<T>,
+  types: ReadonlySet<string>,
+  maxBytes: number,
+): (raw: string | Buffer) => ParseResult<T> {
+  return (raw) => {
+    try {
+      const size = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
+      if (size > maxBytes)
+        return refuse('TOO_LARGE', `message of ${size} bytes exceeds ${maxBytes}`);
+      let data: unknown;
+      try {
+        data = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+      } catch {
+        return refuse('MALFORMED_JSON', ERRORS.MALFORMED_JSON.message);
+      }
+      if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+        return refuse('INVALID_MESSAGE', 'a message must be a JSON object');
+      }
+      const type = (data as Record<string, unknown>).type;
+      if (typeof type !== 'string' || !types.has(type)) {
+        return refuse('UNKNOWN_TYPE', `unknown message type ${JSON.stringify(type)?.slice(0, 40)}`);
+      }
+      const v = (data as Record<string, unknown>).v;
+      if (v !== undefined && v !== PROTOCOL_VERSION) {
+        return refuse(
+          'PROTOCOL_VERSION',
+          `protocol version ${String(v).slice(0, 20)} is not ${PROTOCOL_VERSION}`,
+        );
+      }
+      const result = schema.safeParse(data);
+      if (!result.success) return refuse('INVALID_MESSAGE', describeIssues(type, result.error));
+      return { ok: true, value: result.data };
+    } catch (err) {
+      // Nothing above should throw; if it ever does (a stack overflow on absurd input), refuse.
+      return refuse('INVALID_MESSAGE', `unparseable message (${(err as Error).name})`);
+    }
+  };
+}
+
+/** `type: path: problem; path: problem` — never echoes the input's values (they may be secrets). */
+export function describeIssues(context: string, error: z.ZodError): string {
+  const parts = error.issues.slice(0, 5).map((i) => {
+    const path = i.path.length ? i.path.map(String).join('.') : '(message)';
+    return `${path}: ${i.message}`;
+  });
+  return `${context}: ${parts.join('; ')}`;
+}
+
+function typesOf(schema: z.ZodDiscriminatedUnion): Set<string> {
+  return new Set(
+    schema.options.map((o) => String((o as z.ZodObject).shape.type?.def.values?.[0] ?? '')),
+  );
+}
+
+/** Agent side: a frame from the server. */
+export const parseServerToAgent = makeParser(
+  serverToAgentSchema,
+  typesOf(serverToAgentSchema),
+  LIMITS.serverToAgent,
+);
+/** Server side: a frame from an agent. */
+export const parseAgentToServer = makeParser(
+  agentToServerSchema,
+  typesOf(agentToServerSchema),
+  LIMITS.agentToServer,
+);
+/** Agent side: one line from a local client (helper or CLI). */
+export const parseLocalRequest = makeParser(
+  localRequestSchema,
+  typesOf(localRequestSchema),
+  LIMITS.localRequest,
+);
+/** Client side: one line from the agent. */
+export const parseLocalReply = makeParser(
+  localReplySchema,
+  typesOf(localReplySchema),
+  LIMITS.localReply,
+);
