@@ -358,3 +358,23 @@ export const parseLocalReply = makeParser(
   typesOf(localReplySchema),
   LIMITS.localReply,
 );
+
+// ---------------------------------------------------------------------------------------------
+// Registration (HTTP, once per device): POST /v1/register
+
+export const registerRequestSchema = z.strictObject({
+  /** The registration token from `idvctl device token create`. */
+  token: z.string().min(16).max(256),
+  /** The agent's Ed25519 public key: the raw 32 bytes, base64url (JWK `x`). */
+  publicKey: b64url(32),
+  name: text(256).optional(),
+  agentVersion: text(64),
+  facts: deviceFactsSchema,
+});
+export type RegisterRequest = z.infer<typeof registerRequestSchema>;
+
+export const registerResponseSchema = z.strictObject({
+  deviceId: z.uuid(),
+  deviceGroup: nameSchema,
+});
+export type RegisterResponse = z.infer<typeof registerResponseSchema>;
