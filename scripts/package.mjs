@@ -1,0 +1,165 @@
+// Builds the single executable `idv` (Node SEA, from the local node, offline) and, with --deb,
+// the Debian packages idv-agent and idv-server from it.
+//
+//   node scripts/package.mjs            → packaging/out/idv (+ node_sqlite3.node, links)
+//   node scripts/package.mjs --deb      → the same, then packaging/out/*.deb
+//   node scripts/package.mjs --deb-only → the .debs from an existing packaging/out/idv
+//   node scripts/package.mjs --bundle-only → only packaging/out/build/idv.cjs (the input of the
+//                                            pkg configuration in packaging/pkg/, for other targets)
+//
+// Recipe (docs/packaging.md): esbuild one CommonJS bundle of packaging/sea/main.ts (SEA runs
+// CommonJS only) → `node --experimental-sea-config` with useCodeCache → copy this node → strip it
+// (before injecting: stripping afterwards would cut the blob) → postject the blob and flip the
+// fuse. The sqlite3 addon cannot live in the blob; it sits beside the binary and is loaded with
+// createRequire(process.execPath).
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildDebs } from '../packaging/deb/build.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'packaging/out');
+const work = join(out, 'build');
+const PROGRAMS = ['idv-server', 'idvctl', 'idv-agent', 'idv-pam-helper'];
+const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+const ADDON = join(root, 'node_modules/sqlite3/build/Release/node_sqlite3.node');
+const MAINS = ['server/main.ts', 'server/ctl/main.ts', 'agent/main.ts', 'pam-helper/main.ts'].map(
+  (p) => join(root, p),
+);
+
+const args = new Set(process.argv.slice(2));
+for (const a of args) {
+  if (!['--deb', '--deb-only', '--bundle-only'].includes(a)) {
+    console.error(`package: unknown option ${a} (use --deb, --deb-only or --bundle-only)`);
+    process.exit(2);
+  }
+}
+
+function step(text) {
+  console.log(`package: ${text}`);
+}
+
+function run(cmd, argv, opts = {}) {
+  execFileSync(cmd, argv, { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, ...opts });
+}
+
+/** The sqlite3 package finds its addon with `bindings`, which searches node_modules: point it
+ *  at the file beside the executable instead. */
+const sqliteAddonBesideBinary = {
+  name: 'sqlite-addon-beside-binary',
+  setup(b) {
+    b.onLoad({ filter: /sqlite3[\\/]lib[\\/]sqlite3-binding\.js$/ }, () => ({
+      contents:
+        "module.exports = require('node:module').createRequire(process.execPath)('./node_sqlite3.node');",
+      loader: 'js',
+    }));
+  },
+};
+
+/** Each program main ends in `process.exitCode = await <expr>;`. CommonJS has no top-level
+ *  await, so that one statement becomes its promise form; anything else left at top level
+ *  makes esbuild fail loudly. */
+const mainsWithoutTopLevelAwait = {
+  name: 'mains-without-top-level-await',
+  setup(b) {
+    const mains = new Set(MAINS);
+    b.onLoad({ filter: /main\.ts$/ }, (a) => {
+      if (!mains.has(a.path)) return undefined;
+      const source = readFileSync(a.path, 'utf8');
+      const re = /^process\.exitCode = await ([\s\S]*?);\s*$/m;
+      const contents = source.replace(
+        re,
+        (_m, expr) =>
+          `void Promise.resolve(${expr}).then((c) => { process.exitCode = c; }, () => { process.exitCode = 1; });\n`,
+      );
+      return { contents, loader: 'ts' };
+    });
+  },
+};
+
+async function bundle() {
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  step('bundling packaging/sea/main.ts (esbuild, CommonJS)');
+  const file = join(work, 'idv.cjs');
+  await build({
+    entryPoints: [join(root, 'packaging/sea/main.ts')],
+    outfile: file,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    packages: 'bundle',
+    // Optional native speed-ups of ws; it falls back to JavaScript without them.
+    external: ['bufferutil', 'utf-8-validate'],
+    legalComments: 'none',
+    minifySyntax: true,
+    logLevel: 'warning',
+    plugins: [sqliteAddonBesideBinary, mainsWithoutTopLevelAwait],
+  });
+  return file;
+}
+
+async function buildBinary() {
+  for (const p of ['idv', 'node_sqlite3.node', ...PROGRAMS]) rmSync(join(out, p), { force: true });
+  const main = await bundle();
+
+  step('preparing the SEA blob (useCodeCache)');
+  const blob = join(work, 'sea-prep.blob');
+  const config = join(work, 'sea-config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      main,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useCodeCache: true,
+    }),
+  );
+  run(process.execPath, ['--experimental-sea-config', config]);
+
+  step(`copying ${process.execPath}, stripping it, injecting the blob`);
+  const exe = join(out, 'idv');
+  copyFileSync(process.execPath, exe);
+  chmodSync(exe, 0o755);
+  // strip warns about Node's many .note sections; the warnings are harmless, so keep them quiet.
+  run('strip', ['--strip-all', exe], { stdio: ['ignore', 'inherit', 'ignore'] });
+  run(join(root, 'node_modules/.bin/postject'), [
+    exe,
+    'NODE_SEA_BLOB',
+    blob,
+    '--sentinel-fuse',
+    FUSE,
+  ]);
+  copyFileSync(ADDON, join(out, 'node_sqlite3.node'));
+  chmodSync(join(out, 'node_sqlite3.node'), 0o644);
+  for (const p of PROGRAMS) symlinkSync('idv', join(out, p));
+
+  // A binary that cannot start must not reach a package.
+  const version = execFileSync(join(out, 'idv-agent'), ['--version'], { encoding: 'utf8' }).trim();
+  step(
+    `built packaging/out/idv (${(statSync(exe).size / 1e6).toFixed(1)} MB), idv-agent --version → ${version}`,
+  );
+}
+
+if (args.has('--bundle-only')) await bundle();
+else if (!args.has('--deb-only')) await buildBinary();
+if (args.has('--deb') || args.has('--deb-only')) {
+  if (!existsSync(join(out, 'idv'))) {
+    console.error('package: packaging/out/idv is missing; run `npm run package` first');
+    process.exit(1);
+  }
+  for (const deb of buildDebs({ root, out })) step(`built ${deb}`);
+}
