@@ -1,0 +1,47 @@
+// The four programs as a user runs them from a checkout: ./bin/<name>.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+  version: string;
+  bin: Record<string, string>;
+};
+const PROGRAMS = ['idv-server', 'idvctl', 'idv-agent', 'idv-pam-helper'];
+
+function run(program: string, args: string[]) {
+  const r = spawnSync(`./bin/${program}`, args, { encoding: 'utf8', timeout: 20_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe.each(PROGRAMS)('%s', (program) => {
+  it('is named in package.json bin', () => {
+    expect(pkg.bin[program]).toBe(`bin/${program}`);
+  });
+
+  it('answers --version with the package version', () => {
+    const r = run(program, ['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(pkg.version);
+  });
+
+  it('answers --help with a usage text', () => {
+    const r = run(program, ['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Usage: ${program}`));
+  });
+
+  it('refuses an unknown flag with exit code 2 and names it', () => {
+    const r = run(program, ['--no-such-flag']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--no-such-flag');
+  });
+
+  it('prints a JSON error for an unknown flag with --json', () => {
+    const r = run(program, ['--json', '--no-such-flag']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({
+      error: { code: 'USAGE', message: expect.stringContaining('--no-such-flag') },
+    });
+  });
+});
