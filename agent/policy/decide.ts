@@ -1,0 +1,151 @@
+/**
+ * The login decision at `begin`: skip / prompt / deny, from the cached policy, user and counters.
+ * Pure: every input (including the clock) is passed in, so the whole table is unit-tested.
+ *
+ * Order (first match wins):
+ *  1. no policy yet, or the cache is older than offlineMaxAgeSeconds → failMode
+ *     (secure: deny; safe: skip, recorded as `failopen`)
+ *  2. mfa off for this device group → skip
+ *  3. the PAM service is not one that asks → skip
+ *  4. exempt user (break-glass) → skip
+ *  5. user unknown here → policy.unknownUsers (skip: not managed here; deny)
+ *  6. suspended → deny
+ *  7. locked out → deny with the lockout message (outcome `locked`)
+ *  8. not enrolled → skip with the deadline during the enrollment grace, deny after it
+ *  9. otherwise → prompt for `policy.prompts` codes
+ */
+import type { LocalReply, Outcome } from '../../protocol/messages.js';
+import { serviceRequiresCode, type Policy } from '../../protocol/policy.js';
+import type { CachedUser, Counters, SyncState } from '../store/cache.js';
+import { MESSAGES } from './messages.js';
+
+export const DAY_MS = 86_400_000;
+
+export interface Decision {
+  reply: LocalReply;
+  outcome: Outcome;
+  /** Short machine-readable reason stored with the event. */
+  reason?: string;
+}
+
+export interface LockState {
+  locked: boolean;
+  /** Epoch ms the lockout ends; null = until unlocked. Meaningful only when locked. */
+  until: number | null;
+  /** The counters with an expired or admin-cleared lockout removed. */
+  counters: Counters;
+}
+
+/**
+ * A user's effective lockout now. A lockout ends when its time has passed or when the server's
+ * `unlockedAt` is at or after the moment it started; either way the failure count restarts.
+ */
+export function lockState(counters: Counters, unlockedAt: number | null, now: number): LockState {
+  const cleared = {
+    ...counters,
+    failures: 0,
+    lastFailureAt: null,
+    lockedAt: null,
+    lockedUntil: null,
+  };
+  if (counters.lockedAt !== null) {
+    const adminCleared = unlockedAt !== null && unlockedAt >= counters.lockedAt;
+    const expired = counters.lockedUntil !== null && now >= counters.lockedUntil;
+    if (adminCleared || expired) return { locked: false, until: null, counters: cleared };
+    return { locked: true, until: counters.lockedUntil, counters };
+  }
+  if (
+    unlockedAt !== null &&
+    counters.lastFailureAt !== null &&
+    unlockedAt >= counters.lastFailureAt
+  ) {
+    return { locked: false, until: null, counters: cleared };
+  }
+  return { locked: false, until: null, counters };
+}
+
+/** When the cache can no longer be trusted: null when it can. */
+export function staleness(
+  state: SyncState,
+  connected: boolean,
+  now: number,
+): 'never-synced' | 'offline-too-long' | null {
+  if (state.policy === null || state.lastSyncAt === null) return 'never-synced';
+  if (connected) return null;
+  return now - state.lastSyncAt > state.policy.offlineMaxAgeSeconds * 1000
+    ? 'offline-too-long'
+    : null;
+}
+
+export interface BeginInput {
+  now: number;
+  state: SyncState;
+  connected: boolean;
+  user: string;
+  service: string;
+  /** The cached user, null when the server sent none by that name. */
+  record: CachedUser | null;
+  counters: Counters;
+}
+
+export function decideBegin(input: BeginInput): Decision {
+  const { now, state } = input;
+  const stale = staleness(state, input.connected, now);
+  if (stale !== null || state.policy === null) {
+    const reason = stale ?? 'never-synced';
+    if (state.policy?.failMode === 'safe') {
+      return { reply: { type: 'skip', message: MESSAGES.failOpen }, outcome: 'failopen', reason };
+    }
+    const message = reason === 'never-synced' ? MESSAGES.neverSynced : MESSAGES.stale;
+    return { reply: { type: 'deny', message }, outcome: 'deny', reason };
+  }
+  const policy: Policy = state.policy;
+  if (policy.mfa === 'off') return skip('mfa-off');
+  if (!serviceRequiresCode(policy, input.service)) return skip('service-not-covered');
+  if (policy.exemptUsers.includes(input.user)) return skip('exempt');
+  const u = input.record;
+  if (u === null) {
+    return policy.unknownUsers === 'deny'
+      ? {
+          reply: { type: 'deny', message: MESSAGES.unknownDenied },
+          outcome: 'deny',
+          reason: 'unknown-user',
+        }
+      : skip('unknown-user');
+  }
+  if (u.status === 'suspended') {
+    return {
+      reply: { type: 'deny', message: MESSAGES.suspended },
+      outcome: 'deny',
+      reason: 'suspended',
+    };
+  }
+  const lock = lockState(input.counters, u.unlockedAt, now);
+  if (lock.locked) {
+    return {
+      reply: { type: 'deny', message: MESSAGES.locked(lock.until, now) },
+      outcome: 'locked',
+      reason: 'locked',
+    };
+  }
+  if (u.totp === null) {
+    const deadline = u.graceStartedAt + policy.enrollmentGraceDays * DAY_MS;
+    if (now < deadline) {
+      return {
+        reply: { type: 'skip', message: MESSAGES.graceUntil(deadline) },
+        outcome: 'skip',
+        reason: 'grace',
+      };
+    }
+    return {
+      reply: { type: 'deny', message: MESSAGES.graceOver(deadline) },
+      outcome: 'deny',
+      reason: 'not-enrolled',
+    };
+  }
+  return { reply: { type: 'prompt', prompts: policy.prompts }, outcome: 'prompt' };
+}
+
+function skip(reason: string): Decision {
+  return { reply: { type: 'skip' }, outcome: 'skip', reason };
+}

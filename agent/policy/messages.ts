@@ -1,0 +1,56 @@
+/**
+ * Every user-facing line the agent sends to the helper, which prints it verbatim at the login
+ * prompt. One line each, plain words, what to do next when there is something to do.
+ * Times are shown in the machine's local time zone (the one the person at the login sees).
+ */
+
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
+
+/** `3 December` in local time. */
+export function dayMonth(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getDate()} ${MONTHS[d.getMonth()]}`;
+}
+
+/** `14:05` in local time; with the day in front when it is not today. */
+export function clockTime(ms: number, now: number): string {
+  const d = new Date(ms);
+  const hhmm = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  return new Date(now).toDateString() === d.toDateString() ? hhmm : `${dayMonth(ms)} ${hhmm}`;
+}
+
+export const MESSAGES = {
+  wrongCode: (left: number) => `Wrong code, ${left} ${left === 1 ? 'attempt' : 'attempts'} left`,
+  replayed: (left: number) =>
+    `This code was already used; wait for the next one (${left} ${left === 1 ? 'attempt' : 'attempts'} left)`,
+  locked: (until: number | null, now: number) =>
+    until === null
+      ? 'Too many failed attempts: locked until an administrator unlocks the account'
+      : `Too many failed attempts: locked until ${clockTime(until, now)}`,
+  graceUntil: (deadline: number) =>
+    `You must set up your authenticator app by ${dayMonth(deadline)}`,
+  graceOver: (deadline: number) =>
+    `You had to set up your authenticator app by ${dayMonth(deadline)}: ask your administrator for a new enrollment link`,
+  suspended: 'Your account is suspended: contact your administrator',
+  unknownDenied: 'This account is not allowed to log in here: contact your administrator',
+  neverSynced:
+    'Cannot check your code: this machine has not synchronised with the idv server yet; contact your administrator',
+  stale:
+    'Cannot check your code: this machine has been offline too long; contact your administrator',
+  failOpen: 'Code check unavailable; login allowed by policy',
+  noMorePrompts: 'No more codes can be tried in this login',
+  notPrompted: 'No code was asked for in this login',
+} as const;

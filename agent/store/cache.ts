@@ -1,0 +1,354 @@
+/**
+ * The agent's offline cache: users (secrets sealed under the cache key), the device's policy and
+ * revision, per-user counters (failures, lockout, replay guard) and the outbox of login events.
+ *
+ * One SQLite file, WAL, synchronous=FULL: every write that the login decision depends on
+ * (counters, replay guard) is durable on disk before the answer leaves the agent. A snapshot or
+ * delta is applied in one transaction, so a crash mid-apply leaves the previous revision whole.
+ */
+import { IdvError } from '../../protocol/errors.js';
+import { Database, type Queryable } from '../../protocol/io/sqlite.js';
+import {
+  loginEventSchema,
+  totpParamsSchema,
+  type Delta,
+  type LoginEvent,
+  type Snapshot,
+  type TotpParams,
+  type UserRecord,
+} from '../../protocol/messages.js';
+import { policySchema, type Policy } from '../../protocol/policy.js';
+import { z } from 'zod';
+import type { CacheCipher } from './crypto.js';
+import { MIGRATIONS } from './migrations.js';
+
+/** A user as the decision needs it, secrets opened. */
+export interface CachedUser {
+  name: string;
+  groups: string[];
+  status: 'active' | 'suspended';
+  totp: TotpParams | null;
+  graceStartedAt: number;
+  recoveryCodes: string[];
+  unlockedAt: number | null;
+}
+
+export interface Counters {
+  failures: number;
+  lastFailureAt: number | null;
+  lockedAt: number | null;
+  /** null while lockedAt is set: locked until unlocked (lockoutSeconds = 0). */
+  lockedUntil: number | null;
+  lastStep: number | null;
+}
+
+export const EMPTY_COUNTERS: Readonly<Counters> = Object.freeze({
+  failures: 0,
+  lastFailureAt: null,
+  lockedAt: null,
+  lockedUntil: null,
+  lastStep: null,
+});
+
+/** What the cache knows about its sync state. */
+export interface SyncState {
+  revision: number;
+  deviceGroup: string | null;
+  policy: Policy | null;
+  /** Last time the cache was known to match the server (epoch ms), null before the first sync. */
+  lastSyncAt: number | null;
+}
+
+const sealedSchema = z.strictObject({
+  totp: totpParamsSchema.nullable(),
+  recoveryCodes: z.array(z.string()),
+});
+
+interface UserRow {
+  name: string;
+  groups_json: string;
+  status: string;
+  grace_started_at: number;
+  unlocked_at: number | null;
+  sealed: string;
+}
+interface CounterRow {
+  failures: number;
+  last_failure_at: number | null;
+  locked_at: number | null;
+  locked_until: number | null;
+  last_step: number | null;
+}
+
+export class Cache {
+  #state: SyncState;
+
+  private constructor(
+    private readonly db: Database,
+    private readonly cipher: CacheCipher,
+    state: SyncState,
+  ) {
+    this.#state = state;
+  }
+
+  static async open(path: string, cipher: CacheCipher): Promise<Cache> {
+    const db = await Database.open(path, { synchronous: 'FULL' });
+    try {
+      await db.migrate(MIGRATIONS);
+      const state = await readState(db);
+      return new Cache(db, cipher, state);
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The sync state, from memory (kept equal to the database by every write below). */
+  get state(): Readonly<SyncState> {
+    return this.#state;
+  }
+
+  async getUser(name: string): Promise<CachedUser | null> {
+    const row = await this.db.get<UserRow>('SELECT * FROM users WHERE name = ?', [name]);
+    return row ? this.#openRow(row) : null;
+  }
+
+  async getCounters(name: string): Promise<Counters> {
+    const row = await this.db.get<CounterRow>('SELECT * FROM counters WHERE name = ?', [name]);
+    return row ? countersOf(row) : { ...EMPTY_COUNTERS };
+  }
+
+  async userCount(): Promise<number> {
+    const row = await this.db.get<{ n: number }>('SELECT count(*) AS n FROM users');
+    return row?.n ?? 0;
+  }
+
+  async userNames(): Promise<string[]> {
+    const rows = await this.db.all<{ name: string }>('SELECT name FROM users ORDER BY name');
+    return rows.map((r) => r.name);
+  }
+
+  /** Users with counters and a known record, for status (the caller decides which are locked). */
+  async countersWithUsers(): Promise<
+    { name: string; counters: Counters; unlockedAt: number | null }[]
+  > {
+    const rows = await this.db.all<CounterRow & { name: string; unlocked_at: number | null }>(
+      `SELECT c.*, u.unlocked_at FROM counters c JOIN users u ON u.name = c.name
+       WHERE c.locked_at IS NOT NULL ORDER BY c.name`,
+    );
+    return rows.map((r) => ({ name: r.name, counters: countersOf(r), unlockedAt: r.unlocked_at }));
+  }
+
+  /**
+   * Writes a user's counters and the decision's event in ONE durable transaction: the answer to
+   * the helper is sent only after this resolves.
+   */
+  async recordDecision(name: string, counters: Counters | null, event: LoginEvent): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      if (counters) await writeCounters(tx, name, counters);
+      await insertEvent(tx, event);
+    });
+  }
+
+  async recordEvent(event: LoginEvent): Promise<void> {
+    await this.db.run('INSERT OR IGNORE INTO outbox (id, body) VALUES (?, ?)', [
+      event.id,
+      JSON.stringify(event),
+    ]);
+  }
+
+  /** Replaces every user, the policy and the revision at once. */
+  async applySnapshot(s: Snapshot, now: number): Promise<void> {
+    const policy = policySchema.parse(s.policy);
+    await this.db.transaction(async (tx) => {
+      await tx.run('DELETE FROM users');
+      for (const u of s.users) await this.#upsert(tx, u);
+      await this.#writeState(tx, {
+        revision: s.revision,
+        deviceGroup: s.deviceGroup,
+        policy,
+        lastSyncAt: now,
+      });
+    });
+    this.#state = { revision: s.revision, deviceGroup: s.deviceGroup, policy, lastSyncAt: now };
+  }
+
+  /** Applies a delta on top of exactly its `fromRevision`; anything else is OUT_OF_ORDER. */
+  async applyDelta(d: Delta, now: number): Promise<void> {
+    if (d.fromRevision !== this.#state.revision || this.#state.policy === null) {
+      throw new IdvError(
+        'OUT_OF_ORDER',
+        `delta from revision ${d.fromRevision} does not apply to revision ${this.#state.revision}`,
+      );
+    }
+    const next: SyncState = {
+      ...this.#state,
+      revision: d.revision,
+      policy: d.policy ?? this.#state.policy,
+      lastSyncAt: now,
+    };
+    await this.db.transaction(async (tx) => {
+      for (const name of d.remove) await tx.run('DELETE FROM users WHERE name = ?', [name]);
+      for (const u of d.upsert) await this.#upsert(tx, u);
+      await this.#writeState(tx, next);
+    });
+    this.#state = next;
+  }
+
+  /** Records that the cache was in sync with the server at `at` (heartbeat, disconnect). */
+  async touchSync(at: number): Promise<void> {
+    if (this.#state.policy === null) return;
+    await this.db.run('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)', [
+      'lastSyncAt',
+      JSON.stringify(at),
+    ]);
+    this.#state = { ...this.#state, lastSyncAt: at };
+  }
+
+  async getMeta(key: string): Promise<unknown> {
+    const row = await this.db.get<{ value: string }>('SELECT value FROM meta WHERE key = ?', [key]);
+    return row ? (JSON.parse(row.value) as unknown) : undefined;
+  }
+
+  async setMeta(key: string, value: unknown): Promise<void> {
+    await this.db.run('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)', [
+      key,
+      JSON.stringify(value),
+    ]);
+  }
+
+  /** The oldest events first, at most `limit`. A row that no longer parses is dropped. */
+  async outboxBatch(limit: number): Promise<LoginEvent[]> {
+    const rows = await this.db.all<{ id: string; body: string }>(
+      'SELECT id, body FROM outbox ORDER BY seq LIMIT ?',
+      [limit],
+    );
+    const events: LoginEvent[] = [];
+    for (const r of rows) {
+      const parsed = loginEventSchema.safeParse(JSON.parse(r.body));
+      if (parsed.success) events.push(parsed.data);
+      else await this.db.run('DELETE FROM outbox WHERE id = ?', [r.id]);
+    }
+    return events;
+  }
+
+  async outboxCount(): Promise<number> {
+    const row = await this.db.get<{ n: number }>('SELECT count(*) AS n FROM outbox');
+    return row?.n ?? 0;
+  }
+
+  async deleteEvents(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.transaction(async (tx) => {
+      for (const id of ids) await tx.run('DELETE FROM outbox WHERE id = ?', [id]);
+    });
+  }
+
+  /** Integrity check for doctor and the crash tests. */
+  async integrity(): Promise<string> {
+    const row = await this.db.get<{ integrity_check: string }>('PRAGMA integrity_check');
+    return row?.integrity_check ?? 'unknown';
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  #openRow(row: UserRow): CachedUser {
+    const sealed = sealedSchema.parse(JSON.parse(this.cipher.open(row.sealed, row.name)));
+    return {
+      name: row.name,
+      groups: z.array(z.string()).parse(JSON.parse(row.groups_json)),
+      status: row.status === 'active' ? 'active' : 'suspended',
+      totp: sealed.totp,
+      graceStartedAt: row.grace_started_at,
+      recoveryCodes: sealed.recoveryCodes,
+      unlockedAt: row.unlocked_at,
+    };
+  }
+
+  async #upsert(tx: Queryable, u: UserRecord): Promise<void> {
+    const sealed = this.cipher.seal(
+      JSON.stringify({ totp: u.totp, recoveryCodes: u.recoveryCodes }),
+      u.name,
+    );
+    await tx.run(
+      `INSERT OR REPLACE INTO users (name, groups_json, status, grace_started_at, unlocked_at, enrolled, sealed)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [
+        u.name,
+        JSON.stringify(u.groups),
+        u.status,
+        u.graceStartedAt,
+        u.unlockedAt,
+        u.totp ? 1 : 0,
+        sealed,
+      ],
+    );
+    // An admin unlock clears what started before it (lockout, and failures counted before it).
+    if (u.unlockedAt !== null) {
+      await tx.run(
+        `UPDATE counters SET failures = 0, last_failure_at = NULL, locked_at = NULL, locked_until = NULL
+         WHERE name = ? AND (locked_at <= ? OR (locked_at IS NULL AND last_failure_at <= ?))`,
+        [u.name, u.unlockedAt, u.unlockedAt],
+      );
+    }
+  }
+
+  async #writeState(tx: Queryable, s: SyncState): Promise<void> {
+    for (const [k, v] of Object.entries(s)) {
+      await tx.run('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)', [
+        k,
+        JSON.stringify(v),
+      ]);
+    }
+  }
+}
+
+async function readState(db: Database): Promise<SyncState> {
+  const rows = await db.all<{ key: string; value: string }>('SELECT key, value FROM meta');
+  const m = new Map(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
+  const policy = m.get('policy');
+  const parsedPolicy = policy === undefined || policy === null ? null : policySchema.parse(policy);
+  return {
+    revision: z
+      .number()
+      .int()
+      .min(0)
+      .parse(m.get('revision') ?? 0),
+    deviceGroup: z
+      .string()
+      .nullable()
+      .parse(m.get('deviceGroup') ?? null),
+    policy: parsedPolicy,
+    lastSyncAt: z
+      .number()
+      .nullable()
+      .parse(m.get('lastSyncAt') ?? null),
+  };
+}
+
+function countersOf(r: CounterRow): Counters {
+  return {
+    failures: r.failures,
+    lastFailureAt: r.last_failure_at,
+    lockedAt: r.locked_at,
+    lockedUntil: r.locked_until,
+    lastStep: r.last_step,
+  };
+}
+
+async function writeCounters(tx: Queryable, name: string, c: Counters): Promise<void> {
+  await tx.run(
+    `INSERT OR REPLACE INTO counters (name, failures, last_failure_at, locked_at, locked_until, last_step)
+     VALUES (?, ?, ?, ?, ?, ?)`,
+    [name, c.failures, c.lastFailureAt, c.lockedAt, c.lockedUntil, c.lastStep],
+  );
+}
+
+async function insertEvent(tx: Queryable, event: LoginEvent): Promise<void> {
+  await tx.run('INSERT OR IGNORE INTO outbox (id, body) VALUES (?, ?)', [
+    event.id,
+    JSON.stringify(event),
+  ]);
+}

@@ -1,0 +1,33 @@
+/**
+ * The cache's schema, one entry per version (PRAGMA user_version). Append only.
+ *
+ * Users and their counters live in separate tables on purpose: a snapshot replaces the users
+ * wholesale, and must never reset a failure count, a lockout or the replay guard.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    groups_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    grace_started_at INTEGER NOT NULL,
+    unlocked_at INTEGER,
+    enrolled INTEGER NOT NULL,
+    sealed TEXT NOT NULL              -- AES-256-GCM({totp, recoveryCodes}), AAD = name
+  );
+  CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL DEFAULT 0,
+    last_failure_at INTEGER,
+    locked_at INTEGER,
+    locked_until INTEGER,             -- NULL with locked_at set: until unlocked
+    last_step INTEGER                 -- replay guard: newest accepted TOTP time step
+  );
+  CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL
+  );
+  `,
+];

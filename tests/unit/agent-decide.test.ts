@@ -1,0 +1,224 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY, type Policy } from '../../protocol/policy.js';
+import { generateCode, newTotpParams, timeStep } from '../../protocol/totp.js';
+import { decideBegin, lockState, DAY_MS, type BeginInput } from '../../agent/policy/decide.js';
+import { verifyAttempt } from '../../agent/policy/verify.js';
+import { EMPTY_COUNTERS, type CachedUser } from '../../agent/store/cache.js';
+
+const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
+const totp = newTotpParams();
+const alice: CachedUser = {
+  name: 'alice',
+  groups: ['staff'],
+  status: 'active',
+  totp,
+  graceStartedAt: T0 - DAY_MS,
+  recoveryCodes: [],
+  unlockedAt: null,
+};
+const policy = (p: Partial<Policy> = {}): Policy => ({ ...DEFAULT_POLICY, ...p });
+
+function begin(over: Partial<BeginInput> = {}, p: Partial<Policy> = {}) {
+  return decideBegin({
+    now: T0,
+    state: { revision: 3, deviceGroup: 'default', policy: policy(p), lastSyncAt: T0 - 1000 },
+    connected: true,
+    user: 'alice',
+    service: 'sudo',
+    record: alice,
+    counters: { ...EMPTY_COUNTERS },
+    ...over,
+  });
+}
+
+describe('decideBegin', () => {
+  it('prompts an enrolled user for policy.prompts codes', () => {
+    expect(begin({}, { prompts: 2 }).reply).toEqual({ type: 'prompt', prompts: 2 });
+  });
+  it('skips a service the policy does not cover, and everything when mfa is off', () => {
+    expect(begin({}, { services: ['sshd'] }).reply.type).toBe('skip');
+    expect(begin({ service: 'sshd' }, { services: ['sshd'] }).reply.type).toBe('prompt');
+    expect(begin({}, { mfa: 'off' }).reply.type).toBe('skip');
+  });
+  it('skips exempt users', () => {
+    const d = begin({}, { exemptUsers: ['alice'] });
+    expect(d.reply.type).toBe('skip');
+    expect(d.reason).toBe('exempt');
+  });
+  it('unknown users: skip by default, deny when the policy says so', () => {
+    expect(begin({ record: null, user: 'bob' }).reply.type).toBe('skip');
+    expect(begin({ record: null, user: 'bob' }, { unknownUsers: 'deny' }).reply.type).toBe('deny');
+  });
+  it('denies suspended users', () => {
+    expect(begin({ record: { ...alice, status: 'suspended' } }).reply).toMatchObject({
+      type: 'deny',
+      message: expect.stringContaining('suspended'),
+    });
+  });
+  it('grace: skip with the deadline in the message, deny after it', () => {
+    const started = Date.UTC(2026, 10, 26, 12);
+    const u = { ...alice, totp: null, graceStartedAt: started };
+    const during = begin({ record: u, now: started + 3 * DAY_MS });
+    expect(during.reply).toEqual({
+      type: 'skip',
+      message: 'You must set up your authenticator app by 3 December',
+    });
+    const after = begin({ record: u, now: started + 8 * DAY_MS });
+    expect(after.reply.type).toBe('deny');
+    expect(after.reply).toMatchObject({ message: expect.stringContaining('3 December') });
+  });
+  it('cache older than offlineMaxAge: failMode secure denies, safe lets through as failopen', () => {
+    const state = { revision: 3, deviceGroup: 'default', lastSyncAt: T0 - 61_000 };
+    const stale = {
+      connected: false,
+      state: { ...state, policy: policy({ offlineMaxAgeSeconds: 60 }) },
+    };
+    expect(begin(stale).reply.type).toBe('deny');
+    const safe = begin({
+      ...stale,
+      state: { ...state, policy: policy({ offlineMaxAgeSeconds: 60, failMode: 'safe' }) },
+    });
+    expect(safe.reply.type).toBe('skip');
+    expect(safe.outcome).toBe('failopen');
+    // Still fresh 59 s after the last sync.
+    expect(begin({ ...stale, now: T0 - 2000 }).reply.type).toBe('prompt');
+  });
+  it('never synced: deny (secure by default)', () => {
+    const d = begin({ state: { revision: 0, deviceGroup: null, policy: null, lastSyncAt: null } });
+    expect(d.reply.type).toBe('deny');
+    expect(d.reason).toBe('never-synced');
+  });
+  it('a locked user is refused at begin with the lockout message', () => {
+    const counters = {
+      ...EMPTY_COUNTERS,
+      failures: 5,
+      lockedAt: T0 - 1000,
+      lockedUntil: T0 + 60_000,
+    };
+    const d = begin({ counters });
+    expect(d.outcome).toBe('locked');
+    expect(d.reply).toMatchObject({
+      type: 'deny',
+      message: expect.stringMatching(/^Too many failed attempts: locked until \d\d:\d\d$/),
+    });
+  });
+});
+
+describe('lockState', () => {
+  const locked = {
+    ...EMPTY_COUNTERS,
+    failures: 5,
+    lastFailureAt: T0,
+    lockedAt: T0,
+    lockedUntil: T0 + 900_000,
+  };
+  it('ends at lockedUntil, and an unlimited lock (lockoutSeconds 0) does not end by time', () => {
+    expect(lockState(locked, null, T0 + 899_999).locked).toBe(true);
+    expect(lockState(locked, null, T0 + 900_000)).toMatchObject({
+      locked: false,
+      counters: { failures: 0 },
+    });
+    expect(lockState({ ...locked, lockedUntil: null }, null, T0 + 365 * DAY_MS).locked).toBe(true);
+  });
+  it('an admin unlock clears a lockout that started before it, not a later one', () => {
+    expect(lockState(locked, T0 + 1, T0 + 2).locked).toBe(false);
+    expect(lockState(locked, T0 - 1, T0 + 2).locked).toBe(true);
+  });
+});
+
+describe('verifyAttempt', () => {
+  const p = policy({ maxAttempts: 3, lockoutSeconds: 60 });
+  const good = generateCode(totp, T0);
+  const wrong = good === '000000' ? '111111' : '000000';
+
+  it('accepts a valid code once, stores its step, resets failures', () => {
+    const r = verifyAttempt({
+      now: T0,
+      policy: p,
+      user: alice,
+      counters: { ...EMPTY_COUNTERS, failures: 2 },
+      code: good,
+    });
+    expect(r.reply.type).toBe('ok');
+    expect(r.counters).toMatchObject({ failures: 0, lastStep: timeStep(T0) });
+    const again = verifyAttempt({
+      now: T0 + 1000,
+      policy: p,
+      user: alice,
+      counters: r.counters,
+      code: good,
+    });
+    expect(again.reply).toMatchObject({ type: 'invalid', attemptsLeft: 2 });
+    expect(again.reason).toBe('replay');
+  });
+  it('counts wrong codes and locks at maxAttempts with the until time', () => {
+    let c = { ...EMPTY_COUNTERS };
+    const replies = [];
+    for (let i = 0; i < 3; i++) {
+      const r = verifyAttempt({ now: T0, policy: p, user: alice, counters: c, code: wrong });
+      c = r.counters;
+      replies.push(r.reply);
+    }
+    expect(replies[0]).toEqual({
+      type: 'invalid',
+      attemptsLeft: 2,
+      message: 'Wrong code, 2 attempts left',
+    });
+    expect(replies[1]).toEqual({
+      type: 'invalid',
+      attemptsLeft: 1,
+      message: 'Wrong code, 1 attempt left',
+    });
+    expect(replies[2]).toMatchObject({ type: 'locked', until: T0 + 60_000 });
+    // While locked, even the right code is refused.
+    expect(
+      verifyAttempt({ now: T0 + 1000, policy: p, user: alice, counters: c, code: good }).reply.type,
+    ).toBe('locked');
+  });
+  it('lockoutSeconds 0 locks until unlocked', () => {
+    const r = verifyAttempt({
+      now: T0,
+      policy: policy({ maxAttempts: 1, lockoutSeconds: 0 }),
+      user: alice,
+      counters: { ...EMPTY_COUNTERS },
+      code: wrong,
+    });
+    expect(r.reply).toMatchObject({
+      type: 'locked',
+      until: null,
+      message: expect.stringContaining('administrator'),
+    });
+  });
+  it('honours the window: one step back accepted with window 1, refused with window 0', () => {
+    const old = generateCode(totp, T0 - 30_000);
+    expect(
+      verifyAttempt({
+        now: T0,
+        policy: policy({ window: 1 }),
+        user: alice,
+        counters: { ...EMPTY_COUNTERS },
+        code: old,
+      }).reply.type,
+    ).toBe('ok');
+    expect(
+      verifyAttempt({
+        now: T0,
+        policy: policy({ window: 0 }),
+        user: alice,
+        counters: { ...EMPTY_COUNTERS },
+        code: old,
+      }).reply.type,
+    ).toBe('invalid');
+  });
+  it('refuses recovery codes until a verifier is plugged in, counting the attempt', () => {
+    const r = verifyAttempt({
+      now: T0,
+      policy: p,
+      user: alice,
+      counters: { ...EMPTY_COUNTERS },
+      code: 'abcd-efgh-ijkl',
+    });
+    expect(r.reply.type).toBe('invalid');
+    expect(r.reason).toBe('recovery-unsupported');
+  });
+});

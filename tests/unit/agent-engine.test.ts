@@ -1,0 +1,185 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY } from '../../protocol/policy.js';
+import { generateCode, newTotpParams } from '../../protocol/totp.js';
+import type { Snapshot, UserRecord } from '../../protocol/messages.js';
+import { Cache } from '../../agent/store/cache.js';
+import { CacheCipher, loadOrCreateCacheKey } from '../../agent/store/crypto.js';
+import { LoginEngine } from '../../agent/policy/engine.js';
+
+const T0 = Date.UTC(2026, 10, 28, 12, 0, 10);
+const totp = newTotpParams();
+const user = (name: string, over: Partial<UserRecord> = {}): UserRecord => ({
+  name,
+  groups: [],
+  status: 'active',
+  totp,
+  graceStartedAt: T0,
+  recoveryCodes: ['$scrypt$hash-of-a-recovery-code'],
+  unlockedAt: null,
+  ...over,
+});
+const snapshot = (users: UserRecord[], revision = 1, policy = {}): Snapshot => ({
+  type: 'snapshot',
+  revision,
+  serverTime: T0,
+  deviceGroup: 'default',
+  policy: { ...DEFAULT_POLICY, ...policy },
+  users,
+});
+
+let dir: string;
+let cache: Cache;
+let now = T0;
+const log = pino({ level: 'silent' });
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'idv-agent-engine-'));
+  now = T0;
+  cache = await Cache.open(
+    join(dir, 'cache.db'),
+    new CacheCipher(loadOrCreateCacheKey(join(dir, 'cache.key'))),
+  );
+});
+afterEach(async () => {
+  await cache.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const engine = () => new LoginEngine({ cache, now: () => now, connected: () => true, log });
+const ctx = { user: 'alice', service: 'sudo' };
+
+describe('cache', () => {
+  it('keeps the key 0600 and TOTP secrets and recovery hashes encrypted on disk', async () => {
+    expect(statSync(join(dir, 'cache.key')).mode & 0o777).toBe(0o600);
+    await cache.applySnapshot(snapshot([user('alice')]), now);
+    await cache.close();
+    const raw = Buffer.concat(
+      ['cache.db', 'cache.db-wal'].map((f) => {
+        try {
+          return readFileSync(join(dir, f));
+        } catch {
+          return Buffer.alloc(0);
+        }
+      }),
+    ).toString('latin1');
+    expect(raw).not.toContain(totp.secret);
+    expect(raw).not.toContain('hash-of-a-recovery-code');
+    cache = await Cache.open(
+      join(dir, 'cache.db'),
+      new CacheCipher(loadOrCreateCacheKey(join(dir, 'cache.key'))),
+    );
+    expect((await cache.getUser('alice'))?.totp).toEqual(totp);
+  });
+  it('refuses to open secrets under another key', async () => {
+    await cache.applySnapshot(snapshot([user('alice')]), now);
+    await cache.close();
+    cache = await Cache.open(join(dir, 'cache.db'), new CacheCipher(randomBytes(32)));
+    await expect(cache.getUser('alice')).rejects.toThrow(/decrypted/);
+  });
+  it('applies a delta only on its fromRevision, and a snapshot never resets counters', async () => {
+    await cache.applySnapshot(snapshot([user('alice'), user('bob')], 4), now);
+    await expect(
+      cache.applyDelta(
+        {
+          type: 'delta',
+          fromRevision: 3,
+          revision: 5,
+          serverTime: now,
+          upsert: [],
+          remove: ['bob'],
+        },
+        now,
+      ),
+    ).rejects.toThrow(/does not apply/);
+    expect(await cache.userNames()).toEqual(['alice', 'bob']);
+    await cache.applyDelta(
+      {
+        type: 'delta',
+        fromRevision: 4,
+        revision: 5,
+        serverTime: now,
+        upsert: [user('carol')],
+        remove: ['bob'],
+      },
+      now,
+    );
+    expect(await cache.userNames()).toEqual(['alice', 'carol']);
+    expect(cache.state.revision).toBe(5);
+    await engine().verify(ctx, '000000');
+    await cache.applySnapshot(snapshot([user('alice')], 9), now);
+    expect((await cache.getCounters('alice')).failures).toBe(1);
+  });
+  it('a pushed unlockedAt clears a lockout that started before it', async () => {
+    await cache.applySnapshot(snapshot([user('alice')], 1, { maxAttempts: 1 }), now);
+    expect((await engine().verify(ctx, '000000')).type).toBe('locked');
+    expect(await engine().lockedUsers()).toEqual(['alice']);
+    now += 1000;
+    await cache.applyDelta(
+      {
+        type: 'delta',
+        fromRevision: 1,
+        revision: 2,
+        serverTime: now,
+        upsert: [user('alice', { unlockedAt: now })],
+        remove: [],
+      },
+      now,
+    );
+    expect(await engine().lockedUsers()).toEqual([]);
+    expect((await engine().begin(ctx)).type).toBe('prompt');
+  });
+});
+
+describe('login engine', () => {
+  it('20 parallel wrong codes with maxAttempts 5 count exactly 5, then report locked', async () => {
+    await cache.applySnapshot(snapshot([user('alice')], 1, { maxAttempts: 5 }), now);
+    const e = engine();
+    const replies = await Promise.all(Array.from({ length: 20 }, () => e.verify(ctx, '000000')));
+    const types = replies.map((r) => r.type);
+    expect(types.filter((t) => t === 'invalid')).toHaveLength(4);
+    expect(types.filter((t) => t === 'locked')).toHaveLength(16);
+    expect((await cache.getCounters('alice')).failures).toBe(5);
+    const left = replies.flatMap((r) => (r.type === 'invalid' ? [r.attemptsLeft] : []));
+    expect(left.sort()).toEqual([1, 2, 3, 4]);
+  });
+  it('two parallel logins with the same valid code: exactly one ok', async () => {
+    await cache.applySnapshot(snapshot([user('alice')]), now);
+    const e = engine();
+    const code = generateCode(totp, now);
+    const replies = await Promise.all([e.verify(ctx, code), e.verify(ctx, code)]);
+    expect(replies.map((r) => r.type).sort()).toEqual(['invalid', 'ok']);
+  });
+  it('every decision lands in the outbox, uploaded by id', async () => {
+    await cache.applySnapshot(snapshot([user('alice')]), now);
+    const e = engine();
+    await e.begin(ctx);
+    await e.verify(ctx, generateCode(totp, now));
+    await e.begin({ user: 'nobody', service: 'sudo' });
+    const events = await cache.outboxBatch(10);
+    expect(events.map((x) => x.outcome)).toEqual(['prompt', 'ok', 'skip']);
+    await cache.deleteEvents([events[0]!.id]);
+    expect(await cache.outboxCount()).toBe(2);
+  });
+  it('local unlock clears the lockout and keeps the replay guard', async () => {
+    await cache.applySnapshot(
+      snapshot([user('alice')], 1, { maxAttempts: 2, lockoutSeconds: 0 }),
+      now,
+    );
+    const e = engine();
+    const code = generateCode(totp, now);
+    expect((await e.verify(ctx, code)).type).toBe('ok');
+    await e.verify(ctx, '000000');
+    expect((await e.verify(ctx, '000000')).type).toBe('locked');
+    now += 3600_000;
+    expect((await e.begin(ctx)).type).toBe('deny');
+    expect(await e.unlock('alice')).toEqual({ wasLocked: true });
+    expect((await e.begin(ctx)).type).toBe('prompt');
+    now -= 3600_000;
+    expect((await e.verify(ctx, code)).type).toBe('invalid');
+  });
+});
