@@ -1,0 +1,215 @@
+/**
+ * Applies `idv-agent pam enable|disable` to the files of a PAM directory, safely: a timestamped
+ * backup (0600) before any change, an atomic replace keeping the file's mode and owner, the
+ * result read back and checked, and the backup put back on any failure. One service at a time,
+ * so a failure leaves every service either as it was or fully enabled.
+ */
+import {
+  accessSync,
+  chownSync,
+  constants,
+  existsSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { ensurePrivateDir, writePrivateFile } from '../../protocol/io/files.js';
+import { IdvError } from '../../protocol/errors.js';
+import {
+  inspect,
+  managedBlock,
+  modeFor,
+  modulesFor,
+  planDisable,
+  planEnable,
+  verifyEnabled,
+  type LineOptions,
+  type Plan,
+  type ServiceState,
+} from './plan.js';
+
+export interface PamDirOptions extends LineOptions {
+  pamDir: string;
+  backupDir: string;
+  /** Where PAM modules may live; the first that holds a module counts. */
+  moduleDirs: string[];
+  now: () => Date;
+}
+
+export type Outcome =
+  'added' | 'updated' | 'unchanged' | 'removed' | 'refused' | 'failed' | 'missing';
+
+export interface ServiceResult {
+  service: string;
+  outcome: Outcome;
+  message: string;
+  backup?: string;
+  /** For a refusal: the lines an administrator can add by hand. */
+  byHand?: string[];
+}
+
+export const DEFAULT_MODULE_DIRS = [
+  '/lib/x86_64-linux-gnu/security',
+  '/usr/lib/x86_64-linux-gnu/security',
+  '/lib/aarch64-linux-gnu/security',
+  '/usr/lib/aarch64-linux-gnu/security',
+  '/usr/lib64/security',
+  '/lib64/security',
+  '/usr/lib/security',
+  '/lib/security',
+];
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Refuses before any file is touched when the lines would point at something missing. */
+export function checkPrerequisites(services: string[], o: PamDirOptions): void {
+  if (!isAbsolute(o.helper))
+    throw new IdvError(
+      'USAGE',
+      `--helper must be an absolute path (pam_exec runs without PATH): ${o.helper}`,
+    );
+  try {
+    accessSync(o.helper, constants.X_OK);
+  } catch {
+    throw new IdvError(
+      'VALIDATION_FAILED',
+      `the helper ${o.helper} does not exist or is not executable`,
+    );
+  }
+  if (!isAbsolute(o.socket))
+    throw new IdvError('USAGE', `--socket must be an absolute path: ${o.socket}`);
+  if (!existsSync(o.pamDir))
+    throw new IdvError('VALIDATION_FAILED', `no PAM directory at ${o.pamDir}`);
+  const modules = new Set(services.flatMap((s) => modulesFor(modeFor(s) ?? 'terminal')));
+  for (const m of modules) {
+    if (!o.moduleDirs.some((d) => existsSync(join(d, m))))
+      throw new IdvError(
+        'VALIDATION_FAILED',
+        `${m} was not found in ${o.moduleDirs.join(', ')}; install it first (Debian: libpam-modules), or the login stack would break`,
+      );
+  }
+}
+
+function stamp(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '');
+}
+
+/** Replaces a file atomically, keeping its mode and owner. */
+function replaceFile(path: string, text: string): void {
+  const st = statSync(path);
+  const tmp = join(path, '..', `.${path.split('/').pop() ?? 'pam'}.idv-tmp`);
+  writeFileSync(tmp, text, { mode: st.mode & 0o7777 });
+  try {
+    chownSync(tmp, st.uid, st.gid);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+function applyPlan(
+  service: string,
+  path: string,
+  before: string,
+  plan: Plan,
+  o: PamDirOptions,
+  verify: (after: string) => string | null,
+  done: Outcome,
+): ServiceResult {
+  if (plan.kind === 'refuse')
+    return {
+      service,
+      outcome: 'refused',
+      message: plan.reason,
+      ...(plan.byHand ? { byHand: plan.byHand } : {}),
+    };
+  if (plan.kind === 'unchanged') return { service, outcome: 'unchanged', message: plan.note };
+  ensurePrivateDir(o.backupDir);
+  const backup = join(o.backupDir, `${service}.${stamp(o.now())}`);
+  writePrivateFile(backup, before);
+  try {
+    replaceFile(path, plan.text);
+    const problem = verify(readFileSync(path, 'utf8'));
+    if (problem) throw new Error(problem);
+    return { service, outcome: done, message: plan.note, backup };
+  } catch (err) {
+    let restored = 'restored from the backup';
+    try {
+      replaceFile(path, readFileSync(backup, 'utf8'));
+    } catch {
+      restored = `COULD NOT BE RESTORED: copy ${backup} back by hand`;
+    }
+    return {
+      service,
+      outcome: 'failed',
+      message: `${(err as Error).message}; the file was ${restored}`,
+      backup,
+    };
+  }
+}
+
+export function enableService(service: string, o: PamDirOptions): ServiceResult {
+  const mode = modeFor(service);
+  if (mode === null)
+    return {
+      service,
+      outcome: 'refused',
+      message: `idv knows where its line goes only for sudo, sudo-i, su, su-l, login and sshd; add it to ${service} by hand`,
+      byHand: managedBlock('terminal', o),
+    };
+  const path = join(o.pamDir, service);
+  const before = readOrNull(path);
+  if (before === null) return { service, outcome: 'missing', message: `no ${path}` };
+  const readIncluded = (name: string): string | null => readOrNull(join(o.pamDir, name));
+  const plan = planEnable(before, mode, o, readIncluded);
+  const outcome: Outcome =
+    plan.kind === 'write' && plan.note.startsWith('updated') ? 'updated' : 'added';
+  return applyPlan(
+    service,
+    path,
+    before,
+    plan,
+    o,
+    (after) => verifyEnabled(before, after, mode, o, readIncluded),
+    outcome,
+  );
+}
+
+export function disableService(service: string, o: PamDirOptions): ServiceResult {
+  const path = join(o.pamDir, service);
+  const before = readOrNull(path);
+  if (before === null) return { service, outcome: 'missing', message: `no ${path}` };
+  const plan = planDisable(before);
+  return applyPlan(
+    service,
+    path,
+    before,
+    plan,
+    o,
+    (after) => (planDisable(after).kind === 'unchanged' ? null : 'idv lines are still present'),
+    'removed',
+  );
+}
+
+export interface ServiceStatus {
+  service: string;
+  state: ServiceState | 'missing';
+  note: string;
+}
+
+export function serviceStatus(service: string, o: PamDirOptions): ServiceStatus {
+  const path = join(o.pamDir, service);
+  const text = readOrNull(path);
+  if (text === null) return { service, state: 'missing', note: `no ${path}` };
+  return { service, ...inspect(text, modeFor(service), o, (n) => readOrNull(join(o.pamDir, n))) };
+}

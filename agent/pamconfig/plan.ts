@@ -1,0 +1,242 @@
+/**
+ * Where the idv line goes in a PAM service file, and the edits `idv-agent pam enable|disable`
+ * make. Pure: file text in, new text (or a refusal with the reason) out.
+ *
+ * Placement rules, from how Linux-PAM runs a stack:
+ * - Terminal services (sudo, su, login): the code is asked after the password, so the line goes
+ *   right after the password step (`@include common-auth`, `auth include|substack system-auth`,
+ *   or the `pam_unix.so` auth line) — unless that step can end the stack early on success
+ *   (`sufficient`, `success=done` in an included file), which would skip the code: then it goes
+ *   right before it (the code is asked first; a wrong code still fails the login).
+ * - sshd: the helper reads the code through pam_exec's expose_authtok, and pam_exec hands it
+ *   whatever token an earlier module set, i.e. the password after pam_unix. So the lines go
+ *   before the password step.
+ * Anything else is an unknown layout: refused, with the lines to add by hand.
+ */
+import { canShortCircuit, parseStack, renderStack, type PamLine } from './stack.js';
+
+export const MARK_BEGIN = '# idv-pam-helper (managed by idv-agent pam)';
+export const MARK_END = '# end idv-pam-helper';
+
+export const TERMINAL_SERVICES = ['sudo', 'sudo-i', 'su', 'su-l', 'login'] as const;
+export const AUTHTOK_SERVICES = ['sshd'] as const;
+export const DEFAULT_SERVICES = ['sshd', 'sudo', 'su', 'login'] as const;
+
+/** Shown by pam_echo before pam_exec's fixed "Password: " prompt (it cannot be changed). */
+export const SSHD_INSTRUCTION =
+  'Enter the verification code from your authenticator app at the next prompt.';
+
+export interface LineOptions {
+  /** Absolute path of idv-pam-helper (pam_exec runs without PATH). */
+  helper: string;
+  socket: string;
+}
+
+export type Mode = 'terminal' | 'authtok';
+
+export function modeFor(service: string): Mode | null {
+  if ((TERMINAL_SERVICES as readonly string[]).includes(service)) return 'terminal';
+  if ((AUTHTOK_SERVICES as readonly string[]).includes(service)) return 'authtok';
+  return null;
+}
+
+/** The managed block for a service, markers included. */
+export function managedBlock(mode: Mode, o: LineOptions): string[] {
+  const lines =
+    mode === 'authtok'
+      ? [
+          `auth optional pam_echo.so ${SSHD_INSTRUCTION}`,
+          `auth required pam_exec.so quiet stdout expose_authtok ${o.helper} --authtok --socket ${o.socket}`,
+        ]
+      : [`auth required pam_exec.so quiet stdout ${o.helper} --socket ${o.socket}`];
+  return [MARK_BEGIN, ...lines, MARK_END];
+}
+
+/** The modules the block needs; enabling refuses when one is missing (the stack would break). */
+export function modulesFor(mode: Mode): string[] {
+  return mode === 'authtok' ? ['pam_echo.so', 'pam_exec.so'] : ['pam_exec.so'];
+}
+
+const PASSWORD_FILES = ['common-auth', 'system-auth', 'password-auth'];
+
+interface Anchor {
+  index: number;
+  line: PamLine;
+  /** The file whose rules run at this point (for include/@include/substack anchors). */
+  file: string | null;
+  substack: boolean;
+}
+
+function findAnchor(lines: PamLine[]): Anchor | null {
+  for (const [index, line] of lines.entries()) {
+    if (line.kind === 'include' && PASSWORD_FILES.includes(line.target))
+      return { index, line, file: line.target, substack: false };
+    if (line.kind !== 'rule' || line.type !== 'auth') continue;
+    if (
+      (line.control === 'include' || line.control === 'substack') &&
+      PASSWORD_FILES.includes(line.module)
+    )
+      return { index, line, file: line.module, substack: line.control === 'substack' };
+    if (/(^|\/)pam_unix\.so$/.test(line.module))
+      return { index, line, file: null, substack: false };
+  }
+  return null;
+}
+
+export type Block =
+  | { state: 'absent' }
+  | { state: 'present'; begin: number; end: number; lines: string[] }
+  | { state: 'broken'; reason: string };
+
+export function findBlock(lines: PamLine[]): Block {
+  const begins = lines.flatMap((l, i) => (l.text.trim() === MARK_BEGIN ? [i] : []));
+  const ends = lines.flatMap((l, i) => (l.text.trim() === MARK_END ? [i] : []));
+  if (begins.length === 0 && ends.length === 0) return { state: 'absent' };
+  if (begins.length !== 1 || ends.length !== 1 || (ends[0] as number) < (begins[0] as number))
+    return { state: 'broken', reason: 'the idv marker lines were edited by hand' };
+  const begin = begins[0] as number;
+  const end = ends[0] as number;
+  return {
+    state: 'present',
+    begin,
+    end,
+    lines: lines.slice(begin, end + 1).map((l) => l.text.trim()),
+  };
+}
+
+export type Plan =
+  | { kind: 'unchanged'; text: string; note: string }
+  | { kind: 'write'; text: string; note: string }
+  | { kind: 'refuse'; reason: string; byHand?: string[] };
+
+type Reader = (name: string) => string | null;
+
+/** Where the block goes, given the file without any idv block. */
+function placement(
+  lines: PamLine[],
+  mode: Mode,
+  readFile: Reader,
+): { index: number; note: string } | { refuse: string } {
+  const invalid = lines.find((l) => l.kind === 'invalid');
+  if (invalid && invalid.kind === 'invalid')
+    return {
+      refuse: `the file has a line PAM cannot read (${invalid.reason}): ${invalid.text.trim()}`,
+    };
+  const anchor = findAnchor(lines);
+  if (!anchor)
+    return {
+      refuse:
+        'unknown layout: no password step found (@include common-auth, auth include/substack system-auth or password-auth, or an auth pam_unix.so line)',
+    };
+  const what = anchor.line.text.trim().replace(/\s+/g, ' ');
+  if (mode === 'authtok')
+    return { index: anchor.index, note: `before "${what}" (the code is read before the password)` };
+  let early = anchor.line.kind === 'rule' && anchor.file === null && canShortCircuit(anchor.line);
+  if (anchor.file !== null && !anchor.substack) {
+    const included = readFile(anchor.file);
+    if (included === null)
+      return { refuse: `unknown layout: "${what}" names ${anchor.file}, which cannot be read` };
+    early = parseStack(included).some(canShortCircuit);
+  }
+  if (early)
+    return {
+      index: anchor.index,
+      note: `before "${what}": it can end the stack early on success, which would skip the code, so the code is asked first`,
+    };
+  return { index: anchor.index + 1, note: `after "${what}"` };
+}
+
+function withoutBlock(lines: PamLine[], block: Block): PamLine[] {
+  return block.state === 'present'
+    ? [...lines.slice(0, block.begin), ...lines.slice(block.end + 1)]
+    : lines;
+}
+
+export function planEnable(text: string, mode: Mode, o: LineOptions, readFile: Reader): Plan {
+  const lines = parseStack(text);
+  const block = findBlock(lines);
+  if (block.state === 'broken')
+    return { kind: 'refuse', reason: `${block.reason}; fix or remove them, then run again` };
+  const base = withoutBlock(lines, block);
+  const place = placement(base, mode, readFile);
+  const want = managedBlock(mode, o);
+  if ('refuse' in place) return { kind: 'refuse', reason: place.refuse, byHand: want };
+  if (
+    block.state === 'present' &&
+    block.begin === place.index &&
+    block.lines.join('\n') === want.join('\n')
+  )
+    return { kind: 'unchanged', text, note: `already enabled (${place.note})` };
+  const blockLines = want.map((t) => ({ text: t }));
+  const next = renderStack([
+    ...base.slice(0, place.index),
+    ...blockLines,
+    ...base.slice(place.index),
+  ]);
+  return {
+    kind: 'write',
+    text: next,
+    note: `${block.state === 'present' ? 'updated' : 'added'} ${place.note}`,
+  };
+}
+
+export function planDisable(text: string): Plan {
+  const lines = parseStack(text);
+  const block = findBlock(lines);
+  if (block.state === 'broken')
+    return { kind: 'refuse', reason: `${block.reason}; remove the idv lines by hand` };
+  if (block.state === 'absent') return { kind: 'unchanged', text, note: 'not enabled' };
+  return { kind: 'write', text: renderStack(withoutBlock(lines, block)), note: 'removed' };
+}
+
+export type ServiceState = 'enabled' | 'disabled' | 'outdated' | 'broken';
+
+/** What `pam status` reports for one file. */
+export function inspect(
+  text: string,
+  mode: Mode | null,
+  o: LineOptions,
+  readFile: Reader,
+): {
+  state: ServiceState;
+  note: string;
+} {
+  const block = findBlock(parseStack(text));
+  if (block.state === 'absent') return { state: 'disabled', note: 'no idv lines' };
+  if (block.state === 'broken') return { state: 'broken', note: block.reason };
+  if (mode === null)
+    return { state: 'enabled', note: 'idv lines present (service not managed here)' };
+  const plan = planEnable(text, mode, o, readFile);
+  if (plan.kind === 'unchanged')
+    return { state: 'enabled', note: plan.note.replace(/^already enabled /, '') };
+  return {
+    state: 'outdated',
+    note:
+      plan.kind === 'refuse'
+        ? plan.reason
+        : 'idv lines differ from what `pam enable` writes with these options',
+  };
+}
+
+/**
+ * Checks a written file: it parses, holds exactly the expected block at the planned place, and
+ * with the block taken out is the file as it was (nothing else was touched).
+ */
+export function verifyEnabled(
+  before: string,
+  after: string,
+  mode: Mode,
+  o: LineOptions,
+  readFile: Reader,
+): string | null {
+  const plan = planEnable(after, mode, o, readFile);
+  if (plan.kind !== 'unchanged') return 'the written file does not hold the expected idv lines';
+  const undone = planDisable(after);
+  const original = planDisable(before);
+  if (undone.kind === 'refuse' || original.kind === 'refuse')
+    return 'the idv markers are not intact';
+  const normal = (t: string): string => renderStack(parseStack(t));
+  if (normal(undone.text) !== normal(original.text))
+    return 'lines other than the idv lines changed';
+  return null;
+}
