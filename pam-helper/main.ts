@@ -1,40 +1,104 @@
 /**
  * idv-pam-helper: run by pam_exec at each login. Exits 0 only on an explicit yes from the agent.
- * Kept tiny: it imports no OTP library, no database and no schema library.
+ * Kept tiny: it imports no OTP library, no database and no schema library; the agent does the
+ * work. argv and the PAM environment are validated first; then one conversation with the agent.
  */
-import {
-  COMMON_OPTIONS,
-  EXIT,
-  helpOrVersion,
-  parseCommandLine,
-  runProgram,
-  type Io,
-} from '../protocol/cli.js';
 import { IdvError } from '../protocol/errors.js';
 import { IDV_VERSION } from '../protocol/version.js';
+import { readAuthtok } from './authtok.js';
+import { REFUSE, runLogin, type CodeSource } from './login.js';
+import { USAGE, parseHelperArgs, parseLoginEnv, terminalDevice } from './options.js';
+import { Terminal } from './terminal.js';
+import { TEXT } from './text.js';
 
-const USAGE = `Usage: idv-pam-helper [--socket PATH] [--authtok] [--fail-mode secure|safe] [--timeout SECONDS]
+const EXIT_USAGE = 2;
 
-Run by pam_exec (auth). Asks idv-agent whether this login needs a code, collects it and exits 0
-only when the agent says yes.
-`;
+// Every line goes to stdout: pam_exec sends stderr nowhere, and its `stdout` option shows each
+// stdout line to the user. Writes to pipes, files and terminals are synchronous here.
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
 
-const OPTIONS = {
-  ...COMMON_OPTIONS,
-  socket: { type: 'string' },
-  authtok: { type: 'boolean' },
-  'fail-mode': { type: 'string' },
-  timeout: { type: 'string' },
-} as const;
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseHelperArgs(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (!(err instanceof IdvError)) throw err;
+    out(`idv-pam-helper: ${err.message}`);
+    return EXIT_USAGE;
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (parsed.kind === 'version') {
+    out(IDV_VERSION);
+    return 0;
+  }
+  const options = parsed.options;
+  const env = parseLoginEnv(process.env);
+  if (!env.ok) {
+    out(env.message);
+    return REFUSE;
+  }
 
-async function main(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, OPTIONS);
-  if (helpOrVersion(values, io, USAGE, IDV_VERSION)) return EXIT.OK;
-  if (positionals.length)
-    throw new IdvError('USAGE', `unexpected argument ${JSON.stringify(positionals[0])}`);
-  // The login flow arrives with the helper issue; until then nothing is ever allowed.
-  io.out('Verification service unavailable');
-  return EXIT.FAILED;
+  let terminal: Terminal | null = null;
+  const restore = (): void => {
+    terminal?.close();
+  };
+  // Whatever ends the process, the terminal gets its mode back first.
+  process.on('exit', restore);
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      restore();
+      out(TEXT.cancelled);
+      process.exit(REFUSE);
+    });
+  }
+  // A hard stop slightly after the overall timeout, should anything inside fail to give up.
+  setTimeout(() => {
+    restore();
+    out(TEXT.timedOut);
+    process.exit(REFUSE);
+  }, options.timeoutMs + 1000).unref();
+
+  const openSource = (): CodeSource | null => {
+    if (options.authtok) {
+      return { maxCodes: 1, read: (ms) => readAuthtok(process.stdin, ms), note: out };
+    }
+    const device = terminalDevice(env.value.tty);
+    if (!device) return null;
+    try {
+      terminal = Terminal.open(device);
+    } catch {
+      return null;
+    }
+    const t = terminal;
+    return {
+      maxCodes: Number.POSITIVE_INFINITY,
+      read: (ms) => t.read(TEXT.prompt, ms),
+      // Between two prompts the line goes to the terminal itself, so that it cannot arrive
+      // after the next prompt (pam_exec relays stdout asynchronously).
+      note: (line) => t.write(`${line}\n`),
+    };
+  };
+
+  try {
+    return await runLogin(options, env.value, { out, openSource, now: Date.now });
+  } finally {
+    restore();
+  }
 }
 
-process.exitCode = await runProgram('idv-pam-helper', process.argv.slice(2), main);
+let code: number;
+try {
+  code = await main();
+} catch (err) {
+  // A bug must never open the door.
+  out(TEXT.unavailable);
+  process.stderr.write(`idv-pam-helper: internal error: ${(err as Error)?.name ?? 'unknown'}\n`);
+  code = REFUSE;
+}
+// Exit now rather than when the event loop drains: stdin may still be open (pam_exec).
+process.exit(code);

@@ -1,0 +1,13 @@
+/**
+ * The fixed lines the helper itself prints (the agent's own messages are printed verbatim).
+ * One line per outcome: pam_exec's `stdout` option turns each into a PAM info message.
+ */
+export const TEXT = {
+  prompt: 'Verification code: ',
+  notACode: 'That is not a 6-digit code',
+  unavailable: 'Verification service unavailable',
+  failOpen: 'Verification service unavailable: login allowed without a code (fail-mode safe)',
+  timedOut: 'Verification timed out',
+  cancelled: 'Verification cancelled',
+  noTerminal: 'Verification needs a terminal: this login cannot ask for a code',
+} as const;
