@@ -117,7 +117,7 @@ function replaceFile(path: string, text: string): void {
   }
 }
 
-function applyPlan(
+export function applyPlan(
   service: string,
   path: string,
   before: string,
@@ -172,8 +172,7 @@ export function enableService(service: string, o: PamDirOptions): ServiceResult 
   if (before === null) return { service, outcome: 'missing', message: `no ${path}` };
   const readIncluded = (name: string): string | null => readOrNull(join(o.pamDir, name));
   const plan = planEnable(before, mode, o, readIncluded);
-  const outcome: Outcome =
-    plan.kind === 'write' && plan.note.startsWith('updated') ? 'updated' : 'added';
+  const outcome: Outcome = plan.kind === 'write' && plan.replacesBlock ? 'updated' : 'added';
   return applyPlan(
     service,
     path,

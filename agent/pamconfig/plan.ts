@@ -106,7 +106,7 @@ export function findBlock(lines: PamLine[]): Block {
 
 export type Plan =
   | { kind: 'unchanged'; text: string; note: string }
-  | { kind: 'write'; text: string; note: string }
+  | { kind: 'write'; text: string; note: string; replacesBlock?: boolean }
   | { kind: 'refuse'; reason: string; byHand?: string[] };
 
 type Reader = (name: string) => string | null;
@@ -176,7 +176,8 @@ export function planEnable(text: string, mode: Mode, o: LineOptions, readFile: R
   return {
     kind: 'write',
     text: next,
-    note: `${block.state === 'present' ? 'updated' : 'added'} ${place.note}`,
+    note: place.note,
+    replacesBlock: block.state === 'present',
   };
 }
 
