@@ -1,14 +1,19 @@
 /** idv-agent: argv → command table → run. */
 import { dispatch, runProgram, type ProgramSpec } from '../protocol/cli.js';
 import { IDV_VERSION } from '../protocol/version.js';
+import { agentCommands, PATH_OPTIONS } from './commands.js';
 import { pamCommands } from './pamconfig/commands.js';
 
 export const spec: ProgramSpec = {
   name: 'idv-agent',
   version: IDV_VERSION,
+  globalOptions: PATH_OPTIONS,
   commands: {
+    ...agentCommands,
     ...pamCommands,
   },
+  epilog:
+    '\nEnvironment: IDV_DATA_DIR (default /var/lib/idv), IDV_SOCKET (default /run/idv/agent.sock), IDV_LOG_LEVEL.\n',
 };
 
 process.exitCode = await runProgram(spec.name, process.argv.slice(2), (argv, io) =>

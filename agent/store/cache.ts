@@ -6,6 +6,7 @@
  * (counters, replay guard) is durable on disk before the answer leaves the agent. A snapshot or
  * delta is applied in one transaction, so a crash mid-apply leaves the previous revision whole.
  */
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import { IdvError } from '../../protocol/errors.js';
 import { Database, type Queryable } from '../../protocol/io/sqlite.js';
 import {
@@ -92,6 +93,10 @@ export class Cache {
   }
 
   static async open(path: string, cipher: CacheCipher): Promise<Cache> {
+    // Create the file 0600 before SQLite does (it would use the umask); its -wal and -shm files
+    // take the database file's mode.
+    closeSync(openSync(path, 'a', 0o600));
+    chmodSync(path, 0o600);
     const db = await Database.open(path, { synchronous: 'FULL' });
     try {
       await db.migrate(MIGRATIONS);

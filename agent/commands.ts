@@ -1,0 +1,205 @@
+import { existsSync } from 'node:fs';
+/**
+ * The idv-agent commands: register, run, status, unlock (doctor lives in doctor.ts).
+ */
+import { IdvError } from '../protocol/errors.js';
+import { createLogger } from '../protocol/io/log.js';
+import { nameSchema } from '../protocol/policy.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { stringFlag, type Command, type Io, type Parsed } from '../protocol/cli.js';
+import { agentPaths, loadAgentFile, type AgentFile } from './config.js';
+import { register } from './controlclient/register.js';
+import { openCache, startAgent, statusOf } from './daemon.js';
+import { collectFacts } from './facts.js';
+import { askSocket } from './localapi/client.js';
+import { LoginEngine } from './policy/engine.js';
+import type { StatusReport } from '../protocol/messages.js';
+
+export const PATH_OPTIONS = {
+  'data-dir': { type: 'string' },
+  socket: { type: 'string' },
+} as const;
+
+export function pathsOf(p: Parsed) {
+  return agentPaths({
+    dataDir: stringFlag(p.values, 'data-dir'),
+    socket: stringFlag(p.values, 'socket'),
+  });
+}
+
+function requireFlag(p: Parsed, name: string): string {
+  const v = stringFlag(p.values, name);
+  if (v === undefined || v === '') throw new IdvError('USAGE', `--${name} is required`);
+  return v;
+}
+
+const silentLog = () => createLogger('idv-agent', { level: process.env.IDV_LOG_LEVEL ?? 'warn' });
+
+/** Works without a running agent: reads the cache directly (then `connected` is false). */
+async function offlineStatus(p: Parsed): Promise<StatusReport> {
+  const paths = pathsOf(p);
+  let config: AgentFile | null = null;
+  try {
+    config = loadAgentFile(paths.agentFile);
+  } catch (err) {
+    if (!(err instanceof IdvError && err.code === 'NOT_REGISTERED')) throw err;
+  }
+  if (!existsSync(paths.cacheDb)) {
+    return {
+      type: 'status',
+      server: config?.server ?? null,
+      deviceId: config?.deviceId ?? null,
+      connected: false,
+      revision: 0,
+      users: 0,
+      lastSyncAt: null,
+      locked: [],
+      outbox: 0,
+    };
+  }
+  const cache = await openCache(paths);
+  try {
+    return await statusOf(
+      cache,
+      new LoginEngine({ cache, now: Date.now, connected: () => false, log: silentLog() }),
+      config,
+      false,
+    );
+  } finally {
+    await cache.close();
+  }
+}
+
+function printStatus(io: Io, s: StatusReport, running: boolean, json: boolean): void {
+  const { type: _type, ...fields } = s;
+  if (json) {
+    io.out(JSON.stringify({ ...fields, running }));
+    return;
+  }
+  io.out(
+    [
+      `server:     ${s.server ?? '(not registered)'}`,
+      `device:     ${s.deviceId ?? '-'}`,
+      `running:    ${running ? 'yes' : 'no'}`,
+      `connected:  ${s.connected ? 'yes' : 'no'}`,
+      `revision:   ${s.revision}`,
+      `users:      ${s.users}`,
+      `last sync:  ${s.lastSyncAt ?? 'never'}`,
+      `locked:     ${s.locked.length ? s.locked.join(', ') : 'none'}`,
+      `outbox:     ${s.outbox} event(s) waiting for upload`,
+    ].join('\n'),
+  );
+}
+
+export const agentCommands: Record<string, Command> = {
+  register: {
+    summary: 'register this machine with an idv server (once)',
+    args: '--server URL --token T',
+    options: {
+      server: { type: 'string' },
+      token: { type: 'string' },
+      ca: { type: 'string' },
+      name: { type: 'string' },
+    },
+    async run(p, io) {
+      const paths = pathsOf(p);
+      const file = await register({
+        server: requireFlag(p, 'server'),
+        token: requireFlag(p, 'token'),
+        ca: stringFlag(p.values, 'ca'),
+        name: stringFlag(p.values, 'name'),
+        paths,
+        facts: () => collectFacts(),
+        now: Date.now,
+      });
+      if (p.values.json)
+        io.out(
+          JSON.stringify({
+            deviceId: file.deviceId,
+            deviceGroup: file.deviceGroup,
+            server: file.server,
+          }),
+        );
+      else
+        io.out(
+          `registered as device ${file.deviceId} (group ${file.deviceGroup}) with ${file.server}`,
+        );
+      return 0;
+    },
+  },
+  run: {
+    summary: 'run the agent: live sync and the local socket (as a service)',
+    async run(p, io) {
+      const paths = pathsOf(p);
+      const log = createLogger('idv-agent');
+      const agent = await startAgent(paths, log);
+      io.out(`idv-agent listening on ${paths.socket}`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info({ signal }, 'stopping');
+          resolve();
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      await agent.stop();
+      log.flush();
+      return 0;
+    },
+  },
+  status: {
+    summary: 'show the sync state, cached users, locked users and the outbox',
+    async run(p, io) {
+      const paths = pathsOf(p);
+      try {
+        const [reply] = await askSocket(paths.socket, [{ type: 'status', v: PROTOCOL_VERSION }]);
+        if (reply?.type === 'error') throw new IdvError(reply.code as never, reply.message);
+        if (reply?.type !== 'status')
+          throw new IdvError('INVALID_MESSAGE', 'unexpected answer from the agent');
+        printStatus(io, reply, true, Boolean(p.values.json));
+      } catch (err) {
+        if (!(err instanceof IdvError && err.code === 'AGENT_UNAVAILABLE')) throw err;
+        printStatus(io, await offlineStatus(p), false, Boolean(p.values.json));
+      }
+      return 0;
+    },
+  },
+  unlock: {
+    summary: 'clear a local lockout (break-glass, root only)',
+    args: 'USER',
+    positionals: 1,
+    async run(p, io) {
+      const user = p.positionals[0] as string;
+      if (!nameSchema.safeParse(user).success)
+        throw new IdvError('USAGE', `not a valid user name: ${JSON.stringify(user.slice(0, 70))}`);
+      const paths = pathsOf(p);
+      let wasLocked: boolean;
+      try {
+        const [reply] = await askSocket(paths.socket, [
+          { type: 'unlock', v: PROTOCOL_VERSION, user },
+        ]);
+        if (reply?.type === 'error') throw new IdvError(reply.code as never, reply.message);
+        if (reply?.type !== 'unlocked')
+          throw new IdvError('INVALID_MESSAGE', 'unexpected answer from the agent');
+        wasLocked = reply.wasLocked;
+      } catch (err) {
+        if (!(err instanceof IdvError && err.code === 'AGENT_UNAVAILABLE')) throw err;
+        // The agent is down: unlock in the cache directly (same transaction as the agent's).
+        const cache = await openCache(paths);
+        try {
+          ({ wasLocked } = await new LoginEngine({
+            cache,
+            now: Date.now,
+            connected: () => false,
+            log: silentLog(),
+          }).unlock(user));
+        } finally {
+          await cache.close();
+        }
+      }
+      if (p.values.json) io.out(JSON.stringify({ user, wasLocked }));
+      else io.out(wasLocked ? `${user} unlocked` : `${user} was not locked; failure count reset`);
+      return 0;
+    },
+  },
+};

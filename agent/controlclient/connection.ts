@@ -1,0 +1,316 @@
+/**
+ * The live sync: one WebSocket to {server}/v1/agent.
+ *
+ *   challenge → hello (Ed25519 signature over helloSigningInput, last applied revision)
+ *   snapshot | delta → apply in one transaction → ack
+ *   events (outbox batches, one in flight) → eventsAck → delete from the outbox
+ *
+ * Liveness: the server pings, and the agent pings too; any frame counts as a sign of life. A
+ * connection silent for 3 × heartbeat is terminated and redialled. Reconnects use exponential
+ * backoff with full jitter, reset after a successful sync.
+ *
+ * A REVOKED close stops the client for good (the device must be registered again): the agent keeps
+ * answering logins from its cache until offlineMaxAgeSeconds passes, then by failMode — the
+ * users' codes are still required, which is safer than letting logins through at once.
+ */
+import { performance } from 'node:perf_hooks';
+import type { KeyObject } from 'node:crypto';
+import { sign } from 'node:crypto';
+import WebSocket from 'ws';
+import { IdvError } from '../../protocol/errors.js';
+import type { Logger } from '../../protocol/io/log.js';
+import {
+  CLOSE,
+  helloSigningInput,
+  LIMITS,
+  MAX_EVENTS_PER_BATCH,
+  parseServerToAgent,
+  type AgentToServer,
+  type DeviceFacts,
+  type ServerToAgent,
+} from '../../protocol/messages.js';
+import { IDV_VERSION, PROTOCOL_VERSION } from '../../protocol/version.js';
+import type { AgentFile } from '../config.js';
+import type { Cache } from '../store/cache.js';
+import { applyUpdate } from './apply.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { httpsAgentFor } from './http.js';
+import { endpoint } from './register.js';
+
+export interface SyncOptions {
+  config: Readonly<AgentFile>;
+  cache: Cache;
+  privateKey: KeyObject;
+  ca?: Buffer | undefined;
+  now: () => number;
+  log: Logger;
+  facts?: () => DeviceFacts | undefined;
+  backoff?: BackoffOptions;
+  heartbeatMs?: number;
+}
+
+type Phase = 'idle' | 'connecting' | 'challenged' | 'syncing' | 'ready';
+
+export class SyncClient {
+  #ws: WebSocket | null = null;
+  #phase: Phase = 'idle';
+  #attempt = 0;
+  #stopped = false;
+  #revoked = false;
+  #inFlight = false;
+  #lastSeen = 0;
+  #lastTouch = 0;
+  #reconnectTimer: NodeJS.Timeout | null = null;
+  #heartbeatTimer: NodeJS.Timeout | null = null;
+  #chain: Promise<void> = Promise.resolve();
+  #clockOffsetMs: number | null = null;
+  readonly #backoff: BackoffOptions;
+  readonly #heartbeatMs: number;
+  readonly #log: Logger;
+
+  constructor(private readonly opts: SyncOptions) {
+    this.#backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.#heartbeatMs = opts.heartbeatMs ?? 25_000;
+    this.#log = opts.log.child({ component: 'sync', deviceId: opts.config.deviceId });
+  }
+
+  /** True once the current connection delivered its first snapshot/delta. */
+  get connected(): boolean {
+    return this.#phase === 'ready';
+  }
+  get revoked(): boolean {
+    return this.#revoked;
+  }
+  /** Server clock minus ours at the last challenge (ms), null before the first. */
+  get clockOffsetMs(): number | null {
+    return this.#clockOffsetMs;
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    const ws = this.#ws;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, 1000);
+        ws.once('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        ws.close(CLOSE.GOING_AWAY, 'agent stopping');
+      });
+    }
+    await this.#chain.catch(() => undefined);
+  }
+
+  /** Upload queued events when online; at most one batch waits for its eventsAck. */
+  flushEvents(): void {
+    if (this.#phase !== 'ready' || this.#inFlight) return;
+    this.#inFlight = true;
+    this.#chain = this.#chain.then(async () => {
+      try {
+        const events = await this.opts.cache.outboxBatch(MAX_EVENTS_PER_BATCH);
+        if (events.length === 0 || this.#phase !== 'ready') {
+          this.#inFlight = false;
+          return;
+        }
+        this.#send({ type: 'events', events });
+      } catch (err) {
+        this.#inFlight = false;
+        this.#log.error({ err: (err as Error).message }, 'cannot read the outbox');
+      }
+    });
+  }
+
+  #connect(): void {
+    if (this.#stopped || this.#revoked) return;
+    this.#phase = 'connecting';
+    const url = endpoint(this.opts.config.server, 'agent', 'ws');
+    const agent = url.protocol === 'wss:' ? httpsAgentFor(this.opts.ca) : undefined;
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      maxPayload: LIMITS.serverToAgent,
+      handshakeTimeout: 10_000,
+      ...(agent ? { agent } : {}),
+    });
+    this.#ws = ws;
+    this.#lastSeen = performance.now();
+    const alive = () => {
+      this.#lastSeen = performance.now();
+    };
+    ws.on('open', () => {
+      alive();
+      this.#phase = 'challenged';
+      this.#startHeartbeat(ws);
+    });
+    ws.on('ping', alive);
+    ws.on('pong', alive);
+    ws.on('message', (data, isBinary) => {
+      alive();
+      if (isBinary) return this.#fail(ws, CLOSE.MALFORMED, 'binary frame');
+      const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      const parsed = parseServerToAgent(raw);
+      if (!parsed.ok) {
+        this.#log.warn(
+          { errorCode: parsed.error.code, reason: parsed.error.message },
+          'bad frame from server',
+        );
+        return this.#fail(
+          ws,
+          parsed.error.code === 'TOO_LARGE' ? CLOSE.TOO_LARGE : CLOSE.MALFORMED,
+          parsed.error.code,
+        );
+      }
+      this.#chain = this.#chain
+        .then(() => this.#handle(ws, parsed.value))
+        .catch((err: unknown) => {
+          const code = err instanceof IdvError ? err.code : 'INTERNAL';
+          this.#log.warn(
+            { errorCode: code, reason: (err as Error).message },
+            'sync message failed; reconnecting',
+          );
+          this.#fail(ws, code === 'OUT_OF_ORDER' ? CLOSE.OUT_OF_ORDER : CLOSE.INTERNAL, code);
+        });
+    });
+    ws.on('error', (err) => {
+      this.#log.warn(
+        { reason: (err as NodeJS.ErrnoException).code ?? err.message },
+        'sync connection error',
+      );
+    });
+    ws.on('close', (code, reason) => this.#closed(ws, code, reason.toString('utf8').slice(0, 120)));
+  }
+
+  async #handle(ws: WebSocket, msg: ServerToAgent): Promise<void> {
+    if (ws !== this.#ws) return;
+    switch (msg.type) {
+      case 'challenge': {
+        if (this.#phase !== 'challenged')
+          throw new IdvError('OUT_OF_ORDER', 'unexpected challenge');
+        this.#clockOffsetMs = msg.serverTime - this.opts.now();
+        const { deviceId } = this.opts.config;
+        const signature = sign(
+          null,
+          helloSigningInput(msg.nonce, deviceId),
+          this.opts.privateKey,
+        ).toString('base64url');
+        const facts = this.opts.facts?.();
+        this.#send({
+          type: 'hello',
+          v: PROTOCOL_VERSION,
+          deviceId,
+          signature,
+          revision: this.opts.cache.state.policy === null ? 0 : this.opts.cache.state.revision,
+          agentVersion: IDV_VERSION,
+          ...(facts ? { facts } : {}),
+        });
+        this.#phase = 'syncing';
+        return;
+      }
+      case 'snapshot':
+      case 'delta': {
+        if (this.#phase !== 'syncing' && this.#phase !== 'ready')
+          throw new IdvError('OUT_OF_ORDER', `${msg.type} before hello`);
+        const ack = await applyUpdate(this.opts.cache, msg, this.opts.now(), this.#log);
+        this.#send(ack);
+        if (this.#phase !== 'ready') {
+          this.#phase = 'ready';
+          this.#attempt = 0;
+          this.#lastTouch = performance.now();
+          this.#log.info({ revision: msg.revision }, 'in sync with the server');
+          this.flushEvents();
+        }
+        return;
+      }
+      case 'eventsAck': {
+        await this.opts.cache.deleteEvents(msg.ids);
+        this.#inFlight = false;
+        this.flushEvents();
+        return;
+      }
+    }
+  }
+
+  #send(msg: AgentToServer): void {
+    const ws = this.#ws;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  #fail(ws: WebSocket, code: number, reason: string): void {
+    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
+      try {
+        ws.close(code, reason);
+      } catch {
+        ws.terminate();
+      }
+      // A peer that does not complete the closing handshake is not waited for.
+      setTimeout(() => ws.terminate(), 2000).unref();
+    }
+  }
+
+  #startHeartbeat(ws: WebSocket): void {
+    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = setInterval(() => {
+      if (ws !== this.#ws) return;
+      const silent = performance.now() - this.#lastSeen;
+      if (silent > 3 * this.#heartbeatMs) {
+        this.#log.warn(
+          { silentMs: Math.round(silent) },
+          'server silent: connection is dead, reconnecting',
+        );
+        ws.terminate();
+        return;
+      }
+      try {
+        ws.ping();
+      } catch {
+        // closing already
+      }
+      // While connected the cache is current: persist that now and then, so that after a crash
+      // the offline age counts from the last moment we were known to be in sync.
+      if (this.#phase === 'ready' && performance.now() - this.#lastTouch > 60_000) {
+        this.#lastTouch = performance.now();
+        void this.opts.cache.touchSync(this.opts.now()).catch(() => undefined);
+      }
+    }, this.#heartbeatMs);
+    this.#heartbeatTimer.unref();
+  }
+
+  #closed(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.#ws) return;
+    const wasReady = this.#phase === 'ready';
+    this.#phase = 'idle';
+    this.#inFlight = false;
+    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = null;
+    if (wasReady) {
+      this.#chain = this.#chain
+        .then(() => this.opts.cache.touchSync(this.opts.now()))
+        .catch(() => undefined);
+    }
+    if (code === CLOSE.REVOKED) {
+      this.#revoked = true;
+      this.#log.error(
+        { closeCode: code },
+        'the server revoked this device: no more syncing; logins are decided from the cache until it is too old, then by failMode. Register again to resume.',
+      );
+      void this.opts.cache.setMeta('revoked', true).catch(() => undefined);
+      return;
+    }
+    if (this.#stopped) return;
+    const delay = backoffDelay(this.#attempt++, this.#backoff);
+    this.#log.info(
+      { closeCode: code, reason, retryInMs: delay, wasReady },
+      'sync connection closed',
+    );
+    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+  }
+}

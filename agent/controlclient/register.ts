@@ -1,0 +1,143 @@
+/**
+ * One-time registration: a fresh Ed25519 key pair (private key 0600 in the data dir), the
+ * machine's facts and the admin's registration token go to POST {server}/v1/register; the answer
+ * (device id, device group) is written to agent.json last, so a failed registration leaves no
+ * half-registered agent behind.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { IdvError, isErrorCode } from '../../protocol/errors.js';
+import { ensurePrivateDir, writePrivateFile } from '../../protocol/io/files.js';
+import {
+  describeIssues,
+  registerResponseSchema,
+  type DeviceFacts,
+  type RegisterRequest,
+} from '../../protocol/messages.js';
+import { IDV_VERSION } from '../../protocol/version.js';
+import type { AgentFile, AgentPaths } from '../config.js';
+import { requestJson } from './http.js';
+
+export interface RegisterOptions {
+  server: string;
+  token: string;
+  ca?: string | undefined;
+  name?: string | undefined;
+  paths: AgentPaths;
+  facts: () => Promise<DeviceFacts>;
+  now: () => number;
+}
+
+/** Validates and normalises the server URL (http/https, no query, no trailing slash). */
+export function parseServerUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new IdvError(
+      'USAGE',
+      `--server must be a URL like https://idv.example.com (got ${JSON.stringify(text.slice(0, 100))})`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new IdvError(
+      'USAGE',
+      `--server must start with https:// or http:// (got ${url.protocol})`,
+    );
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    throw new IdvError('USAGE', '--server must not carry a query, fragment or credentials');
+  }
+  url.pathname = url.pathname.replace(/\/+$/, '');
+  return url;
+}
+
+/** `{server}/v1/<path>` keeping any path prefix of the server URL. */
+export function endpoint(server: URL | string, path: string, protocol?: 'ws' | 'http'): URL {
+  const u = new URL(String(server));
+  u.pathname = `${u.pathname.replace(/\/+$/, '')}/v1/${path}`;
+  if (protocol === 'ws') u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  return u;
+}
+
+export async function register(opts: RegisterOptions): Promise<AgentFile> {
+  const server = parseServerUrl(opts.server);
+  const { paths } = opts;
+  if (existsSync(paths.agentFile)) {
+    throw new IdvError(
+      'ALREADY_INITIALIZED',
+      `this agent is already registered (${paths.agentFile}); remove the data directory ${paths.dataDir} to register again`,
+    );
+  }
+  if (opts.token.length < 16 || opts.token.length > 256) {
+    throw new IdvError(
+      'TOKEN_INVALID',
+      'the registration token is malformed (copy it again from "idvctl device token create")',
+    );
+  }
+  let ca: Buffer | undefined;
+  let caPath: string | undefined;
+  if (opts.ca !== undefined) {
+    caPath = resolve(opts.ca);
+    try {
+      ca = readFileSync(caPath);
+    } catch (err) {
+      throw new IdvError(
+        'CONFIG_INVALID',
+        `cannot read the CA file ${caPath}: ${(err as NodeJS.ErrnoException).code}`,
+      );
+    }
+    if (!ca.toString('utf8').includes('-----BEGIN CERTIFICATE-----')) {
+      throw new IdvError('CONFIG_INVALID', `${caPath} is not a PEM certificate`);
+    }
+  }
+
+  ensurePrivateDir(paths.dataDir);
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const x = publicKey.export({ format: 'jwk' }).x;
+  if (!x) throw new IdvError('INTERNAL', 'cannot export the public key');
+  writePrivateFile(paths.deviceKey, privateKey.export({ format: 'pem', type: 'pkcs8' }));
+
+  const request: RegisterRequest = {
+    token: opts.token,
+    publicKey: x,
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
+    agentVersion: IDV_VERSION,
+    facts: await opts.facts(),
+  };
+  const res = await requestJson(endpoint(server, 'register'), {
+    method: 'POST',
+    body: request,
+    ca,
+  });
+  if (res.status !== 200 && res.status !== 201) {
+    const body = res.body as { code?: unknown; message?: unknown } | null;
+    if (body && isErrorCode(body.code)) {
+      const message = typeof body.message === 'string' ? body.message.slice(0, 300) : undefined;
+      throw new IdvError(body.code, message);
+    }
+    throw new IdvError(
+      'SERVER_UNREACHABLE',
+      `no idv server at ${server.href} (HTTP ${res.status} for ${endpoint(server, 'register').pathname})`,
+    );
+  }
+  const parsed = registerResponseSchema.safeParse(res.body);
+  if (!parsed.success) {
+    throw new IdvError(
+      'SERVER_UNREACHABLE',
+      `the server at ${server.href} gave an unexpected answer: ${describeIssues('register', parsed.error)}`,
+    );
+  }
+  const file: AgentFile = {
+    version: 1,
+    server: server.href.replace(/\/+$/, ''),
+    deviceId: parsed.data.deviceId,
+    deviceGroup: parsed.data.deviceGroup,
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
+    ...(caPath !== undefined ? { ca: caPath } : {}),
+    registeredAt: new Date(opts.now()).toISOString(),
+  };
+  writePrivateFile(paths.agentFile, `${JSON.stringify(file, null, 2)}\n`);
+  return file;
+}

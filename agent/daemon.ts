@@ -1,0 +1,126 @@
+/**
+ * `idv-agent run`: open the cache, start the live sync, answer the local socket; stop cleanly on
+ * SIGTERM/SIGINT. The ready line on stdout is printed once the socket is listening.
+ */
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { IdvError } from '../protocol/errors.js';
+import { ensurePrivateDir, readPrivateFile } from '../protocol/io/files.js';
+import type { Logger } from '../protocol/io/log.js';
+import type { DeviceFacts, StatusReport } from '../protocol/messages.js';
+import { loadAgentFile, type AgentFile, type AgentPaths } from './config.js';
+import { SyncClient } from './controlclient/connection.js';
+import { collectFacts } from './facts.js';
+import { listenLocal, type LocalApi } from './localapi/server.js';
+import { LoginEngine } from './policy/engine.js';
+import { Cache } from './store/cache.js';
+import { CacheCipher, loadOrCreateCacheKey } from './store/crypto.js';
+
+export interface Agent {
+  status(): Promise<StatusReport>;
+  stop(): Promise<void>;
+}
+
+export function loadDeviceKey(path: string): KeyObject {
+  try {
+    const key = createPrivateKey(readPrivateFile(path));
+    if (key.asymmetricKeyType !== 'ed25519') throw new Error('not an Ed25519 key');
+    return key;
+  } catch (err) {
+    if (err instanceof IdvError) throw err;
+    throw new IdvError('CONFIG_INVALID', `${path}: ${(err as Error).message}`);
+  }
+}
+
+export function loadCa(config: AgentFile): Buffer | undefined {
+  if (config.ca === undefined) return undefined;
+  try {
+    return readFileSync(config.ca);
+  } catch (err) {
+    throw new IdvError(
+      'CONFIG_INVALID',
+      `cannot read the CA file ${config.ca}: ${(err as NodeJS.ErrnoException).code}`,
+    );
+  }
+}
+
+export async function openCache(paths: AgentPaths): Promise<Cache> {
+  ensurePrivateDir(paths.dataDir);
+  const cipher = new CacheCipher(loadOrCreateCacheKey(paths.cacheKey));
+  return Cache.open(paths.cacheDb, cipher);
+}
+
+export async function statusOf(
+  cache: Cache,
+  engine: LoginEngine,
+  config: AgentFile | null,
+  connected: boolean,
+): Promise<StatusReport> {
+  const s = cache.state;
+  return {
+    type: 'status',
+    server: config?.server ?? null,
+    deviceId: config?.deviceId ?? null,
+    connected,
+    revision: s.revision,
+    users: await cache.userCount(),
+    lastSyncAt: s.lastSyncAt === null ? null : new Date(s.lastSyncAt).toISOString(),
+    locked: await engine.lockedUsers(),
+    outbox: await cache.outboxCount(),
+  };
+}
+
+export async function startAgent(
+  paths: AgentPaths,
+  log: Logger,
+  now: () => number = Date.now,
+): Promise<Agent> {
+  const config = loadAgentFile(paths.agentFile);
+  const privateKey = loadDeviceKey(paths.deviceKey);
+  const ca = loadCa(config);
+  const cache = await openCache(paths);
+  let facts: DeviceFacts | undefined;
+  void collectFacts().then((f) => {
+    facts = f;
+  });
+
+  const sync = new SyncClient({
+    config,
+    cache,
+    privateKey,
+    ca,
+    now,
+    log,
+    facts: () => facts,
+    heartbeatMs: (config.heartbeatSeconds ?? 25) * 1000,
+    backoff: { baseMs: config.backoffBaseMs ?? 500, capMs: config.backoffCapMs ?? 30_000 },
+  });
+  const engine = new LoginEngine({
+    cache,
+    now,
+    connected: () => sync.connected,
+    log,
+    onEvent: () => sync.flushEvents(),
+  });
+  const status = () => statusOf(cache, engine, config, sync.connected);
+  let api: LocalApi;
+  try {
+    api = await listenLocal({ socketPath: paths.socket, deps: { engine, status }, log });
+  } catch (err) {
+    await cache.close();
+    throw err;
+  }
+  sync.start();
+  log.info(
+    { socket: paths.socket, server: config.server, deviceId: config.deviceId },
+    'agent started',
+  );
+  return {
+    status,
+    async stop() {
+      await api.close();
+      await sync.stop();
+      await cache.close();
+    },
+  };
+}
