@@ -22,9 +22,13 @@ export const TERMINAL_SERVICES = ['sudo', 'sudo-i', 'su', 'su-l', 'login'] as co
 export const AUTHTOK_SERVICES = ['sshd'] as const;
 export const DEFAULT_SERVICES = ['sshd', 'sudo', 'su', 'login'] as const;
 
-/** Shown by pam_echo before pam_exec's fixed "Password: " prompt (it cannot be changed). */
+/**
+ * Shown by pam_echo before pam_exec's fixed "Password: " prompt (it cannot be changed). The
+ * sshd block keeps the password step after it (password + code), as packaging/pam/debian/
+ * sshd-password-code does.
+ */
 export const SSHD_INSTRUCTION =
-  'Enter the verification code from your authenticator app at the next prompt.';
+  'Enter the verification code from your authenticator app at the next prompt, then your password.';
 
 export interface LineOptions {
   /** Absolute path of idv-pam-helper (pam_exec runs without PATH). */
@@ -40,15 +44,19 @@ export function modeFor(service: string): Mode | null {
   return null;
 }
 
-/** The managed block for a service, markers included. */
+/**
+ * The managed block for a service, markers included: the same lines as the snippets in
+ * packaging/pam/ (requisite: a refused code ends the login at once; seteuid: the helper runs as
+ * root under sudo and su, like the program itself).
+ */
 export function managedBlock(mode: Mode, o: LineOptions): string[] {
   const lines =
     mode === 'authtok'
       ? [
           `auth optional pam_echo.so ${SSHD_INSTRUCTION}`,
-          `auth required pam_exec.so quiet stdout expose_authtok ${o.helper} --authtok --socket ${o.socket}`,
+          `auth requisite pam_exec.so quiet stdout expose_authtok ${o.helper} --authtok --socket ${o.socket}`,
         ]
-      : [`auth required pam_exec.so quiet stdout ${o.helper} --socket ${o.socket}`];
+      : [`auth requisite pam_exec.so quiet stdout seteuid ${o.helper} --socket ${o.socket}`];
   return [MARK_BEGIN, ...lines, MARK_END];
 }
 

@@ -1,3 +1,145 @@
-export function buildDebs() {
-  return [];
+// Builds packaging/out/idv-agent_<version>_<arch>.deb and idv-server_<version>_<arch>.deb with
+// dpkg-deb from the single executable in packaging/out/ (scripts/package.mjs --deb).
+//
+// Each package carries its own copy of the binary and the sqlite3 addon in a private folder
+// (/usr/lib/idv, /usr/lib/idv-server; the binary finds the addon beside its real path), with
+// the program names as links in /usr/bin. The two packages install side by side.
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+
+const ARCH = { x64: 'amd64', arm64: 'arm64' };
+
+const PACKAGES = [
+  {
+    name: 'idv-agent',
+    lib: '/usr/lib/idv',
+    links: ['idv-agent', 'idv-pam-helper'],
+    unit: 'idv-agent.service',
+    conffiles: { '/etc/idv/agent.env': 'agent.env' },
+    description:
+      'idv device agent and PAM helper (TOTP second factor for logins)\n' +
+      ' Keeps this machine in sync with idv-server, caches users, secrets and policy, and\n' +
+      ' decides each login (sudo, su, login, sshd) through idv-pam-helper and pam_exec.\n' +
+      ' Installing it does not change /etc/pam.d: run `idv-agent pam enable` for that.',
+    withPam: true,
+  },
+  {
+    name: 'idv-server',
+    lib: '/usr/lib/idv-server',
+    links: ['idv-server', 'idvctl'],
+    unit: 'idv-server.service',
+    conffiles: { '/etc/idv-server/server.env': 'server.env' },
+    description:
+      'idv server and admin CLI (TOTP second factor for logins)\n' +
+      ' Users, groups, devices, policy and enrollment, with an admin HTTP API and idvctl;\n' +
+      ' pushes each registered machine its users and secrets over WebSocket.',
+    withPam: false,
+  },
+];
+
+function mkdir(path, mode = 0o755) {
+  mkdirSync(path, { recursive: true });
+  chmodSync(path, mode);
+}
+
+/** @returns {string[]} the .deb files written */
+export function buildDebs({ root, out }) {
+  const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
+  const arch = ARCH[process.arch];
+  if (!arch) throw new Error(`no Debian architecture for ${process.arch}`);
+  const here = join(root, 'packaging/deb');
+  const built = [];
+  for (const p of PACKAGES) {
+    const stage = join(out, 'deb', p.name);
+    rmSync(stage, { recursive: true, force: true });
+    const lib = join(stage, p.lib);
+    mkdir(lib);
+    copyFileSync(join(out, 'idv'), join(lib, 'idv'));
+    chmodSync(join(lib, 'idv'), 0o755);
+    copyFileSync(join(out, 'node_sqlite3.node'), join(lib, 'node_sqlite3.node'));
+    chmodSync(join(lib, 'node_sqlite3.node'), 0o644);
+    mkdir(join(stage, 'usr/bin'));
+    for (const l of p.links)
+      symlinkSync(`../lib/${p.lib.split('/').pop()}/idv`, join(stage, 'usr/bin', l));
+
+    mkdir(join(stage, 'lib/systemd/system'));
+    copyFileSync(
+      join(root, 'packaging/systemd', p.unit),
+      join(stage, 'lib/systemd/system', p.unit),
+    );
+    chmodSync(join(stage, 'lib/systemd/system', p.unit), 0o644);
+
+    for (const [target, source] of Object.entries(p.conffiles)) {
+      mkdir(dirname(join(stage, target)));
+      copyFileSync(join(here, p.name, source), join(stage, target));
+      chmodSync(join(stage, target), 0o644);
+    }
+
+    const doc = join(stage, 'usr/share/doc', p.name);
+    mkdir(doc);
+    writeFileSync(
+      join(doc, 'copyright'),
+      `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: idv\n\nFiles: *\nLicense: Apache-2.0\n See /usr/share/common-licenses/Apache-2.0.\n`,
+    );
+    for (const d of ['install.md', 'packaging.md', 'pam.md'])
+      if (existsSync(join(root, 'docs', d))) copyFileSync(join(root, 'docs', d), join(doc, d));
+
+    if (p.withPam) {
+      const pam = join(root, 'packaging/pam');
+      const dest = join(stage, 'usr/share/idv/pam');
+      mkdir(dest);
+      if (existsSync(pam)) cpSync(pam, dest, { recursive: true });
+      else console.warn('package: packaging/pam/ is missing; /usr/share/idv/pam will be empty');
+    }
+
+    const debian = join(stage, 'DEBIAN');
+    mkdir(debian);
+    const installedKb = Math.ceil(
+      Number(
+        execFileSync('du', ['-sk', '--exclude=DEBIAN', stage], { encoding: 'utf8' }).split('\t')[0],
+      ),
+    );
+    writeFileSync(
+      join(debian, 'control'),
+      [
+        `Package: ${p.name}`,
+        `Version: ${version}`,
+        `Architecture: ${arch}`,
+        'Maintainer: idv maintainers <idv@localhost>',
+        `Installed-Size: ${installedKb}`,
+        'Depends: libc6 (>= 2.28), libstdc++6, libgcc-s1',
+        ...(p.withPam ? ['Recommends: libpam-modules'] : []),
+        'Section: admin',
+        'Priority: optional',
+        'Homepage: https://github.com/idv/idv',
+        `Description: ${p.description}`,
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(join(debian, 'conffiles'), Object.keys(p.conffiles).join('\n') + '\n');
+    for (const script of readdirSync(join(here, p.name)).filter((f) =>
+      /^(pre|post)(inst|rm)$/.test(f),
+    )) {
+      copyFileSync(join(here, p.name, script), join(debian, script));
+      chmodSync(join(debian, script), 0o755);
+    }
+    const deb = join(out, `${p.name}_${version}_${arch}.deb`);
+    execFileSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '-z6', '--build', stage, deb], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    built.push(deb);
+  }
+  return built;
 }

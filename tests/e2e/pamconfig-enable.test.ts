@@ -93,7 +93,7 @@ describe('idv-agent pam on Debian 12 files', () => {
       expect(r.stdout).toContain(`${s}: added: after "@include common-auth"`);
       expect(around(s).before).toBe('@include common-auth');
       expect(read(s)).toContain(
-        `auth required pam_exec.so quiet stdout ${HELPER} --socket ${SOCKET}`,
+        `auth requisite pam_exec.so quiet stdout seteuid ${HELPER} --socket ${SOCKET}`,
       );
     }
     // sshd: before the password step, reading the code through expose_authtok.
@@ -176,7 +176,7 @@ describe('idv-agent pam refuses what it cannot do safely', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('sudo: refused: unknown layout');
     expect(r.stdout).toContain('by hand');
-    expect(r.stdout).toContain(`auth required pam_exec.so quiet stdout ${HELPER}`);
+    expect(r.stdout).toContain(`auth requisite pam_exec.so quiet stdout seteuid ${HELPER}`);
     expect(read('sudo')).toBe(before);
     expect(() => readdirSync(backupDir)).toThrow();
   });
