@@ -89,6 +89,14 @@ export const loginEventSchema = z.strictObject({
   tty: text(256).optional(),
   /** Short machine-readable reason (`replay`, `grace`, `exempt`, `offline-too-long`, ...). */
   reason: text(64).optional(),
+  /**
+   * With reason `recovery`: which recovery code was used, as recoveryCodeId(hash) from
+   * protocol/recovery.ts (the hash's salt, never the code); the server then removes it everywhere.
+   */
+  recoveryCodeId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{22}$/)
+    .optional(),
 });
 export type LoginEvent = z.infer<typeof loginEventSchema>;
 
