@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { idvctl, startServer, type TestServer } from '../helpers/server.js';
+import {
+  addEnrolledUser,
+  agentStatus,
+  askAgent,
+  begin,
+  codeFor,
+  startAgent,
+  waitFor,
+  type TestAgent,
+} from '../helpers/agent.js';
+import type { TotpParams } from '../../protocol/messages.js';
+
+let server: TestServer;
+let agent: TestAgent;
+let alice: TotpParams;
+
+beforeAll(async () => {
+  server = await startServer();
+  ({ totp: alice } = await addEnrolledUser(server, 'alice'));
+  agent = await startAgent({ server, policy: { maxAttempts: 3, lockoutSeconds: 900 } });
+});
+afterAll(async () => {
+  await agent?.stop();
+  await server?.stop();
+});
+
+describe('idv-agent against a real idv-server', () => {
+  it('registers, syncs and reports its state', async () => {
+    const s = await waitFor(async () => {
+      const st = await agentStatus(agent);
+      return st.connected && st.users === 1 ? st : null;
+    }, 'first sync');
+    expect(s.revision).toBeGreaterThan(0);
+    expect(s.lastSyncAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    const devices = await idvctl(server, ['device', 'list']);
+    expect(JSON.stringify(devices.json)).toContain(agent.deviceId);
+  });
+
+  it('verifies a code from the cache: ok once, replay refused', async () => {
+    const code = codeFor(alice);
+    const [p, ok] = await askAgent(agent.socket, [begin('alice'), { type: 'verify', code }]);
+    expect(p).toEqual({ type: 'prompt', prompts: 3 });
+    expect(ok).toEqual({ type: 'ok' });
+    const [, again] = await askAgent(agent.socket, [begin('alice'), { type: 'verify', code }]);
+    expect(again).toMatchObject({ type: 'invalid', attemptsLeft: 2 });
+  });
+
+  it('applies a change pushed by the server at once (user added → prompted)', async () => {
+    const [before] = await askAgent(agent.socket, [begin('bob')]);
+    expect(before).toEqual({ type: 'skip' });
+    await addEnrolledUser(server, 'bob');
+    await waitFor(
+      async () => (await askAgent(agent.socket, [begin('bob')]))[0]?.type === 'prompt',
+      'bob pushed',
+      2000,
+    );
+  });
+
+  it('uploads every decision as an event to the server', async () => {
+    await waitFor(async () => (await agentStatus(agent)).outbox === 0, 'outbox drained');
+    const ev = await idvctl(server, ['events', '--device', agent.deviceId]);
+    const text = JSON.stringify(ev.json);
+    expect(text).toContain('"ok"');
+    expect(text).toContain('"invalid"');
+  });
+});
