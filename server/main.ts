@@ -1,11 +1,103 @@
-/** idv-server: argv → command table → run. */
-import { dispatch, runProgram, type ProgramSpec } from '../protocol/cli.js';
+/** idv-server: argv → config → start → signals; nothing else. */
+import { EXIT, dispatch, runProgram, stringFlag, type ProgramSpec } from '../protocol/cli.js';
+import { IdvError } from '../protocol/errors.js';
 import { IDV_VERSION } from '../protocol/version.js';
+import { loadConfig } from './config.js';
+import { initDataDir, openDataDir } from './datadir.js';
+import { startServer } from './serve.js';
+import { hashToken, newToken } from './store/crypto.js';
+
+function dataDirOf(values: Record<string, unknown>): string {
+  const dir = (values['data-dir'] as string | undefined) ?? process.env.IDV_DATA_DIR;
+  if (!dir) throw new IdvError('USAGE', '--data-dir is required (or IDV_DATA_DIR)');
+  return dir;
+}
 
 export const spec: ProgramSpec = {
   name: 'idv-server',
   version: IDV_VERSION,
-  commands: {},
+  commands: {
+    init: {
+      summary:
+        'Create the data directory, its database, master key (0600) and the first admin token',
+      options: { 'data-dir': { type: 'string' } },
+      run: async ({ values }, io) => {
+        const token = await initDataDir(dataDirOf(values), Date.now());
+        if (values.json) io.out(JSON.stringify({ adminToken: token }));
+        else
+          io.out(
+            `Admin token (shown once, keep it safe; idvctl reads it from IDV_TOKEN):\n${token}`,
+          );
+        return EXIT.OK;
+      },
+    },
+    'admin-token create': {
+      summary: 'Add another admin token (for a second admin, or after losing one)',
+      options: { 'data-dir': { type: 'string' } },
+      run: async ({ values }, io) => {
+        const store = await openDataDir(dataDirOf(values));
+        const token = newToken();
+        try {
+          await store.addAdminToken(hashToken(token), Date.now());
+        } finally {
+          await store.close();
+        }
+        io.out(values.json ? JSON.stringify({ adminToken: token }) : token);
+        return EXIT.OK;
+      },
+    },
+    serve: {
+      summary: 'Run the server (admin API, agent sync channel, metrics)',
+      options: {
+        'data-dir': { type: 'string' },
+        listen: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        insecure: { type: 'boolean' },
+        config: { type: 'string' },
+        'public-url': { type: 'string' },
+      },
+      run: async ({ values }, io) => {
+        const config = loadConfig({
+          ...(stringFlag(values, 'config') !== undefined
+            ? { file: stringFlag(values, 'config') as string }
+            : {}),
+          env: process.env,
+          flags: {
+            dataDir: stringFlag(values, 'data-dir'),
+            listen: stringFlag(values, 'listen'),
+            tlsCert: stringFlag(values, 'tls-cert'),
+            tlsKey: stringFlag(values, 'tls-key'),
+            publicUrl: stringFlag(values, 'public-url'),
+            ...(values.insecure ? { insecure: true } : {}),
+          },
+        });
+        let server;
+        try {
+          server = await startServer(config);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+            throw new IdvError('CONFIG_INVALID', `cannot listen on ${config.listen}: ${code}`);
+          }
+          throw err;
+        }
+        const running = server;
+        io.out(`idv-server listening on ${running.url}`);
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            process.off('SIGTERM', stop);
+            process.off('SIGINT', stop);
+            void running.stop().finally(resolve);
+          };
+          process.on('SIGTERM', stop);
+          process.on('SIGINT', stop);
+        });
+        return EXIT.OK;
+      },
+    },
+  },
+  epilog: '\nEnvironment: IDV_DATA_DIR, IDV_LISTEN, IDV_PUBLIC_URL, IDV_LOG_LEVEL.\n',
 };
 
 process.exitCode = await runProgram(spec.name, process.argv.slice(2), (argv, io) =>

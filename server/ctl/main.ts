@@ -1,6 +1,153 @@
 /** idvctl: every admin action over the idv-server HTTP API. */
-import { dispatch, runProgram, type ProgramSpec } from '../../protocol/cli.js';
+import {
+  EXIT,
+  dispatch,
+  intFlag,
+  runProgram,
+  stringFlag,
+  type Command,
+  type Io,
+  type Parsed,
+  type ProgramSpec,
+} from '../../protocol/cli.js';
+import { parseDuration } from '../../protocol/duration.js';
+import { IdvError } from '../../protocol/errors.js';
 import { IDV_VERSION } from '../../protocol/version.js';
+import { ApiClient } from './client.js';
+import { block, table } from './format.js';
+
+type Json = Record<string, unknown>;
+
+function client(values: Parsed['values']): ApiClient {
+  const server = stringFlag(values, 'server') ?? process.env.IDV_SERVER;
+  const token = stringFlag(values, 'token') ?? process.env.IDV_TOKEN;
+  if (!server) throw new IdvError('USAGE', '--server URL (or IDV_SERVER) is required');
+  if (!token) throw new IdvError('USAGE', '--token T (or IDV_TOKEN) is required');
+  const ca = stringFlag(values, 'ca');
+  return new ApiClient({ server, token, ...(ca ? { ca } : {}) });
+}
+
+const enc = encodeURIComponent;
+
+/** Prints JSON with --json, else the human text. */
+function show(io: Io, values: Parsed['values'], data: unknown, human: () => string): number {
+  io.out(values.json ? JSON.stringify(data) : human());
+  return EXIT.OK;
+}
+
+function userTable(users: Json[]): string {
+  return table(
+    ['NAME', 'GROUPS', 'STATUS', 'MFA'],
+    users.map((u) => [
+      u.name as string,
+      (u.groups as string[]).join(',') || '-',
+      u.status as string,
+      u.enrolled ? 'enrolled' : u.enrollmentPending ? 'pending' : 'not enrolled',
+    ]),
+  );
+}
+
+function durationFlag(values: Parsed['values'], name: string): number | undefined {
+  const v = stringFlag(values, name);
+  if (v === undefined) return undefined;
+  const s = parseDuration(v);
+  if (s === null)
+    throw new IdvError('USAGE', `--${name} must be a duration like 900s, 15m, 12h, 30d (or 0)`);
+  return s;
+}
+
+function listFlag(values: Parsed['values'], name: string): string[] | undefined {
+  const v = stringFlag(values, name);
+  if (v === undefined) return undefined;
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function userCommand(
+  summary: string,
+  action: string,
+  options: Command['options'] = {},
+  body: (values: Parsed['values']) => Json = () => ({}),
+): Command {
+  return {
+    summary,
+    args: 'NAME',
+    options,
+    positionals: 1,
+    run: async ({ values, positionals }, io) => {
+      const name = positionals[0] as string;
+      const u = await client(values).request<Json>(
+        'POST',
+        `/v1/users/${enc(name)}/${action}`,
+        body(values),
+      );
+      return show(io, values, u, () => `${action}: ${name}\n${block(u)}`);
+    },
+  };
+}
+
+const policyOptions = {
+  'device-group': { type: 'string' },
+  mfa: { type: 'string' },
+  'user-groups': { type: 'string' },
+  services: { type: 'string' },
+  'max-attempts': { type: 'string' },
+  lockout: { type: 'string' },
+  window: { type: 'string' },
+  'offline-max-age': { type: 'string' },
+  'fail-mode': { type: 'string' },
+  exempt: { type: 'string' },
+  'enrollment-grace': { type: 'string' },
+  prompts: { type: 'string' },
+  'unknown-users': { type: 'string' },
+} as const;
+
+function policyPatch(values: Parsed['values']): Json {
+  const patch: Json = {
+    mfa: stringFlag(values, 'mfa'),
+    userGroups: listFlag(values, 'user-groups'),
+    services: listFlag(values, 'services'),
+    maxAttempts: intFlag(values, 'max-attempts'),
+    lockoutSeconds: durationFlag(values, 'lockout'),
+    window: intFlag(values, 'window'),
+    offlineMaxAgeSeconds: durationFlag(values, 'offline-max-age'),
+    failMode: stringFlag(values, 'fail-mode'),
+    exemptUsers: listFlag(values, 'exempt'),
+    prompts: intFlag(values, 'prompts'),
+    unknownUsers: stringFlag(values, 'unknown-users'),
+  };
+  const grace = stringFlag(values, 'enrollment-grace');
+  if (grace !== undefined) {
+    // Days: `7` or `7d` (any duration in whole days).
+    const seconds = /^[0-9]+$/.test(grace) ? Number(grace) * 86_400 : parseDuration(grace);
+    if (seconds === null || seconds % 86_400 !== 0) {
+      throw new IdvError('USAGE', '--enrollment-grace must be whole days, like 7 or 7d');
+    }
+    patch.enrollmentGraceDays = seconds / 86_400;
+  }
+  for (const k of Object.keys(patch)) if (patch[k] === undefined) delete patch[k];
+  if (Object.keys(patch).length === 0)
+    throw new IdvError('USAGE', 'policy set needs at least one field flag (see --help)');
+  return patch;
+}
+
+function eventLine(e: Json): string {
+  return [e.at, e.device, e.user, e.service, e.outcome, e.reason ?? '', e.rhost ?? '']
+    .join('  ')
+    .trimEnd();
+}
+
+function eventQuery(values: Parsed['values']): string {
+  const q = new URLSearchParams();
+  for (const k of ['user', 'device', 'since', 'until', 'limit']) {
+    const v = stringFlag(values, k);
+    if (v !== undefined) q.set(k, v);
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
 
 export const spec: ProgramSpec = {
   name: 'idvctl',
@@ -8,9 +155,307 @@ export const spec: ProgramSpec = {
   globalOptions: {
     server: { type: 'string' },
     token: { type: 'string' },
+    ca: { type: 'string' },
   },
-  commands: {},
-  epilog: '\nEnvironment: IDV_SERVER (server URL), IDV_TOKEN (admin token).\n',
+  commands: {
+    'user add': {
+      summary: 'Add a user (in zero or more user groups)',
+      args: 'NAME',
+      options: { group: { type: 'string', multiple: true } },
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        const groups = (values.group as string[] | undefined) ?? [];
+        const u = await client(values).request<Json>('POST', '/v1/users', {
+          name: positionals[0],
+          groups,
+        });
+        return show(io, values, u, () => `added user ${u.name as string}`);
+      },
+    },
+    'user list': {
+      summary: 'List users',
+      run: async ({ values }, io) => {
+        const r = await client(values).request<{ users: Json[] }>('GET', '/v1/users');
+        return show(io, values, r, () => userTable(r.users));
+      },
+    },
+    'user show': {
+      summary: 'Show one user',
+      args: 'NAME',
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        const u = await client(values).request<Json>(
+          'GET',
+          `/v1/users/${enc(positionals[0] as string)}`,
+        );
+        return show(io, values, u, () => block(u));
+      },
+    },
+    'user remove': {
+      summary: 'Remove a user (from every device at once)',
+      args: 'NAME',
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        const r = await client(values).request<Json>(
+          'DELETE',
+          `/v1/users/${enc(positionals[0] as string)}`,
+        );
+        return show(io, values, r, () => `removed user ${positionals[0] as string}`);
+      },
+    },
+    'user set-groups': {
+      summary: "Replace a user's groups (devices gain or lose the user accordingly)",
+      args: 'NAME',
+      options: { group: { type: 'string', multiple: true } },
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        const groups = (values.group as string[] | undefined) ?? [];
+        const u = await client(values).request<Json>(
+          'PUT',
+          `/v1/users/${enc(positionals[0] as string)}/groups`,
+          { groups },
+        );
+        return show(
+          io,
+          values,
+          u,
+          () => `${u.name as string}: groups ${groups.join(',') || '(none)'}`,
+        );
+      },
+    },
+    'user suspend': userCommand('Suspend a user (refused at every login)', 'suspend'),
+    'user resume': userCommand('Resume a suspended user', 'resume'),
+    'user enroll': {
+      summary:
+        'Start enrollment: a one-time link for the user, or the secret itself with --show-secret',
+      args: 'NAME',
+      options: { 'show-secret': { type: 'boolean' } },
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        const r = await client(values).request<Json>(
+          'POST',
+          `/v1/users/${enc(positionals[0] as string)}/enroll`,
+          {
+            showSecret: values['show-secret'] === true,
+          },
+        );
+        return show(io, values, r, () =>
+          [
+            `Enrollment link for ${r.user as string} (valid until ${r.expiresAt as string}):`,
+            `  ${r.link as string}`,
+            ...(r.otpauthUri
+              ? [
+                  'Authenticator URI:',
+                  `  ${r.otpauthUri as string}`,
+                  `Secret: ${r.secret as string}`,
+                ]
+              : []),
+            `Then: idvctl user confirm ${r.user as string} CODE`,
+          ].join('\n'),
+        );
+      },
+    },
+    'user confirm': {
+      summary: 'Activate the pending secret with a current code from the app',
+      args: 'NAME CODE',
+      positionals: 2,
+      run: async ({ values, positionals }, io) => {
+        const u = await client(values).request<Json>(
+          'POST',
+          `/v1/users/${enc(positionals[0] as string)}/confirm`,
+          {
+            code: positionals[1],
+          },
+        );
+        return show(io, values, u, () => `${u.name as string}: authenticator app active`);
+      },
+    },
+    'user reset-mfa': userCommand(
+      "Remove the user's authenticator (stops working on every device at once); --grace starts a new grace period",
+      'reset-mfa',
+      { grace: { type: 'boolean' } },
+      (values) => ({ grace: values.grace === true }),
+    ),
+    'user unlock': userCommand(
+      'Clear a lockout on every device, or on one with --device ID',
+      'unlock',
+      { device: { type: 'string' } },
+      (values) => {
+        const device = stringFlag(values, 'device');
+        return device ? { device } : {};
+      },
+    ),
+    'group list': {
+      summary: 'List user groups and device groups',
+      run: async ({ values }, io) => {
+        const r = await client(values).request<{ userGroups: Json[]; deviceGroups: Json[] }>(
+          'GET',
+          '/v1/groups',
+        );
+        return show(io, values, r, () =>
+          [
+            table(
+              ['USER GROUP', 'USERS'],
+              r.userGroups.map((g) => [g.name as string, g.users as number]),
+            ),
+            '',
+            table(
+              ['DEVICE GROUP', 'DEVICES', 'POLICY'],
+              r.deviceGroups.map((g) => [
+                g.name as string,
+                g.devices as number,
+                g.policy as string,
+              ]),
+            ),
+          ].join('\n'),
+        );
+      },
+    },
+    'device token': {
+      summary:
+        'device token create: a registration token for agents (default: 1 use, 24h, group default)',
+      args: 'create',
+      options: {
+        'device-group': { type: 'string' },
+        uses: { type: 'string' },
+        ttl: { type: 'string' },
+      },
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        if (positionals[0] !== 'create')
+          throw new IdvError(
+            'USAGE',
+            'usage: idvctl device token create [--device-group DG] [--uses N] [--ttl DUR]',
+          );
+        const body: Json = {};
+        const group = stringFlag(values, 'device-group');
+        if (group !== undefined) body.deviceGroup = group;
+        const uses = intFlag(values, 'uses', 1, 100_000);
+        if (uses !== undefined) body.uses = uses;
+        const ttl = durationFlag(values, 'ttl');
+        if (ttl !== undefined) body.ttlSeconds = ttl;
+        const r = await client(values).request<Json>('POST', '/v1/device-tokens', body);
+        return show(
+          io,
+          values,
+          r,
+          () =>
+            `${r.token as string}\n(device group ${r.deviceGroup as string}, ${r.uses as number} use(s), expires ${r.expiresAt as string})`,
+        );
+      },
+    },
+    'device list': {
+      summary: 'List devices with facts, last seen, synced revision and online state',
+      run: async ({ values }, io) => {
+        const r = await client(values).request<{ devices: Json[] }>('GET', '/v1/devices');
+        return show(io, values, r, () =>
+          table(
+            ['ID', 'NAME', 'GROUP', 'OS', 'ONLINE', 'REVISION', 'LAST SEEN', 'STATE'],
+            r.devices.map((d) => [
+              d.id as string,
+              d.name as string,
+              d.deviceGroup as string,
+              `${(d.facts as Json).os as string} ${(d.facts as Json).osVersion as string}`,
+              d.online ? 'yes' : 'no',
+              d.revision as number,
+              d.lastSeenAt as string,
+              d.revoked ? 'revoked' : 'active',
+            ]),
+          ),
+        );
+      },
+    },
+    'device show': {
+      summary: 'Show one device',
+      args: 'ID',
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        const d = await client(values).request<Json>(
+          'GET',
+          `/v1/devices/${enc(positionals[0] as string)}`,
+        );
+        return show(io, values, d, () => block(d));
+      },
+    },
+    'device revoke': {
+      summary: 'Revoke a device: its connection is closed at once and refused after',
+      args: 'ID',
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        const d = await client(values).request<Json>(
+          'POST',
+          `/v1/devices/${enc(positionals[0] as string)}/revoke`,
+          {},
+        );
+        return show(io, values, d, () => `revoked device ${d.id as string} (${d.name as string})`);
+      },
+    },
+    'policy show': {
+      summary: 'Show the policy of a device group (default: default)',
+      options: { 'device-group': { type: 'string' } },
+      run: async ({ values }, io) => {
+        const group = stringFlag(values, 'device-group') ?? 'default';
+        const r = await client(values).request<Json>('GET', `/v1/policies/${enc(group)}`);
+        return show(
+          io,
+          values,
+          r,
+          () =>
+            `device group ${group}${r.explicit ? '' : ' (defaults)'}\n${block(r.policy as Json)}`,
+        );
+      },
+    },
+    'policy set': {
+      summary: 'Change policy fields of a device group; pushed to its devices at once',
+      options: policyOptions,
+      run: async ({ values }, io) => {
+        const group = stringFlag(values, 'device-group') ?? 'default';
+        const r = await client(values).request<Json>(
+          'PATCH',
+          `/v1/policies/${enc(group)}`,
+          policyPatch(values),
+        );
+        return show(io, values, r, () => `device group ${group}\n${block(r.policy as Json)}`);
+      },
+    },
+    events: {
+      summary: 'Login events, newest last; --follow streams new ones as they arrive',
+      options: {
+        user: { type: 'string' },
+        device: { type: 'string' },
+        since: { type: 'string' },
+        until: { type: 'string' },
+        limit: { type: 'string' },
+        follow: { type: 'boolean', short: 'f' },
+      },
+      run: async ({ values }, io) => {
+        const api = client(values);
+        if (values.follow) {
+          await api.stream(`/v1/events/stream${eventQuery(values)}`, (e) =>
+            io.out(values.json ? JSON.stringify(e) : eventLine(e)),
+          );
+          return EXIT.OK;
+        }
+        const r = await api.request<{ events: Json[] }>('GET', `/v1/events${eventQuery(values)}`);
+        return show(io, values, r, () =>
+          table(
+            ['AT', 'DEVICE', 'USER', 'SERVICE', 'OUTCOME', 'REASON', 'RHOST'],
+            r.events.map((e) => [
+              e.at as string,
+              e.device as string,
+              e.user as string,
+              e.service as string,
+              e.outcome as string,
+              e.reason as string,
+              e.rhost as string,
+            ]),
+          ),
+        );
+      },
+    },
+  },
+  epilog:
+    '\nGlobal options: --server URL, --token T, --ca FILE (a private CA for https), --json.\nEnvironment: IDV_SERVER (server URL), IDV_TOKEN (admin token).\n',
 };
 
 process.exitCode = await runProgram(spec.name, process.argv.slice(2), (argv, io) =>

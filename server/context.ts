@@ -1,0 +1,18 @@
+/** What every part of a running server shares; built once in serve.ts, no globals. */
+import type { Logger } from '../protocol/io/log.js';
+import type { ServerConfig } from './config.js';
+import type { EventFeed } from './feed.js';
+import type { Metrics } from './metrics.js';
+import type { Store } from './store/store.js';
+
+export interface ServerContext {
+  readonly config: ServerConfig;
+  readonly store: Store;
+  /** Epoch ms; injected so tests could fake time. */
+  readonly clock: () => number;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly feed: EventFeed;
+  /** The URL users and agents reach this server at (known once listening). */
+  publicUrl(): string;
+}

@@ -1,0 +1,129 @@
+/**
+ * The admin API client of idvctl: node:http(s) so that `--ca` can pin a private CA, JSON in and
+ * out, catalog errors turned back into IdvError, and a streaming GET for `events --follow`.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import { IdvError, isErrorCode } from '../../protocol/errors.js';
+
+export interface ClientOptions {
+  server: string;
+  token: string;
+  ca?: string;
+  timeoutMs?: number;
+}
+
+export class ApiClient {
+  private readonly base: URL;
+  private readonly ca: Buffer | undefined;
+
+  constructor(private readonly options: ClientOptions) {
+    try {
+      this.base = new URL(options.server);
+    } catch {
+      throw new IdvError('USAGE', `--server ${JSON.stringify(options.server)} is not a URL`);
+    }
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
+      throw new IdvError('USAGE', '--server must be an http:// or https:// URL');
+    }
+    this.ca = options.ca ? readFileSync(options.ca) : undefined;
+  }
+
+  private open(method: string, path: string, body?: unknown): Promise<http.IncomingMessage> {
+    const url = new URL(path, this.base);
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const lib = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(
+        url,
+        {
+          method,
+          headers: {
+            authorization: `Bearer ${this.options.token}`,
+            accept: 'application/json',
+            ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}),
+          },
+          ...(this.ca ? { ca: this.ca } : {}),
+        },
+        resolve,
+      );
+      req.setTimeout(this.options.timeoutMs ?? 30_000, () =>
+        req.destroy(new IdvError('TIMEOUT', `no answer from ${this.base.origin}`)),
+      );
+      req.on('error', (err) => {
+        if (err instanceof IdvError) return reject(err);
+        const code = (err as NodeJS.ErrnoException).code ?? err.message;
+        reject(
+          new IdvError(
+            'SERVER_UNREACHABLE',
+            `cannot reach the server at ${this.base.origin} (${code})`,
+          ),
+        );
+      });
+      req.end(data);
+    });
+  }
+
+  /** One JSON request; a 4xx/5xx becomes the IdvError the server named. */
+  async request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<T> {
+    const res = await this.open(method, path, body);
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      throw new IdvError('INTERNAL', `the server answered ${res.statusCode} with non-JSON`);
+    }
+    if ((res.statusCode ?? 500) >= 400) throw toError(json, res.statusCode ?? 500);
+    return json as T;
+  }
+
+  /** A streaming GET of NDJSON; calls `onItem` per object until the server ends the stream. */
+  async stream(path: string, onItem: (item: Record<string, unknown>) => void): Promise<void> {
+    const res = await this.open('GET', path);
+    if ((res.statusCode ?? 500) >= 400) {
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      let json: unknown = {};
+      try {
+        json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        /* fall through to a generic error */
+      }
+      throw toError(json, res.statusCode ?? 500);
+    }
+    res.socket?.setTimeout(0);
+    let rest = '';
+    for await (const chunk of res) {
+      rest += (chunk as Buffer).toString('utf8');
+      let nl: number;
+      while ((nl = rest.indexOf('\n')) >= 0) {
+        const line = rest.slice(0, nl).trim();
+        rest = rest.slice(nl + 1);
+        if (line) onItem(JSON.parse(line) as Record<string, unknown>);
+      }
+    }
+    throw new IdvError('SERVER_UNREACHABLE', 'the server closed the event stream');
+  }
+}
+
+function toError(json: unknown, status: number): IdvError {
+  const body = json as { code?: unknown; message?: unknown };
+  if (body?.code === 'UNAUTHORIZED') {
+    return new IdvError(
+      'UNAUTHORIZED',
+      'the server refused the admin token (check --token or IDV_TOKEN)',
+    );
+  }
+  if (isErrorCode(body?.code)) {
+    return new IdvError(body.code, typeof body.message === 'string' ? body.message : undefined);
+  }
+  return new IdvError('INTERNAL', `the server answered ${status}`);
+}

@@ -1,0 +1,61 @@
+/**
+ * The data directory: D (0700) holding idv.db and master.key (32 random bytes, 0600).
+ * `init` creates both and the first admin token; `open` refuses a missing or loose directory.
+ */
+import { chmodSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { IdvError } from '../protocol/errors.js';
+import {
+  ensurePrivateDir,
+  modeOf,
+  readPrivateFile,
+  writePrivateFile,
+} from '../protocol/io/files.js';
+import { MASTER_KEY_BYTES, SecretBox, hashToken, newToken } from './store/crypto.js';
+import { SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
+
+export const DB_FILE = 'idv.db';
+export const KEY_FILE = 'master.key';
+
+/** Creates a fresh data directory; returns the first admin token (shown once, stored hashed). */
+export async function initDataDir(dir: string, now: number): Promise<string> {
+  if (existsSync(join(dir, KEY_FILE)) || existsSync(join(dir, DB_FILE))) {
+    throw new IdvError('ALREADY_INITIALIZED', `${dir} is already initialised`);
+  }
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new IdvError('ALREADY_INITIALIZED', `${dir} is not empty; give a new or empty directory`);
+  }
+  ensurePrivateDir(dir);
+  const key = randomBytes(MASTER_KEY_BYTES);
+  writePrivateFile(join(dir, KEY_FILE), key);
+  const store = await SqliteStore.open(join(dir, DB_FILE), new SecretBox(key));
+  // SQLite creates its -wal/-shm files with the database's mode: make that owner-only.
+  chmodSync(join(dir, DB_FILE), 0o600);
+  const token = newToken();
+  try {
+    await store.addAdminToken(hashToken(token), now);
+  } finally {
+    await store.close();
+  }
+  return token;
+}
+
+/** Opens an initialised data directory, checking its permissions first. */
+export async function openDataDir(
+  dir: string,
+  options: SqliteStoreOptions = {},
+): Promise<SqliteStore> {
+  const mode = modeOf(dir);
+  if (mode === null || !existsSync(join(dir, DB_FILE))) {
+    throw new IdvError(
+      'NOT_INITIALIZED',
+      `${dir} is not initialised; run: idv-server init --data-dir ${dir}`,
+    );
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new IdvError('PERMISSION', `${dir} is mode ${mode.toString(8)}; it must be 0700`);
+  }
+  const box = new SecretBox(readPrivateFile(join(dir, KEY_FILE)));
+  return SqliteStore.open(join(dir, DB_FILE), box, options);
+}

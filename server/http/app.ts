@@ -1,0 +1,104 @@
+/**
+ * The HTTP listener: admin API under /v1 (bearer), agent registration, /healthz, /metrics, and
+ * the WebSocket upgrade for /v1/agent. JSON only; every error is `{code, message}` from the
+ * catalog; unknown routes are 404 NOT_FOUND.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { ERRORS, IdvError, type ErrorCode } from '../../protocol/errors.js';
+import type { ServerContext } from '../context.js';
+import type { Hub } from '../sync/hub.js';
+import { registerAuth } from './auth.js';
+import { registerDeviceRoutes } from './devices.js';
+import { registerEventRoutes } from './events.js';
+import { registerPolicyRoutes } from './policy.js';
+import { registerUserRoutes } from './users.js';
+
+function send(code: ErrorCode, message?: string, status?: number) {
+  return {
+    status: status ?? ERRORS[code].status,
+    body: { code, message: message ?? ERRORS[code].message },
+  };
+}
+
+/** Maps anything thrown in a route to a status and a catalog body; never echoes input. */
+function toErrorReply(err: unknown): {
+  status: number;
+  body: { code: ErrorCode; message: string };
+} {
+  if (err instanceof IdvError) return send(err.code, err.message);
+  const e = err as { code?: string; statusCode?: number };
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return send('TOO_LARGE', 'the request body is larger than allowed');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return send('INVALID_MESSAGE', 'the request body must be application/json', 415);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return send('MALFORMED_JSON');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return send('INVALID_MESSAGE', 'bad content-length');
+  }
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500)
+    return send('INVALID_MESSAGE', 'bad request', e.statusCode);
+  return send('INTERNAL');
+}
+
+export function buildApp(ctx: ServerContext, hub: Hub): FastifyInstance {
+  const tls =
+    ctx.config.tlsCert && ctx.config.tlsKey
+      ? { key: readFileSync(ctx.config.tlsKey), cert: readFileSync(ctx.config.tlsCert) }
+      : null;
+  const app = (
+    tls
+      ? Fastify({ https: tls, bodyLimit: ctx.config.bodyLimit, logger: false })
+      : Fastify({ bodyLimit: ctx.config.bodyLimit, logger: false })
+  ) as FastifyInstance;
+
+  // JSON only: drop the text/plain parser, and parse JSON ourselves for one clear error.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    if (body === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new IdvError('MALFORMED_JSON'), undefined);
+    }
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = toErrorReply(err);
+    if (status >= 500) {
+      ctx.log.error(
+        {
+          method: req.method,
+          route: req.routeOptions.url,
+          err: { name: (err as Error)?.name, message: (err as Error)?.message },
+        },
+        'request failed',
+      );
+    }
+    void reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((_req, reply) => {
+    void reply.code(404).send({ code: 'NOT_FOUND', message: ERRORS.NOT_FOUND.message });
+  });
+
+  registerAuth(app, ctx);
+  app.get('/healthz', async () => ({
+    ok: true,
+    revision: await ctx.store.revision(),
+    agents: hub.connectedCount,
+  }));
+  app.get('/metrics', async (_req, reply) => {
+    const text = await ctx.metrics.registry.metrics();
+    return reply.header('content-type', ctx.metrics.registry.contentType).send(text);
+  });
+  registerUserRoutes(app, ctx, hub);
+  registerDeviceRoutes(app, ctx, hub);
+  registerPolicyRoutes(app, ctx, hub);
+  registerEventRoutes(app, ctx);
+
+  app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
+  return app;
+}

@@ -1,0 +1,97 @@
+/** Registration tokens, devices (list, show, revoke) and device registration by agents. */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { IdvError } from '../../protocol/errors.js';
+import { registerRequestSchema } from '../../protocol/messages.js';
+import { nameSchema } from '../../protocol/policy.js';
+import type { ServerContext } from '../context.js';
+import { hashToken, newToken } from '../store/crypto.js';
+import type { DeviceState } from '../store/store.js';
+import type { Hub } from '../sync/hub.js';
+import { emptyBody, idParams, iso, parseInput } from './validate.js';
+
+const tokenBody = z.strictObject({
+  deviceGroup: nameSchema.optional(),
+  uses: z.number().int().min(1).max(100_000).optional(),
+  ttlSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(365 * 86_400)
+    .optional(),
+});
+
+export function deviceView(d: DeviceState, online: boolean) {
+  return {
+    id: d.id,
+    name: d.name,
+    deviceGroup: d.deviceGroup,
+    facts: d.facts,
+    agentVersion: d.agentVersion,
+    registeredAt: iso(d.registeredAt),
+    lastSeenAt: online ? iso(Date.now()) : iso(d.lastSeenAt),
+    revision: d.ackedRevision,
+    online,
+    revoked: d.revokedAt !== null,
+    revokedAt: iso(d.revokedAt),
+  };
+}
+
+export function registerDeviceRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void {
+  app.post('/v1/device-tokens', async (req, reply) => {
+    const body = parseInput(tokenBody, req.body, 'device token');
+    const token = newToken();
+    const deviceGroup = body.deviceGroup ?? 'default';
+    const uses = body.uses ?? 1;
+    const expiresAt = ctx.clock() + (body.ttlSeconds ?? 86_400) * 1000;
+    await ctx.store.addRegistrationToken(
+      hashToken(token),
+      { deviceGroup, uses, expiresAt },
+      ctx.clock(),
+    );
+    ctx.log.info({ deviceGroup, uses }, 'registration token created');
+    return reply.code(201).send({ token, deviceGroup, uses, expiresAt: iso(expiresAt) });
+  });
+
+  app.get('/v1/devices', async () => ({
+    devices: (await ctx.store.listDevices()).map((d) => deviceView(d, hub.isOnline(d.id))),
+  }));
+
+  app.get('/v1/devices/:id', async (req) => {
+    const { id } = parseInput(idParams, req.params, 'path');
+    const d = await ctx.store.getDevice(id);
+    if (!d) throw new IdvError('DEVICE_NOT_FOUND', `no device ${id}`);
+    return deviceView(d, hub.isOnline(d.id));
+  });
+
+  app.post('/v1/devices/:id/revoke', async (req) => {
+    const { id } = parseInput(idParams, req.params, 'path');
+    parseInput(emptyBody, req.body, 'revoke');
+    const d = await ctx.store.revokeDevice(id, ctx.clock());
+    hub.revoke(id);
+    ctx.log.info({ device: id }, 'device revoked');
+    return deviceView(d, false);
+  });
+
+  // No bearer: the registration token in the body is the credential.
+  app.post('/v1/register', async (req) => {
+    const body = parseInput(registerRequestSchema, req.body, 'register');
+    const device = await ctx.store.registerDevice(
+      hashToken(body.token),
+      {
+        id: randomUUID(),
+        name: body.name ?? body.facts.hostname,
+        publicKey: body.publicKey,
+        facts: body.facts,
+        agentVersion: body.agentVersion,
+      },
+      ctx.clock(),
+    );
+    ctx.log.info(
+      { device: device.id, deviceGroup: device.deviceGroup, hostname: body.facts.hostname },
+      'device registered',
+    );
+    return { deviceId: device.id, deviceGroup: device.deviceGroup };
+  });
+}

@@ -1,0 +1,112 @@
+/**
+ * Login events: a query (by user, device and time) and a live NDJSON stream that first replays
+ * the matching backlog and then every newly stored event, with no gap and no duplicate.
+ */
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { ServerContext } from '../context.js';
+import type { EventQuery, StoredEvent } from '../store/store.js';
+import { iso, parseInput } from './validate.js';
+
+const time = z
+  .string()
+  .refine(
+    (v) => /^[0-9]{1,16}$/.test(v) || !Number.isNaN(Date.parse(v)),
+    'must be ISO-8601 or epoch milliseconds',
+  )
+  .transform((v) => (/^[0-9]+$/.test(v) ? Number(v) : Date.parse(v)));
+
+const querySchema = z.strictObject({
+  user: z.string().min(1).max(256).optional(),
+  device: z.uuid().optional(),
+  since: time.optional(),
+  until: time.optional(),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,5}$/, 'must be a whole number')
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 10_000, 'must be 1-10000')
+    .optional(),
+});
+
+export function eventView(e: StoredEvent) {
+  return {
+    id: e.id,
+    at: iso(e.at),
+    device: e.device,
+    user: e.user,
+    service: e.service,
+    outcome: e.outcome,
+    ...(e.rhost !== undefined ? { rhost: e.rhost } : {}),
+    ...(e.tty !== undefined ? { tty: e.tty } : {}),
+    ...(e.reason !== undefined ? { reason: e.reason } : {}),
+    receivedAt: iso(e.receivedAt),
+  };
+}
+
+function toQuery(q: z.infer<typeof querySchema>, limit: number): EventQuery {
+  return {
+    limit,
+    ...(q.user !== undefined ? { user: q.user } : {}),
+    ...(q.device !== undefined ? { device: q.device } : {}),
+    ...(q.since !== undefined ? { since: q.since } : {}),
+    ...(q.until !== undefined ? { until: q.until } : {}),
+  };
+}
+
+function matches(q: EventQuery, e: StoredEvent): boolean {
+  return (
+    (q.user === undefined || e.user === q.user) &&
+    (q.device === undefined || e.device === q.device) &&
+    (q.since === undefined || e.at >= q.since) &&
+    (q.until === undefined || e.at < q.until)
+  );
+}
+
+export function registerEventRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  app.get('/v1/events', async (req) => {
+    const q = parseInput(querySchema, req.query, 'query');
+    const events = await ctx.store.queryEvents(toQuery(q, q.limit ?? 100));
+    return { events: events.map(eventView) };
+  });
+
+  app.get('/v1/events/stream', async (req, reply) => {
+    const parsed = parseInput(querySchema, req.query, 'query');
+    const q = toQuery(parsed, parsed.limit ?? 20);
+    const out = new PassThrough();
+    let lastSeq = 0;
+    let replaying = true;
+    const buffered: StoredEvent[] = [];
+    const write = (e: StoredEvent) => {
+      if (e.seq <= lastSeq || !matches(q, e)) return;
+      lastSeq = e.seq;
+      out.write(`${JSON.stringify(eventView(e))}\n`);
+    };
+    const unsubscribe = ctx.feed.subscribe((events) => {
+      for (const e of events) {
+        if (replaying) buffered.push(e);
+        else write(e);
+      }
+    });
+    // A blank line now and then lets both ends notice a dead stream.
+    const keepAlive = setInterval(() => out.write('\n'), 15_000);
+    keepAlive.unref();
+    const stop = () => {
+      unsubscribe();
+      clearInterval(keepAlive);
+      out.end();
+    };
+    req.raw.on('close', stop);
+    out.on('error', stop);
+    const backlog = await ctx.store.queryEvents(q);
+    for (const e of backlog) write(e);
+    replaying = false;
+    for (const e of buffered) write(e);
+    out.write('\n');
+    return reply
+      .header('content-type', 'application/x-ndjson')
+      .header('cache-control', 'no-store')
+      .send(out);
+  });
+}

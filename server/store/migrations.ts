@@ -1,0 +1,75 @@
+/** SQLite schema, one entry per version (PRAGMA user_version); never edit a shipped entry. */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+  INSERT INTO meta (key, value) VALUES ('revision', 0);
+  CREATE TABLE admin_tokens (hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+  CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    groups TEXT NOT NULL,
+    status TEXT NOT NULL,
+    totp_sealed TEXT,
+    pending_sealed TEXT,
+    grace_started_at INTEGER NOT NULL,
+    unlocked_at INTEGER,
+    created_at INTEGER NOT NULL,
+    enrolled_at INTEGER
+  );
+  CREATE TABLE device_unlocks (
+    user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    device_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (user, device_id)
+  );
+  CREATE TABLE enroll_tokens (
+    hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE policies (device_group TEXT PRIMARY KEY, policy TEXT NOT NULL, updated_at INTEGER NOT NULL);
+  CREATE TABLE reg_tokens (
+    hash TEXT PRIMARY KEY,
+    device_group TEXT NOT NULL,
+    uses_left INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    device_group TEXT NOT NULL,
+    public_key TEXT NOT NULL UNIQUE,
+    facts TEXT NOT NULL,
+    agent_version TEXT NOT NULL,
+    registered_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_seen_at INTEGER,
+    acked_revision INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    service TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    rhost TEXT,
+    tty TEXT,
+    reason TEXT,
+    received_at INTEGER NOT NULL
+  );
+  CREATE INDEX events_user_at ON events (user, at);
+  CREATE INDEX events_device_at ON events (device_id, at);
+  CREATE INDEX events_at ON events (at);
+  CREATE TABLE changes (
+    revision INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    before TEXT,
+    after TEXT,
+    at INTEGER NOT NULL
+  );
+  `,
+];

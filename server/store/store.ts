@@ -1,0 +1,166 @@
+/**
+ * The server's store: what idv-server keeps, behind an async interface that does not leak the
+ * backend (SQLite now, PostgreSQL next). Every method that changes several rows does so in one
+ * transaction; every change a device could see bumps the global revision and is written to the
+ * change log, from which deltas are computed.
+ */
+import type { DeviceFacts, LoginEvent, TotpParams } from '../../protocol/messages.js';
+import type { Policy, PolicyPatch } from '../../protocol/policy.js';
+
+export type UserStatus = 'active' | 'suspended';
+
+export interface UserState {
+  name: string;
+  groups: string[];
+  status: UserStatus;
+  /** Active TOTP parameters (decrypted), null until enrolled or after a reset. */
+  totp: TotpParams | null;
+  /** An enrollment is waiting for `confirm`. */
+  pending: boolean;
+  graceStartedAt: number;
+  /** Last global admin unlock, epoch ms. */
+  unlockedAt: number | null;
+  /** Admin unlocks for one device: device id → epoch ms. */
+  deviceUnlocks: Record<string, number>;
+  createdAt: number;
+  enrolledAt: number | null;
+}
+
+export type UserChange =
+  | { kind: 'status'; status: UserStatus }
+  | { kind: 'groups'; groups: string[] }
+  /** A new pending secret and its one-time enrollment token (hash); not visible to devices. */
+  | { kind: 'pending'; totp: TotpParams; tokenHash: string; tokenExpiresAt: number }
+  /** Activate the pending secret, which must still be `expectedSecret`. */
+  | { kind: 'activate'; expectedSecret: string }
+  | { kind: 'reset'; newGrace: boolean }
+  | { kind: 'unlock'; deviceId?: string };
+
+export interface DeviceState {
+  id: string;
+  name: string;
+  deviceGroup: string;
+  /** Ed25519 public key, raw 32 bytes base64url. */
+  publicKey: string;
+  facts: DeviceFacts;
+  agentVersion: string;
+  registeredAt: number;
+  revokedAt: number | null;
+  lastSeenAt: number | null;
+  ackedRevision: number;
+}
+
+export interface NewDevice {
+  id: string;
+  name: string;
+  publicKey: string;
+  facts: DeviceFacts;
+  agentVersion: string;
+}
+
+export interface RegistrationToken {
+  deviceGroup: string;
+  uses: number;
+  expiresAt: number;
+}
+
+export interface StoredEvent extends LoginEvent {
+  device: string;
+  receivedAt: number;
+  /** Store order, for following. */
+  seq: number;
+}
+
+export interface EventQuery {
+  user?: string;
+  device?: string;
+  since?: number;
+  until?: number;
+  afterSeq?: number;
+  limit: number;
+}
+
+/** One entry of the change log. */
+export interface Change {
+  revision: number;
+  /** `scope`: a policy change that alters which users the group's devices are entitled to. */
+  kind: 'user' | 'policy' | 'scope';
+  /** A user name (`user`) or a device group (`policy`, `scope`). */
+  subject: string;
+  /** For `user`: the user's groups before and after (null when absent), to know who had it. */
+  before: string[] | null;
+  after: string[] | null;
+}
+
+export type ChangeSet =
+  | { kind: 'tooFar'; revision: number }
+  | {
+      kind: 'changes';
+      revision: number;
+      changes: Change[];
+      /** Current state of every user named by a change (absent: removed). */
+      users: Map<string, UserState>;
+      /** Current policy of the groups asked for and of every group a change names. */
+      policies: Map<string, Policy>;
+    };
+
+export interface SnapshotData {
+  revision: number;
+  policy: Policy;
+  users: UserState[];
+}
+
+export interface Store {
+  revision(): Promise<number>;
+
+  addAdminToken(hash: string, at: number): Promise<void>;
+  /** True when a token with this hash exists (compared in constant time). */
+  hasAdminToken(hash: string): Promise<boolean>;
+
+  addUser(name: string, groups: string[], at: number): Promise<UserState>;
+  getUser(name: string): Promise<UserState | null>;
+  listUsers(): Promise<UserState[]>;
+  removeUser(name: string, at: number): Promise<void>;
+  updateUser(name: string, change: UserChange, at: number): Promise<UserState>;
+  /** The pending (unconfirmed) TOTP parameters, decrypted. */
+  getPendingTotp(name: string): Promise<TotpParams | null>;
+  /** The user an unexpired enrollment token belongs to (for the portal). */
+  findEnrollment(
+    tokenHash: string,
+    now: number,
+  ): Promise<{ user: string; expiresAt: number } | null>;
+
+  getPolicy(deviceGroup: string): Promise<{ policy: Policy; explicit: boolean }>;
+  setPolicy(deviceGroup: string, patch: PolicyPatch, at: number): Promise<Policy>;
+  listDeviceGroups(): Promise<string[]>;
+
+  addRegistrationToken(hash: string, token: RegistrationToken, at: number): Promise<void>;
+  /** Consumes one use of the token and adds the device, atomically; TOKEN_INVALID otherwise. */
+  registerDevice(tokenHash: string, device: NewDevice, at: number): Promise<DeviceState>;
+  getDevice(id: string): Promise<DeviceState | null>;
+  listDevices(): Promise<DeviceState[]>;
+  revokeDevice(id: string, at: number): Promise<DeviceState>;
+  touchDevice(
+    id: string,
+    seen: { at: number; facts?: DeviceFacts; agentVersion?: string },
+  ): Promise<void>;
+  setAckedRevision(id: string, revision: number): Promise<void>;
+
+  /** Stores the events not stored yet (by id); returns the newly stored ones. */
+  addEvents(deviceId: string, events: LoginEvent[], at: number): Promise<StoredEvent[]>;
+  queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+
+  /** Everything a device group needs for a snapshot, read atomically. */
+  snapshot(deviceGroup: string): Promise<SnapshotData>;
+  /**
+   * The changes after `since` with the current state they refer to (and the current policy of
+   * `deviceGroups` and of every group a change names), read atomically; or tooFar.
+   */
+  changesSince(
+    since: number,
+    maxChanges: number,
+    deviceGroups: readonly string[],
+  ): Promise<ChangeSet>;
+
+  close(): Promise<void>;
+}

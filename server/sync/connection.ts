@@ -1,0 +1,215 @@
+/**
+ * One agent's WebSocket: challenge → hello (Ed25519 proof) → initial snapshot/delta → acks,
+ * event batches and pushes. Messages of one connection are handled strictly in order. Any
+ * malformed, oversized or out-of-order frame closes this connection only, with a close code that
+ * says why.
+ */
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import type { Logger } from '../../protocol/io/log.js';
+import {
+  CLOSE,
+  helloSigningInput,
+  parseAgentToServer,
+  type AgentToServer,
+  type Hello,
+} from '../../protocol/messages.js';
+import type { ErrorCode } from '../../protocol/errors.js';
+import { PROTOCOL_VERSION } from '../../protocol/version.js';
+import type { ServerContext } from '../context.js';
+import type { DeviceState } from '../store/store.js';
+import type { GroupMessage } from './view.js';
+
+export type ConnectionState = 'challenged' | 'syncing' | 'ready' | 'closed';
+
+const CLOSE_FOR: Partial<Record<ErrorCode, number>> = {
+  TOO_LARGE: CLOSE.TOO_LARGE,
+  PROTOCOL_VERSION: CLOSE.PROTOCOL_VERSION,
+  OUT_OF_ORDER: CLOSE.OUT_OF_ORDER,
+};
+
+export interface ConnectionHooks {
+  /** The device proved its key: register this connection (replacing an older one). */
+  authenticated(conn: AgentConnection): void;
+  /** The initial sync went out: catch up with changes made meanwhile. */
+  synced(conn: AgentConnection): void;
+  closed(conn: AgentConnection): void;
+  /** The first message for a device that has applied `since`. */
+  initialMessage(device: DeviceState, since: number): Promise<GroupMessage>;
+}
+
+export class AgentConnection {
+  state: ConnectionState = 'challenged';
+  alive = true;
+  device: DeviceState | null = null;
+  /** Revision of the last snapshot/delta sent: the base of the next delta. */
+  base = 0;
+  private readonly nonce = randomBytes(32).toString('base64url');
+  private chain: Promise<void> = Promise.resolve();
+  private readonly sentAt = new Map<number, number>();
+  private helloTimer: NodeJS.Timeout | null;
+  private log: Logger;
+
+  constructor(
+    readonly ws: WebSocket,
+    private readonly ctx: ServerContext,
+    private readonly hooks: ConnectionHooks,
+    readonly remote: string,
+  ) {
+    this.log = ctx.log.child({ conn: randomBytes(4).toString('hex'), remote });
+    ws.on('message', (data, isBinary) => {
+      if (this.state === 'closed') return;
+      if (isBinary) return this.fail('INVALID_MESSAGE', 'binary frames are not accepted');
+      const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      const parsed = parseAgentToServer(raw);
+      if (!parsed.ok) return this.fail(parsed.error.code, parsed.error.message);
+      this.chain = this.chain
+        .then(() => this.handle(parsed.value))
+        .catch((err: unknown) => {
+          this.log.error(
+            { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
+            'agent message failed',
+          );
+          this.close(CLOSE.INTERNAL, 'internal error');
+        });
+    });
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    ws.on('close', (code) => {
+      const was = this.state;
+      this.state = 'closed';
+      if (this.helloTimer) clearTimeout(this.helloTimer);
+      this.log.info({ closeCode: code, state: was }, 'agent disconnected');
+      this.hooks.closed(this);
+    });
+    ws.on('error', (err) => {
+      // ws reports oversized frames and protocol violations here and closes the socket itself.
+      this.log.warn({ err: { message: err.message } }, 'agent socket error');
+    });
+    this.helloTimer = setTimeout(() => {
+      if (this.state === 'challenged') this.close(CLOSE.TIMEOUT, 'no hello in time');
+    }, ctx.config.helloTimeoutSeconds * 1000);
+    this.send(
+      JSON.stringify({
+        type: 'challenge',
+        v: PROTOCOL_VERSION,
+        nonce: this.nonce,
+        serverTime: ctx.clock(),
+      }),
+    );
+  }
+
+  private send(text: string): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+  }
+
+  /** Closes with `code`; the reason is cut to the WebSocket limit (123 bytes). */
+  close(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.helloTimer) clearTimeout(this.helloTimer);
+    this.ctx.metrics.connectionsClosed.inc({ reason: String(code) });
+    try {
+      this.ws.close(code, Buffer.from(reason).subarray(0, 123).toString());
+    } catch {
+      this.ws.terminate();
+    }
+  }
+
+  private fail(code: ErrorCode, message: string): void {
+    this.log.warn({ errorCode: code, reason: message }, 'closing agent connection');
+    this.close(CLOSE_FOR[code] ?? CLOSE.MALFORMED, `${code}: ${message}`);
+  }
+
+  /** Sends a sync message and remembers when, for the push-to-ack latency. */
+  push(message: GroupMessage): void {
+    if (this.state === 'closed' || !this.device) return;
+    this.send(message.render(this.device.id));
+    this.base = message.revision;
+    this.sentAt.set(message.revision, performance.now());
+    if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value as number);
+    this.ctx.metrics.pushes.inc({ kind: message.kind });
+  }
+
+  private async handle(msg: AgentToServer): Promise<void> {
+    if (this.state === 'closed') return;
+    switch (msg.type) {
+      case 'hello':
+        if (this.state !== 'challenged')
+          return this.fail('OUT_OF_ORDER', 'hello was already received');
+        return this.hello(msg);
+      case 'ack': {
+        if (this.state !== 'ready' || !this.device)
+          return this.fail('OUT_OF_ORDER', 'ack before sync');
+        if (msg.revision > this.base)
+          return this.fail('OUT_OF_ORDER', `ack of revision ${msg.revision} never sent`);
+        const sent = this.sentAt.get(msg.revision);
+        if (sent !== undefined) {
+          this.ctx.metrics.pushAck.observe((performance.now() - sent) / 1000);
+          this.sentAt.delete(msg.revision);
+        }
+        await this.ctx.store.setAckedRevision(this.device.id, msg.revision);
+        return;
+      }
+      case 'events': {
+        if (this.state !== 'ready' || !this.device)
+          return this.fail('OUT_OF_ORDER', 'events before hello');
+        const stored = await this.ctx.store.addEvents(this.device.id, msg.events, this.ctx.clock());
+        for (const e of stored) this.ctx.metrics.events.inc({ outcome: e.outcome });
+        this.ctx.feed.publish(stored);
+        this.send(JSON.stringify({ type: 'eventsAck', ids: msg.events.map((e) => e.id) }));
+        return;
+      }
+    }
+  }
+
+  private async hello(msg: Hello): Promise<void> {
+    if (this.helloTimer) clearTimeout(this.helloTimer);
+    this.helloTimer = null;
+    this.state = 'syncing';
+    const device = await this.ctx.store.getDevice(msg.deviceId);
+    if (!device || !verifyHello(device.publicKey, this.nonce, msg)) {
+      return this.fail('UNAUTHORIZED', 'unknown device or bad signature');
+    }
+    if (device.revokedAt !== null) {
+      this.log.warn({ device: device.id }, 'revoked device tried to connect');
+      return this.close(CLOSE.REVOKED, 'DEVICE_REVOKED: this device has been revoked');
+    }
+    this.device = device;
+    this.log = this.log.child({ device: device.id });
+    await this.ctx.store.touchDevice(device.id, {
+      at: this.ctx.clock(),
+      agentVersion: msg.agentVersion,
+      ...(msg.facts ? { facts: msg.facts } : {}),
+    });
+    if (this.state !== 'syncing') return;
+    this.hooks.authenticated(this);
+    const first = await this.hooks.initialMessage(device, msg.revision);
+    if (this.state !== 'syncing') return;
+    this.log.info(
+      { revision: msg.revision, sent: first.kind, to: first.revision },
+      'agent connected',
+    );
+    this.state = 'ready';
+    this.push(first);
+    this.hooks.synced(this);
+  }
+}
+
+function verifyHello(publicKey: string, nonce: string, msg: Hello): boolean {
+  try {
+    const key = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: publicKey },
+      format: 'jwk',
+    });
+    return verify(
+      null,
+      helloSigningInput(nonce, msg.deviceId),
+      key,
+      Buffer.from(msg.signature, 'base64url'),
+    );
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The agent channel on `/v1/agent`: accepts WebSocket upgrades on the HTTP server, keeps one
+ * connection per device (a newer one replaces the older), drops dead peers by ping/pong, closes a
+ * revoked device at once and everyone with 1001 at shutdown.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { CLOSE, LIMITS } from '../../protocol/messages.js';
+import type { ServerContext } from '../context.js';
+import { AgentConnection } from './connection.js';
+import { Pusher } from './push.js';
+
+export const AGENT_PATH = '/v1/agent';
+
+export class Hub {
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    // Compression costs ~27x memory per connection; sync messages are small.
+    perMessageDeflate: false,
+    maxPayload: LIMITS.agentToServer,
+    clientTracking: false,
+  });
+  private readonly sockets = new Set<AgentConnection>();
+  private readonly byDevice = new Map<string, AgentConnection>();
+  private readonly heartbeat: NodeJS.Timeout;
+  readonly pusher: Pusher;
+  private stopping = false;
+
+  constructor(private readonly ctx: ServerContext) {
+    this.pusher = new Pusher(ctx, () => this.byDevice.values());
+    this.heartbeat = setInterval(() => this.beat(), ctx.config.heartbeatSeconds * 1000);
+    this.heartbeat.unref();
+  }
+
+  /** Handles an HTTP upgrade; anything but /v1/agent gets a 404 and is closed. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== AGENT_PATH || this.stopping) {
+      socket.end(
+        `HTTP/1.1 ${this.stopping ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = new AgentConnection(
+        ws,
+        this.ctx,
+        {
+          authenticated: (c) => this.authenticated(c),
+          synced: () => void this.pusher.notify(),
+          closed: (c) => this.closed(c),
+          initialMessage: (device, since) => this.pusher.initialMessage(device, since),
+        },
+        req.socket.remoteAddress ?? '?',
+      );
+      this.sockets.add(conn);
+    });
+  }
+
+  private authenticated(conn: AgentConnection): void {
+    const id = conn.device?.id as string;
+    const previous = this.byDevice.get(id);
+    if (previous && previous !== conn)
+      previous.close(CLOSE.REPLACED, 'replaced by a newer connection');
+    this.byDevice.set(id, conn);
+    this.ctx.metrics.agentsConnected.set(this.byDevice.size);
+  }
+
+  private closed(conn: AgentConnection): void {
+    this.sockets.delete(conn);
+    if (conn.device && this.byDevice.get(conn.device.id) === conn) {
+      this.byDevice.delete(conn.device.id);
+      this.ctx.metrics.agentsConnected.set(this.byDevice.size);
+      void this.ctx.store
+        .touchDevice(conn.device.id, { at: this.ctx.clock() })
+        .catch(() => undefined);
+    }
+  }
+
+  private beat(): void {
+    for (const c of this.sockets) {
+      if (!c.alive) {
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+
+  /** True when the device has a live, authenticated connection. */
+  isOnline(deviceId: string): boolean {
+    return this.byDevice.has(deviceId);
+  }
+
+  /** A change was committed: push it to the connected entitled agents. */
+  changed(): Promise<void> {
+    return this.pusher.notify();
+  }
+
+  /** Closes the device's connection (revocation). */
+  revoke(deviceId: string): void {
+    for (const c of this.sockets) {
+      if (c.device?.id === deviceId)
+        c.close(CLOSE.REVOKED, 'DEVICE_REVOKED: this device has been revoked');
+    }
+  }
+
+  get connectedCount(): number {
+    return this.byDevice.size;
+  }
+
+  /** Tells every agent the server is going away (1001) and waits briefly for the closes. */
+  async shutdown(graceMs = 2000): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.heartbeat);
+    const all = [...this.sockets];
+    const closed = Promise.all(
+      all.map(
+        (c) =>
+          new Promise<void>((resolve) =>
+            c.ws.readyState === c.ws.CLOSED ? resolve() : c.ws.once('close', () => resolve()),
+          ),
+      ),
+    );
+    for (const c of all) c.close(CLOSE.GOING_AWAY, 'server shutting down');
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([closed, timer]);
+    for (const c of all) c.ws.terminate();
+    this.wss.close();
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Fan-out: after a change, every ready connection gets at most one message, computed once per
+ * (device group, base revision) and rendered once per distinct content. Runs one pass at a time;
+ * changes arriving during a pass trigger one more pass.
+ */
+import type { ServerContext } from '../context.js';
+import type { DeviceState } from '../store/store.js';
+import type { AgentConnection } from './connection.js';
+import { deltaMessage, snapshotMessage, type GroupMessage } from './view.js';
+
+export class Pusher {
+  private running = false;
+  private dirty = false;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly connections: () => Iterable<AgentConnection>,
+  ) {}
+
+  /** The message a device that has applied `since` gets first: a delta when possible. */
+  async initialMessage(device: DeviceState, since: number): Promise<GroupMessage> {
+    const now = this.ctx.clock();
+    if (since > 0) {
+      const set = await this.ctx.store.changesSince(since, this.ctx.config.maxDeltaChanges, [
+        device.deviceGroup,
+      ]);
+      const delta = deltaMessage(device.deviceGroup, since, set, now, true);
+      if (delta !== 'snapshot' && delta !== null) return delta;
+    }
+    return snapshotMessage(
+      device.deviceGroup,
+      await this.ctx.store.snapshot(device.deviceGroup),
+      now,
+    );
+  }
+
+  /** Something changed: push it. Resolves when the pass that includes this change is done. */
+  notify(): Promise<void> {
+    this.dirty = true;
+    if (!this.running) {
+      this.running = true;
+      this.idle = this.loop();
+    }
+    return this.idle;
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.dirty) {
+        this.dirty = false;
+        await this.pass().catch((err: unknown) => {
+          this.ctx.log.error(
+            { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
+            'push failed',
+          );
+        });
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async pass(): Promise<void> {
+    const byBase = new Map<number, Map<string, AgentConnection[]>>();
+    for (const c of this.connections()) {
+      if (c.state !== 'ready' || !c.device) continue;
+      const groups = byBase.get(c.base) ?? new Map<string, AgentConnection[]>();
+      const list = groups.get(c.device.deviceGroup) ?? [];
+      list.push(c);
+      groups.set(c.device.deviceGroup, list);
+      byBase.set(c.base, groups);
+    }
+    const now = this.ctx.clock();
+    const snapshots = new Map<string, GroupMessage>();
+    for (const [base, groups] of byBase) {
+      const set = await this.ctx.store.changesSince(base, this.ctx.config.maxDeltaChanges, [
+        ...groups.keys(),
+      ]);
+      for (const [group, conns] of groups) {
+        let message = deltaMessage(group, base, set, now);
+        if (message === 'snapshot') {
+          message =
+            snapshots.get(group) ??
+            snapshotMessage(group, await this.ctx.store.snapshot(group), now);
+          snapshots.set(group, message);
+        }
+        if (message === null) continue;
+        for (const c of conns) if (c.base === base) c.push(message);
+      }
+    }
+  }
+}
