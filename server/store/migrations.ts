@@ -72,4 +72,16 @@ export const MIGRATIONS: readonly string[] = [
     at INTEGER NOT NULL
   );
   `,
+  // 2 (portal): user roles (admins get five portal sign-in attempts) and recovery codes, stored
+  // only as slow hashes, keyed by their public id (the hash's salt).
+  `
+  ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
+  CREATE TABLE recovery_codes (
+    user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (user, id)
+  );
+  `,
 ];

@@ -16,6 +16,7 @@ import {
   type Policy,
   type PolicyPatch,
 } from '../../protocol/policy.js';
+import { recoveryCodeId } from '../../protocol/recovery.js';
 import { hashesEqual, type SecretBox } from './crypto.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
@@ -29,6 +30,7 @@ import type {
   Store,
   StoredEvent,
   UserChange,
+  UserRole,
   UserState,
 } from './store.js';
 
@@ -42,6 +44,7 @@ interface UserRow {
   unlocked_at: number | null;
   created_at: number;
   enrolled_at: number | null;
+  role: string;
 }
 
 interface DeviceRow {
@@ -126,10 +129,22 @@ export class SqliteStore implements Store {
       'SELECT device_id, at FROM device_unlocks WHERE user = ?',
       [row.name],
     );
-    return this.toUser(row, unlocks);
+    const codes = await tx.all<{ hash: string }>(
+      'SELECT hash FROM recovery_codes WHERE user = ? ORDER BY created_at, id',
+      [row.name],
+    );
+    return this.toUser(
+      row,
+      unlocks,
+      codes.map((c) => c.hash),
+    );
   }
 
-  private toUser(row: UserRow, unlocks: { device_id: string; at: number }[]): UserState {
+  private toUser(
+    row: UserRow,
+    unlocks: { device_id: string; at: number }[],
+    recoveryCodes: string[],
+  ): UserState {
     return {
       name: row.name,
       groups: JSON.parse(row.groups) as string[],
@@ -141,6 +156,8 @@ export class SqliteStore implements Store {
       deviceUnlocks: Object.fromEntries(unlocks.map((u) => [u.device_id, u.at])),
       createdAt: row.created_at,
       enrolledAt: row.enrolled_at,
+      role: row.role === 'admin' ? 'admin' : 'user',
+      recoveryCodes,
     };
   }
 
@@ -205,7 +222,16 @@ export class SqliteStore implements Store {
       list.push(u);
       byUser.set(u.user, list);
     }
-    return rows.map((r) => this.toUser(r, byUser.get(r.name) ?? []));
+    const codes = await tx.all<{ user: string; hash: string }>(
+      'SELECT user, hash FROM recovery_codes ORDER BY created_at, id',
+    );
+    const codesByUser = new Map<string, string[]>();
+    for (const c of codes) {
+      const list = codesByUser.get(c.user) ?? [];
+      list.push(c.hash);
+      codesByUser.set(c.user, list);
+    }
+    return rows.map((r) => this.toUser(r, byUser.get(r.name) ?? [], codesByUser.get(r.name) ?? []));
   }
 
   async listUsers(): Promise<UserState[]> {
@@ -275,6 +301,8 @@ export class SqliteStore implements Store {
             [change.newGrace ? 1 : 0, at, name],
           );
           await tx.run('DELETE FROM enroll_tokens WHERE user = ?', [name]);
+          // The account may be compromised: its recovery codes go with the authenticator.
+          await tx.run('DELETE FROM recovery_codes WHERE user = ?', [name]);
           break;
         case 'unlock':
           if (change.deviceId) {
@@ -315,6 +343,66 @@ export class SqliteStore implements Store {
     );
     if (!row || !hashesEqual(row.hash, tokenHash) || row.expires_at <= now) return null;
     return { user: row.user, expiresAt: row.expires_at };
+  }
+
+  async consumeEnrollment(
+    tokenHash: string,
+    now: number,
+  ): Promise<{ user: string; expiresAt: number } | null> {
+    return this.db.transaction(async (tx) => {
+      const row = await tx.get<{ hash: string; user: string; expires_at: number }>(
+        'SELECT hash, user, expires_at FROM enroll_tokens WHERE hash = ?',
+        [tokenHash],
+      );
+      if (!row || !hashesEqual(row.hash, tokenHash)) return null;
+      await tx.run('DELETE FROM enroll_tokens WHERE hash = ?', [tokenHash]);
+      if (row.expires_at <= now) return null;
+      return { user: row.user, expiresAt: row.expires_at };
+    });
+  }
+
+  // -- recovery codes and roles (portal) -----------------------------------------------------
+
+  async setRecoveryCodes(name: string, hashes: string[], at: number): Promise<UserState> {
+    const ids = hashes.map((h) => recoveryCodeId(h));
+    if (ids.some((id) => id === null) || new Set(ids).size !== ids.length)
+      throw new IdvError('VALIDATION_FAILED', 'recoveryCodes: not distinct recovery-code hashes');
+    return this.db.transaction(async (tx) => {
+      const row = await tx.get<UserRow>('SELECT * FROM users WHERE name = ?', [name]);
+      if (!row) throw new IdvError('USER_NOT_FOUND', `no user ${name}`);
+      await tx.run('DELETE FROM recovery_codes WHERE user = ?', [name]);
+      for (const [i, hash] of hashes.entries()) {
+        await tx.run(
+          'INSERT INTO recovery_codes (user, id, hash, created_at) VALUES (?, ?, ?, ?)',
+          [name, ids[i], hash, at],
+        );
+      }
+      const groups = JSON.parse(row.groups) as string[];
+      await this.bump(tx, { kind: 'user', subject: name, before: groups, after: groups }, at);
+      return this.userFrom(tx, row);
+    });
+  }
+
+  async useRecoveryCode(name: string, id: string, at: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const row = await tx.get<UserRow>('SELECT * FROM users WHERE name = ?', [name]);
+      if (!row) return false;
+      const r = await tx.run('DELETE FROM recovery_codes WHERE user = ? AND id = ?', [name, id]);
+      if (r.changes !== 1) return false;
+      const groups = JSON.parse(row.groups) as string[];
+      await this.bump(tx, { kind: 'user', subject: name, before: groups, after: groups }, at);
+      return true;
+    });
+  }
+
+  async setRole(name: string, role: UserRole, at: number): Promise<UserState> {
+    return this.db.transaction(async (tx) => {
+      const r = await tx.run('UPDATE users SET role = ? WHERE name = ?', [role, name]);
+      if (r.changes !== 1) throw new IdvError('USER_NOT_FOUND', `no user ${name}`);
+      void at; // the role is not part of what devices see: no revision
+      const row = (await tx.get<UserRow>('SELECT * FROM users WHERE name = ?', [name])) as UserRow;
+      return this.userFrom(tx, row);
+    });
   }
 
   // -- policy --------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import type { DeviceFacts, LoginEvent, TotpParams } from '../../protocol/message
 import type { Policy, PolicyPatch } from '../../protocol/policy.js';
 
 export type UserStatus = 'active' | 'suspended';
+/** `admin`: an administrator's own account (portal sign-in limited to five attempts). */
+export type UserRole = 'user' | 'admin';
 
 export interface UserState {
   name: string;
@@ -24,6 +26,9 @@ export interface UserState {
   deviceUnlocks: Record<string, number>;
   createdAt: number;
   enrolledAt: number | null;
+  role: UserRole;
+  /** Slow hashes of the unused recovery codes (protocol/recovery.ts), oldest first. */
+  recoveryCodes: string[];
 }
 
 export type UserChange =
@@ -129,6 +134,17 @@ export interface Store {
     tokenHash: string,
     now: number,
   ): Promise<{ user: string; expiresAt: number } | null>;
+
+  /** Takes an unexpired enrollment token for good (single use): its user, or null. */
+  consumeEnrollment(
+    tokenHash: string,
+    now: number,
+  ): Promise<{ user: string; expiresAt: number } | null>;
+  /** Replaces all of the user's recovery codes with these hashes (devices see the change). */
+  setRecoveryCodes(name: string, hashes: string[], at: number): Promise<UserState>;
+  /** Removes one recovery code by its id; false when it was not there (used already). */
+  useRecoveryCode(name: string, id: string, at: number): Promise<boolean>;
+  setRole(name: string, role: UserRole, at: number): Promise<UserState>;
 
   getPolicy(deviceGroup: string): Promise<{ policy: Policy; explicit: boolean }>;
   setPolicy(deviceGroup: string, patch: PolicyPatch, at: number): Promise<Policy>;

@@ -28,7 +28,7 @@ export function toRecord(user: UserState, deviceId: string): UserRecord {
     status: user.status,
     totp: user.totp,
     graceStartedAt: user.graceStartedAt,
-    recoveryCodes: [],
+    recoveryCodes: user.recoveryCodes,
     unlockedAt,
   };
 }
