@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { idvctl, startServer, type TestServer } from '../helpers/server.js';
+import {
+  addEnrolledUser,
+  agentStatus,
+  askAgent,
+  begin,
+  codeFor,
+  startAgent,
+  waitFor,
+  type TestAgent,
+} from '../helpers/agent.js';
+import { Database } from '../../protocol/io/sqlite.js';
+import { join } from 'node:path';
+
+let server: TestServer | undefined;
+let agent: TestAgent | undefined;
+afterEach(async () => {
+  await agent?.stop();
+  server?.kill();
+  agent = undefined;
+  server = undefined;
+});
+
+const connected = (a: TestAgent, want: boolean) =>
+  waitFor(async () => (await agentStatus(a)).connected === want, `connected=${want}`, 15_000);
+
+describe('idv-agent offline and reconnecting', () => {
+  it('server stopped: codes still verified from the cache, events queue, then upload after restart', async () => {
+    server = await startServer();
+    const { totp } = await addEnrolledUser(server, 'alice');
+    agent = await startAgent({ server });
+    await connected(agent, true);
+    await server.stop();
+    await connected(agent, false);
+
+    const [p, ok] = await askAgent(agent.socket, [
+      begin('alice'),
+      { type: 'verify', code: codeFor(totp) },
+    ]);
+    expect(p).toMatchObject({ type: 'prompt' });
+    expect(ok).toEqual({ type: 'ok' });
+    const queued = await agentStatus(agent);
+    expect(queued.outbox).toBeGreaterThanOrEqual(2);
+
+    await server.restart();
+    await connected(agent, true);
+    await waitFor(async () => (await agentStatus(agent!)).outbox === 0, 'outbox uploaded');
+    const ev = await idvctl(server, ['events', '--user', 'alice']);
+    expect(JSON.stringify(ev.json)).toContain('"ok"');
+  });
+
+  it('detects a dead connection (server frozen) and reconnects when it wakes up', async () => {
+    server = await startServer();
+    await addEnrolledUser(server, 'alice');
+    agent = await startAgent({ server, agentConfig: { heartbeatSeconds: 1 } });
+    await connected(agent, true);
+    const pid = server.process().pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await connected(agent, false);
+      expect(agent.logs()).toMatch(/connection is dead/);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await connected(agent, true);
+  });
+
+  it('cache older than offlineMaxAge: failMode secure refuses, safe lets through', async () => {
+    server = await startServer();
+    await addEnrolledUser(server, 'alice');
+    agent = await startAgent({
+      server,
+      policy: { offlineMaxAgeSeconds: 3600, failMode: 'secure' },
+    });
+    await connected(agent, true);
+    expect((await askAgent(agent.socket, [begin('alice')]))[0]).toMatchObject({ type: 'prompt' });
+    await server.stop();
+    await agent.stop();
+    // The cache's last sync, 2 hours ago (the agent is stopped; the server stays down).
+    const db = await Database.open(join(agent.dataDir, 'cache.db'));
+    await db.run("UPDATE meta SET value = ? WHERE key = 'lastSyncAt'", [
+      JSON.stringify(Date.now() - 7200_000),
+    ]);
+    await db.close();
+    await agent.restart();
+    const [r] = await askAgent(agent.socket, [begin('alice')]);
+    expect(r).toMatchObject({ type: 'deny', message: expect.stringContaining('offline too long') });
+
+    // Same with failMode safe (set while the server is up, the agent picks it up, then offline again).
+    await server.restart();
+    await connected(agent, true);
+    const pol = await idvctl(server, [
+      'policy',
+      'set',
+      '--device-group',
+      'default',
+      '--fail-mode',
+      'safe',
+    ]);
+    expect(pol.code).toBe(0);
+    await waitFor(async () => {
+      await server!.stop();
+      return true;
+    }, 'server stopped');
+    await agent.stop();
+    const db2 = await Database.open(join(agent.dataDir, 'cache.db'));
+    const policy = (await db2.get<{ value: string }>(
+      "SELECT value FROM meta WHERE key = 'policy'",
+    ))!.value;
+    expect(JSON.parse(policy).failMode).toBe('safe');
+    await db2.run("UPDATE meta SET value = ? WHERE key = 'lastSyncAt'", [
+      JSON.stringify(Date.now() - 7200_000),
+    ]);
+    await db2.close();
+    await agent.restart();
+    expect((await askAgent(agent.socket, [begin('alice')]))[0]).toMatchObject({ type: 'skip' });
+  });
+
+  it('a revoked device stops reconnecting and keeps deciding from its cache', async () => {
+    server = await startServer();
+    await addEnrolledUser(server, 'alice');
+    agent = await startAgent({ server });
+    await connected(agent, true);
+    const r = await idvctl(server, ['device', 'revoke', agent.deviceId]);
+    expect(r.code).toBe(0);
+    await connected(agent, false);
+    await waitFor(() => /revoked this device/.test(agent!.logs()), 'revocation logged');
+    expect((await askAgent(agent.socket, [begin('alice')]))[0]).toMatchObject({ type: 'prompt' });
+  });
+});
