@@ -27,6 +27,8 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import vm from 'node:vm';
 import { buildDebs } from '../packaging/deb/build.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -68,9 +70,36 @@ const sqliteAddonBesideBinary = {
   },
 };
 
-/** Each program main ends in `process.exitCode = await <expr>;`. CommonJS has no top-level
- *  await, so that one statement becomes its promise form; anything else left at top level
- *  makes esbuild fail loudly. */
+/** Optional native modules that dependencies try to load inside try/catch (ws's speed-ups,
+ *  systeminformation's macOS sensors). In the binary they are absent: the stub throws as a
+ *  missing module would, and no require() of a file reaches SEA's builtins-only require (which
+ *  prints a warning on every start). */
+const OPTIONAL_ABSENT = [
+  'bufferutil',
+  'utf-8-validate',
+  'macos-temperature-sensor',
+  'osx-temperature-sensor',
+];
+const optionalModulesAbsent = {
+  name: 'optional-modules-absent',
+  setup(b) {
+    const filter = new RegExp(`^(${OPTIONAL_ABSENT.join('|')})$`);
+    b.onResolve({ filter }, (a) => ({ path: a.path, namespace: 'absent' }));
+    b.onLoad({ filter: /.*/, namespace: 'absent' }, (a) => ({
+      contents: `throw Object.assign(new Error("Cannot find module '${a.path}'"), { code: 'MODULE_NOT_FOUND' });`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * The program mains use top-level await (`process.exitCode = await runProgram(...)`), which
+ * CommonJS, the only format Node 20's SEA runs, does not have. For the single executable each
+ * main's statements (all but its imports) move into one async function called at once: the
+ * main runs exactly as before, after its imports, and nothing else in the bundle imports from a
+ * main (the multi-call entry only loads it). Exports lose their `export`; a module that imported
+ * them would fail the build loudly.
+ */
 const mainsWithoutTopLevelAwait = {
   name: 'mains-without-top-level-await',
   setup(b) {
@@ -78,43 +107,76 @@ const mainsWithoutTopLevelAwait = {
     b.onLoad({ filter: /main\.ts$/ }, (a) => {
       if (!mains.has(a.path)) return undefined;
       const source = readFileSync(a.path, 'utf8');
-      const re = /^process\.exitCode = await ([\s\S]*?);\s*$/m;
-      const contents = source.replace(
-        re,
-        (_m, expr) =>
-          `void Promise.resolve(${expr}).then((c) => { process.exitCode = c; }, () => { process.exitCode = 1; });\n`,
-      );
+      const file = ts.createSourceFile(a.path, source, ts.ScriptTarget.Latest, true);
+      const imports = [];
+      const body = [];
+      for (const st of file.statements) {
+        const text = source.slice(st.getFullStart(), st.getEnd());
+        if (ts.isImportDeclaration(st)) imports.push(text);
+        else if (ts.isExportDeclaration(st) || ts.isExportAssignment(st)) continue;
+        else {
+          const exp = st.modifiers?.find((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+          body.push(
+            exp
+              ? source.slice(st.getFullStart(), exp.getStart()) +
+                  source.slice(exp.getEnd(), st.getEnd())
+              : text,
+          );
+        }
+      }
+      const contents = `${imports.join('\n')}\nvoid (async () => {\n${body.join('\n')}\n})();\n`;
       return { contents, loader: 'ts' };
     });
   },
 };
 
+const ESBUILD_COMMON = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  packages: 'bundle',
+  legalComments: 'none',
+  minifySyntax: true,
+  logLevel: 'warning',
+  plugins: [sqliteAddonBesideBinary, optionalModulesAbsent, mainsWithoutTopLevelAwait],
+};
+
+/** Wraps CommonJS code the way packaging/sea/main.ts compiles the programs asset. */
+const wrapProgramsAsset = (code) => `(function (exports, require, module) {${code}\n})`;
+
+/** Builds both bundles: the SEA main (dispatch + helper) and the programs asset. */
 async function bundle() {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  step('bundling packaging/sea/main.ts (esbuild, CommonJS)');
-  const file = join(work, 'idv.cjs');
+  step('bundling packaging/sea/main.ts (dispatch + helper) and programs.ts (esbuild, CommonJS)');
+  const main = join(work, 'idv.cjs');
+  const programs = join(work, 'programs.cjs');
   await build({
+    ...ESBUILD_COMMON,
     entryPoints: [join(root, 'packaging/sea/main.ts')],
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    packages: 'bundle',
-    // Optional native speed-ups of ws; it falls back to JavaScript without them.
-    external: ['bufferutil', 'utf-8-validate'],
-    legalComments: 'none',
-    minifySyntax: true,
-    logLevel: 'warning',
-    plugins: [sqliteAddonBesideBinary, mainsWithoutTopLevelAwait],
+    outfile: main,
   });
-  return file;
+  await build({
+    ...ESBUILD_COMMON,
+    entryPoints: [join(root, 'packaging/sea/programs.ts')],
+    outfile: programs,
+  });
+  return { main, programs };
 }
 
 async function buildBinary() {
   for (const p of ['idv', 'node_sqlite3.node', ...PROGRAMS]) rmSync(join(out, p), { force: true });
-  const main = await bundle();
+  const { main, programs } = await bundle();
+  // V8 code cache for the programs asset, made by this same node binary (V8 checks version and
+  // flags and silently recompiles when they differ).
+  const cache = join(work, 'programs.cache');
+  writeFileSync(
+    cache,
+    new vm.Script(wrapProgramsAsset(readFileSync(programs, 'utf8')), {
+      filename: 'idv-programs.cjs',
+    }).createCachedData(),
+  );
 
   step('preparing the SEA blob (useCodeCache)');
   const blob = join(work, 'sea-prep.blob');
@@ -124,6 +186,7 @@ async function buildBinary() {
     JSON.stringify({
       main,
       output: blob,
+      assets: { 'programs.cjs': programs, 'programs.cache': cache },
       disableExperimentalSEAWarning: true,
       useCodeCache: true,
     }),
