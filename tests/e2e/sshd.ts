@@ -25,6 +25,8 @@ export interface Sshd {
   port: number;
   /** The client key authorized for the user. */
   clientKey: string;
+  /** Replaces the PAM service file (read again at each connection). */
+  setPam(text: string): void;
   logs(): string;
   stop(): Promise<void>;
 }
@@ -127,7 +129,13 @@ export async function startSshd(opts: {
         reject(new Error(`sshd exited with ${code}:\n${logs}`));
       });
     });
-    return { port, clientKey: `${dir}/client_key`, logs: () => logs, stop };
+    return {
+      port,
+      clientKey: `${dir}/client_key`,
+      setPam: (text) => writeFileSync(`/etc/pam.d/${service.name}`, text),
+      logs: () => logs,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

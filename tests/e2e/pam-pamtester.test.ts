@@ -1,0 +1,124 @@
+/**
+ * The shipped Debian PAM snippets for sudo, su and login, run by the real Linux-PAM with the real
+ * pam_exec, pamtester as the PAM application, under a pseudo-terminal: a person types the
+ * password and then the code at "Verification code:". sudo and su are setuid root; pamtester is
+ * run with the person's real uid and root's effective uid (setpriv --ruid) to be in the same
+ * situation (pam_rootok sees the person, pam_exec's seteuid matters).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missing } from '../helpers/require.js';
+import { startWorld, type EnrolledUser, type World } from '../integration/helper-world.js';
+import { PtySession } from './pty.js';
+import { Cleanup, createUser, installService, snippet, type TestUser } from './system.js';
+
+const skip = missing({ commands: ['pamtester', 'setpriv', 'useradd', 'userdel'], root: true });
+
+describe.skipIf(skip)(
+  `PAM terminal path with pamtester${skip ? ` (skipped: ${skip})` : ''}`,
+  () => {
+    let world: World;
+    const cleanup = new Cleanup();
+
+    beforeAll(async () => {
+      world = await startWorld({ maxAttempts: 5, prompts: 3 });
+      cleanup.add(() => world.stop());
+    });
+    afterAll(() => cleanup.run());
+
+    async function person(): Promise<{ os: TestUser; idv: EnrolledUser }> {
+      const os = createUser();
+      cleanup.add(() => os.remove());
+      return { os, idv: await world.enrolled(os.name) };
+    }
+
+    function service(name: string, extra = ''): string {
+      const s = installService(
+        name.replace(/\W/g, ''),
+        snippet(`debian/${name}`, world.agent.socket, extra),
+      );
+      cleanup.add(() => s.remove());
+      return s.name;
+    }
+
+    /** pamtester on this pty, PAM_TTY = the pty, as a setuid program run by `uid` would be. */
+    function pamtester(svc: string, user: string, uid: number | null): PtySession {
+      const as = uid === null ? '' : `setpriv --ruid ${uid} `;
+      const s = PtySession.spawn('/bin/sh', [
+        '-c',
+        `${as}pamtester -I tty=$(tty) ${svc} ${user} authenticate; echo "exit=$?"; echo "tty: $(stty -a | tr ' ;' '\\n\\n' | grep -x -e -echo -e echo -e -icanon -e icanon | tr '\\n' ' ')."`,
+      ]);
+      cleanup.add(() => s.kill());
+      return s;
+    }
+
+    it('sudo: password, then the code on the terminal; a typo and a wrong code may be retried', async () => {
+      const { os, idv } = await person();
+      const s = pamtester(service('sudo'), os.name, os.uid);
+      await s.answer(/Password: $/, `${os.password}\r`);
+      await s.answer(/Verification code: $/, 'hello\r');
+      await s.answer(/That is not a 6-digit code\r?\nVerification code: $/, `${idv.wrong()}\r`);
+      await s.answer(/Wrong code, 4 attempts left\r?\nVerification code: $/, `${idv.code()}\r`);
+      await s.expect(/exit=0/);
+      expect(s.output()).toContain('successfully authenticated');
+      // Echo was off while the code was typed, and is back on afterwards.
+      expect(s.output()).not.toContain(idv.code());
+      await s.expect(/tty: icanon echo \./);
+    });
+
+    it('sudo: a wrong password never reaches the code prompt', async () => {
+      const { os } = await person();
+      const s = pamtester(service('sudo'), os.name, os.uid);
+      await s.answer(/Password: $/, 'not-the-password\r');
+      await s.expect(/exit=1/);
+      expect(s.output()).not.toContain('Verification code');
+    });
+
+    it('sudo: three wrong codes end the login', async () => {
+      const { os, idv } = await person();
+      const s = pamtester(service('sudo'), os.name, os.uid);
+      await s.answer(/Password: $/, `${os.password}\r`);
+      for (let i = 0; i < 3; i++) await s.answer(/Verification code: $/, `${idv.wrong()}\r`);
+      await s.expect(/exit=1/);
+      expect(s.output()).toContain('Wrong code, 2 attempts left');
+      expect(s.output()).not.toContain('successfully authenticated');
+    });
+
+    it('su: the person (not root) is asked for password and code', async () => {
+      const { os, idv } = await person();
+      const s = pamtester(service('su'), os.name, os.uid);
+      await s.answer(/Password: $/, `${os.password}\r`);
+      await s.answer(/Verification code: $/, `${idv.code()}\r`);
+      await s.expect(/exit=0/);
+    });
+
+    it('login: password, then the code on the console', async () => {
+      const { os, idv } = await person();
+      const s = pamtester(service('login'), os.name, null);
+      await s.answer(/Password: $/, `${os.password}\r`);
+      await s.answer(/Verification code: $/, `${idv.code()}\r`);
+      await s.expect(/exit=0/, 20_000);
+    });
+
+    it('Ctrl-C at the code prompt refuses the login and restores the terminal', async () => {
+      const { os } = await person();
+      const s = pamtester(service('sudo'), os.name, os.uid);
+      await s.answer(/Password: $/, `${os.password}\r`);
+      await s.answer(/Verification code: $/, '12\x03');
+      await s.expect(/exit=1/);
+      expect(s.output()).toContain('Verification cancelled');
+      await s.expect(/tty: icanon echo \./);
+    });
+
+    it('the stdin path (expose_authtok, the sshd snippet): one code, right or wrong', async () => {
+      const { os, idv } = await person();
+      const svc = service('sshd-publickey-code');
+      const wrong = pamtester(svc, os.name, null);
+      await wrong.answer(/Enter the verification code[^\n]*\r?\nPassword: $/, `${idv.wrong()}\r`);
+      await wrong.expect(/exit=1/);
+      expect(wrong.output()).toContain('Wrong code, 4 attempts left');
+      const right = pamtester(svc, os.name, null);
+      await right.answer(/Password: $/, `${idv.code()}\r`);
+      await right.expect(/exit=0/);
+    });
+  },
+);
