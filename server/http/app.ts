@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { ERRORS, IdvError, type ErrorCode } from '../../protocol/errors.js';
 import type { ServerContext } from '../context.js';
+import { registerPortal } from '../portal/index.js';
 import type { Hub } from '../sync/hub.js';
 import { registerAuth } from './auth.js';
 import { registerDeviceRoutes } from './devices.js';
@@ -98,6 +99,7 @@ export function buildApp(ctx: ServerContext, hub: Hub): FastifyInstance {
   registerDeviceRoutes(app, ctx, hub);
   registerPolicyRoutes(app, ctx, hub);
   registerEventRoutes(app, ctx);
+  registerPortal(app, ctx, hub);
 
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
   return app;

@@ -1,0 +1,66 @@
+/**
+ * The portal's HTTP hygiene: security headers on every response, the session cookie, form
+ * bodies, and the same-origin check that backs up the CSRF token.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+export const CSP =
+  "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+export function securityHeaders(reply: FastifyReply, cacheable = false): void {
+  void reply.header('content-security-policy', CSP);
+  void reply.header('x-content-type-options', 'nosniff');
+  void reply.header('referrer-policy', 'no-referrer');
+  void reply.header('x-frame-options', 'DENY');
+  void reply.header('cross-origin-opener-policy', 'same-origin');
+  void reply.header('cross-origin-resource-policy', 'same-origin');
+  void reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=()');
+  // Pages carry secrets, codes and CSRF tokens: never keep them in any cache.
+  if (!cacheable) void reply.header('cache-control', 'no-store');
+}
+
+/** `__Host-` pins the cookie to this origin, path / and Secure; only possible over TLS. */
+export function cookieName(secure: boolean): string {
+  return secure ? '__Host-idv_portal' : 'idv_portal';
+}
+
+export function readCookie(req: FastifyRequest, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+export function setSessionCookie(reply: FastifyReply, secure: boolean, id: string): void {
+  void reply.header(
+    'set-cookie',
+    `${cookieName(secure)}=${id}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`,
+  );
+}
+
+export function clearSessionCookie(reply: FastifyReply, secure: boolean): void {
+  void reply.header(
+    'set-cookie',
+    `${cookieName(secure)}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure ? '; Secure' : ''}`,
+  );
+}
+
+/** A urlencoded form as a map of first values. */
+export function parseForm(body: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(body)) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+/** Refuses a POST another site made the browser send (backs up the CSRF token). */
+export function crossSite(req: FastifyRequest, secure: boolean): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') return true;
+  const origin = req.headers.origin;
+  if (origin === undefined || origin === 'null') return origin === 'null';
+  return origin !== `${secure ? 'https' : 'http'}://${req.headers.host ?? ''}`;
+}

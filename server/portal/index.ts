@@ -1,0 +1,465 @@
+/**
+ * The user portal, served by idv-server: enrollment links (`/enroll/:token`), the authenticator
+ * setup page, recovery codes, sign-in with a code or a recovery code, self-service reset.
+ *
+ * Server-rendered HTML, no script. Every POST needs the session's CSRF token and a same-origin
+ * request; every response carries a strict CSP; secret pages are no-store; the session cookie is
+ * HttpOnly + SameSite=Strict (+ Secure and `__Host-` over TLS). Enrollment tokens are single use:
+ * the first visit trades the token for a session and the URL loses the token.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { IdvError } from '../../protocol/errors.js';
+import { ADMIN_MAX_ATTEMPTS, nameSchema } from '../../protocol/policy.js';
+import {
+  findRecoveryCode,
+  hashRecoveryCode,
+  normalizeRecoveryCode,
+  recoveryCodeId,
+  verifyRecoveryCode,
+} from '../../protocol/recovery.js';
+import { buildOtpauthUri, groupSecret, newTotpParams, verifyCode } from '../../protocol/totp.js';
+import type { ServerContext } from '../context.js';
+import { hashToken, newToken } from '../store/crypto.js';
+import type { UserState } from '../store/store.js';
+import type { Hub } from '../sync/hub.js';
+import { registerPortalAdminRoutes } from './admin.js';
+import { page, h, STYLESHEET_PATH } from './html.js';
+import {
+  clearSessionCookie,
+  cookieName,
+  crossSite,
+  parseForm,
+  readCookie,
+  securityHeaders,
+  setSessionCookie,
+} from './http.js';
+import { SignInLimiter, type LimitState, type Limits } from './limiter.js';
+import {
+  accountPage,
+  enrollPage,
+  linkGonePage,
+  lockedPage,
+  problemPage,
+  recoveryCodesPage,
+  recoveryCodesText,
+  sessionEndedPage,
+  signInPage,
+} from './pages.js';
+import { qrSvg } from './qr.js';
+import { followRecoveryUse, issueRecoveryCodes } from './recovery.js';
+import { csrfMatches, fingerprint, SessionStore, type Session } from './sessions.js';
+import { PORTAL_CSS } from './style.js';
+
+const TOKEN_RE = /^[A-Za-z0-9_-]{16,256}$/;
+const FORM_LIMIT = 8 * 1024;
+
+/** Registers the portal's pages and its admin API additions on the server's app. */
+export function registerPortal(app: FastifyInstance, ctx: ServerContext, hub: Hub): void {
+  registerPortalAdminRoutes(app, ctx, hub);
+  const unfollow = followRecoveryUse(ctx, hub);
+  app.addHook('onClose', async () => unfollow());
+  void app.register(async (portal) => portalRoutes(portal, ctx, hub));
+}
+
+function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void {
+  const log = ctx.log.child({ part: 'portal' });
+  const sessions = new SessionStore({ clock: ctx.clock });
+  const limiter = new SignInLimiter();
+  /** Last TOTP step accepted at portal sign-in, per user: a code signs in at most once. */
+  const lastStep = new Map<string, number>();
+  const secure = () => ctx.config.tlsCert !== undefined || ctx.publicUrl().startsWith('https:');
+  // Stands in for a user without codes, so that an unknown name costs the same scrypt time.
+  let decoy: Promise<string> | null = null;
+
+  // Forms only: this scope parses urlencoded bodies and nothing else.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: FORM_LIMIT },
+    (_req, body, done) => done(null, parseForm(body as string)),
+  );
+
+  app.addHook('onRequest', async (_req, reply) => securityHeaders(reply));
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as { code?: string; statusCode?: number; name?: string };
+    const status =
+      err instanceof IdvError
+        ? err.status
+        : e.statusCode && e.statusCode >= 400 && e.statusCode < 500
+          ? e.statusCode
+          : 500;
+    if (status >= 500)
+      log.error({ route: req.routeOptions.url, err: { name: e.name } }, 'portal request failed');
+    void reply
+      .code(status)
+      .type('text/html; charset=utf-8')
+      .send(
+        status >= 500
+          ? problemPage('Something went wrong', 'The server could not finish this. Try again.')
+          : problemPage('That did not work', 'The request was not understood. Try again.'),
+      );
+  });
+
+  function html(reply: FastifyReply, status: number, body: string): FastifyReply {
+    return reply.code(status).type('text/html; charset=utf-8').send(body);
+  }
+
+  function see(reply: FastifyReply, location: string): FastifyReply {
+    return reply.code(303).header('location', location).send();
+  }
+
+  function current(req: FastifyRequest): Session | null {
+    return sessions.get(readCookie(req, cookieName(secure())));
+  }
+
+  function newSession(reply: FastifyReply, init: Parameters<SessionStore['create']>[0]): Session {
+    const { id, session } = sessions.create(init);
+    setSessionCookie(reply, secure(), id);
+    return session;
+  }
+
+  /** The form of a POST, or null after answering: wrong origin, no session, bad CSRF token. */
+  function checkedForm(
+    req: FastifyRequest,
+    reply: FastifyReply,
+  ): { s: Session; form: Record<string, string> } | null {
+    if (crossSite(req, secure())) {
+      html(reply, 403, problemPage('Request refused', 'This form was sent from another site.'));
+      return null;
+    }
+    const s = current(req);
+    if (!s) {
+      html(reply, 401, sessionEndedPage());
+      return null;
+    }
+    const form = (req.body ?? {}) as Record<string, string>;
+    if (!csrfMatches(s, form.csrf)) {
+      html(
+        reply,
+        403,
+        problemPage('Request refused', 'This form has expired. Go back, reload and try again.'),
+      );
+      return null;
+    }
+    return { s, form };
+  }
+
+  async function limitsFor(user: UserState | null): Promise<Limits & { window: number }> {
+    // Portal sign-in follows the `default` device group's policy (docs/portal.md); admins get
+    // at most five attempts whatever it says.
+    const { policy } = await ctx.store.getPolicy('default');
+    const max =
+      user?.role === 'admin'
+        ? Math.min(ADMIN_MAX_ATTEMPTS, policy.maxAttempts)
+        : policy.maxAttempts;
+    return { maxAttempts: max, lockoutSeconds: policy.lockoutSeconds, window: policy.window };
+  }
+
+  /** The user of a signed-in session, or null (and the session ends) when it is no longer valid. */
+  async function signedInUser(req: FastifyRequest): Promise<{ s: Session; u: UserState } | null> {
+    const s = current(req);
+    if (!s?.signedIn || !s.user) return null;
+    const u = await ctx.store.getUser(s.user);
+    // A reset, a new phone confirmed elsewhere, removal or suspension ends the session.
+    if (!u || u.status !== 'active' || !u.totp || fingerprint(u.totp.secret) !== s.totpFp) {
+      sessions.destroy(readCookie(req, cookieName(secure())));
+      return null;
+    }
+    return { s, u };
+  }
+
+  // -- static --------------------------------------------------------------------------------
+
+  app.get(STYLESHEET_PATH, async (_req, reply) => {
+    securityHeaders(reply, true);
+    return reply
+      .header('cache-control', 'public, max-age=3600')
+      .type('text/css; charset=utf-8')
+      .send(PORTAL_CSS);
+  });
+
+  // -- enrollment ----------------------------------------------------------------------------
+
+  app.get('/enroll/:token', async (req, reply) => {
+    const { token } = req.params as { token: string };
+    const found = TOKEN_RE.test(token)
+      ? await ctx.store.consumeEnrollment(hashToken(token), ctx.clock())
+      : null;
+    const pending = found ? await ctx.store.getPendingTotp(found.user) : null;
+    if (!found || !pending) {
+      log.info('enrollment link refused (unknown, used or expired)');
+      return html(reply, 410, linkGonePage());
+    }
+    newSession(reply, { user: found.user, enrolling: fingerprint(pending.secret) });
+    log.info({ user: found.user }, 'enrollment link opened');
+    // A link clicked in another site (webmail) arrives cross-site: the browser would not send
+    // the SameSite=Strict cookie on the redirect, so continue with a same-site navigation.
+    const site = req.headers['sec-fetch-site'];
+    if (site === 'cross-site' || site === 'same-site') {
+      return html(
+        reply,
+        200,
+        page({
+          title: 'Continue',
+          body: h`<h1>Set up your authenticator app</h1>
+<div class="card"><p>Your setup link was accepted.</p>
+<p><a class="button" id="continue" href="/portal/enroll">Continue</a></p></div>`,
+        }),
+      );
+    }
+    return see(reply, '/portal/enroll');
+  });
+
+  async function renderEnroll(
+    reply: FastifyReply,
+    s: Session,
+    status: number,
+    error: string | null,
+  ): Promise<FastifyReply> {
+    const user = s.user as string;
+    const pending = await ctx.store.getPendingTotp(user).catch(() => null);
+    if (!pending || fingerprint(pending.secret) !== s.enrolling) {
+      s.enrolling = null;
+      return html(reply, 410, linkGonePage());
+    }
+    const u = await ctx.store.getUser(user);
+    const uri = buildOtpauthUri(ctx.config.issuer, user, pending);
+    return html(
+      reply,
+      status,
+      enrollPage({
+        user,
+        issuer: ctx.config.issuer,
+        qrSvg: await qrSvg(uri, `QR code to add ${user} to your authenticator app`),
+        groupedSecret: groupSecret(pending.secret),
+        digits: pending.digits,
+        csrf: s.csrf,
+        replacing: u?.totp !== null && u?.totp !== undefined,
+        error,
+      }),
+    );
+  }
+
+  app.get('/portal/enroll', async (req, reply) => {
+    const s = current(req);
+    if (!s?.user || !s.enrolling) return html(reply, 401, sessionEndedPage());
+    return renderEnroll(reply, s, 200, null);
+  });
+
+  app.post('/portal/enroll', async (req, reply) => {
+    const checked = checkedForm(req, reply);
+    if (!checked) return reply;
+    const { s, form } = checked;
+    if (!s.user || !s.enrolling) return html(reply, 401, sessionEndedPage());
+    const user = s.user;
+    const u = await ctx.store.getUser(user);
+    const limits = await limitsFor(u);
+    const now = ctx.clock();
+    const state = limiter.state(user, limits, now, u?.unlockedAt ?? null);
+    if (state.locked) return html(reply, 429, lockedPage(state.until));
+    const pending = await ctx.store.getPendingTotp(user).catch(() => null);
+    if (!pending || fingerprint(pending.secret) !== s.enrolling)
+      return html(reply, 410, linkGonePage());
+    const code = (form.code ?? '').replace(/\s/g, '');
+    const result = verifyCode(pending, code, now, 1);
+    if (!result.ok) {
+      const after = limiter.fail(user, limits, now);
+      log.info({ user, reason: result.reason }, 'portal enrollment code refused');
+      if (after.locked) return html(reply, 429, lockedPage(after.until));
+      return renderEnroll(reply, s, 400, wrongCodeText(after, 'That code does not match.'));
+    }
+    limiter.succeed(user);
+    await ctx.store.updateUser(user, { kind: 'activate', expectedSecret: pending.secret }, now);
+    lastStep.set(user, result.step);
+    const codes = await issueRecoveryCodes(ctx, hub, user); // pushes activation and codes at once
+    log.info({ user }, 'enrollment confirmed in the portal');
+    // A fresh session id after the privilege change (no fixation).
+    sessions.destroy(readCookie(req, cookieName(secure())));
+    newSession(reply, {
+      user,
+      signedIn: true,
+      totpFp: fingerprint(pending.secret),
+      freshCodes: codes,
+    });
+    return see(reply, '/portal/recovery-codes');
+  });
+
+  // -- recovery codes ------------------------------------------------------------------------
+
+  app.get('/portal/recovery-codes', async (req, reply) => {
+    const s = current(req);
+    if (!s?.user || !s.freshCodes) return see(reply, '/portal/account');
+    return html(reply, 200, recoveryCodesPage(s.user, s.freshCodes, s.csrf));
+  });
+
+  app.get('/portal/recovery-codes.txt', async (req, reply) => {
+    const s = current(req);
+    if (!s?.user || !s.freshCodes) return html(reply, 401, sessionEndedPage());
+    // The name is NAME_RE-safe ([A-Za-z0-9_.@-]), so it can go in the header as is.
+    return reply
+      .code(200)
+      .type('text/plain; charset=utf-8')
+      .header('content-disposition', `attachment; filename="idv-recovery-codes-${s.user}.txt"`)
+      .send(recoveryCodesText(s.user, ctx.config.issuer, s.freshCodes, ctx.clock()));
+  });
+
+  app.post('/portal/recovery-codes/done', async (req, reply) => {
+    const checked = checkedForm(req, reply);
+    if (!checked) return reply;
+    checked.s.freshCodes = null;
+    return see(reply, checked.s.signedIn ? '/portal/account' : '/portal/signin');
+  });
+
+  app.post('/portal/recovery-codes/regenerate', async (req, reply) => {
+    const checked = checkedForm(req, reply);
+    if (!checked) return reply;
+    const who = await signedInUser(req);
+    if (!who) return html(reply, 401, sessionEndedPage());
+    who.s.freshCodes = await issueRecoveryCodes(ctx, hub, who.u.name);
+    return see(reply, '/portal/recovery-codes');
+  });
+
+  // -- sign-in -------------------------------------------------------------------------------
+
+  app.get('/portal', async (req, reply) =>
+    see(reply, (await signedInUser(req)) ? '/portal/account' : '/portal/signin'),
+  );
+
+  app.get('/portal/signin', async (req, reply) => {
+    if (await signedInUser(req)) return see(reply, '/portal/account');
+    const s = current(req) ?? newSession(reply, {});
+    return html(reply, 200, signInPage(s.csrf));
+  });
+
+  app.post('/portal/signin', async (req, reply) => {
+    const checked = checkedForm(req, reply);
+    if (!checked) return reply;
+    const { s, form } = checked;
+    const name = nameSchema.safeParse((form.user ?? '').trim());
+    const code = (form.code ?? '').trim();
+    if (!name.success || code === '') {
+      return html(
+        reply,
+        400,
+        signInPage(s.csrf, 'Enter your user name and a code.', form.user ?? ''),
+      );
+    }
+    const user = name.data;
+    const u = await ctx.store.getUser(user);
+    const limits = await limitsFor(u);
+    const now = ctx.clock();
+    const state = limiter.state(user, limits, now, u?.unlockedAt ?? null);
+    if (state.locked) {
+      log.info({ user }, 'portal sign-in refused: locked');
+      return html(reply, 429, lockedPage(state.until));
+    }
+    const usable = u !== null && u.status === 'active' && u.totp !== null;
+    let ok = false;
+    let usedRecovery = false;
+    const digits = code.replace(/\s/g, '');
+    if (/^[0-9]{6,8}$/.test(digits)) {
+      if (usable && u.totp) {
+        const r = verifyCode(u.totp, digits, now, limits.window, lastStep.get(user) ?? null);
+        if (r.ok) {
+          ok = true;
+          lastStep.set(user, r.step);
+        }
+      }
+    } else if (normalizeRecoveryCode(code) !== null) {
+      const hashes = usable ? u.recoveryCodes : [];
+      const index = hashes.length
+        ? await findRecoveryCode(code, hashes)
+        : (await verifyRecoveryCode(code, await (decoy ??= hashRecoveryCode('aaaa-aaaa-aaaa'))),
+          -1);
+      const id = index >= 0 ? recoveryCodeId(hashes[index] as string) : null;
+      if (id && (await ctx.store.useRecoveryCode(user, id, now))) {
+        await hub.changed(); // the code stops working on every device at once
+        ok = true;
+        usedRecovery = true;
+      }
+    }
+    if (!ok) {
+      const after = limiter.fail(user, limits, now);
+      log.info({ user }, 'portal sign-in refused: wrong code');
+      if (after.locked) return html(reply, 429, lockedPage(after.until));
+      return html(
+        reply,
+        400,
+        signInPage(
+          s.csrf,
+          wrongCodeText(after, 'The user name or the code is not right.'),
+          form.user ?? '',
+        ),
+      );
+    }
+    limiter.succeed(user);
+    log.info({ user, recovery: usedRecovery }, 'portal sign-in');
+    sessions.destroy(readCookie(req, cookieName(secure())));
+    const left = (u as UserState).recoveryCodes.length - 1;
+    newSession(reply, {
+      user,
+      signedIn: true,
+      totpFp: fingerprint((u as UserState).totp?.secret ?? ''),
+      notice: usedRecovery
+        ? `You used a recovery code; it will not work again. ${left} left.${left <= 3 ? ' Make new ones below.' : ''}`
+        : null,
+    });
+    return see(reply, '/portal/account');
+  });
+
+  app.get('/portal/account', async (req, reply) => {
+    const who = await signedInUser(req);
+    if (!who) return html(reply, 401, sessionEndedPage());
+    const notice = who.s.notice;
+    who.s.notice = null;
+    return html(
+      reply,
+      200,
+      accountPage({
+        user: who.u.name,
+        enrolled: who.u.totp !== null,
+        recoveryLeft: who.u.recoveryCodes.length,
+        csrf: who.s.csrf,
+        notice,
+      }),
+    );
+  });
+
+  app.post('/portal/reset', async (req, reply) => {
+    const checked = checkedForm(req, reply);
+    if (!checked) return reply;
+    const who = await signedInUser(req);
+    if (!who) return html(reply, 401, sessionEndedPage());
+    // A new pending secret; the old one keeps working until the new one is confirmed. Its link
+    // token is never shown: this session is the only way to it (and it voids older links).
+    const totp = newTotpParams();
+    const now = ctx.clock();
+    await ctx.store.updateUser(
+      who.u.name,
+      {
+        kind: 'pending',
+        totp,
+        tokenHash: hashToken(newToken()),
+        tokenExpiresAt: now + ctx.config.enrollmentTtlSeconds * 1000,
+      },
+      now,
+    );
+    who.s.enrolling = fingerprint(totp.secret);
+    log.info({ user: who.u.name }, 'self-service reset started');
+    return see(reply, '/portal/enroll');
+  });
+
+  app.post('/portal/signout', async (req, reply) => {
+    const checked = checkedForm(req, reply);
+    if (!checked) return reply;
+    sessions.destroy(readCookie(req, cookieName(secure())));
+    clearSessionCookie(reply, secure());
+    return see(reply, '/portal/signin');
+  });
+}
+
+function wrongCodeText(state: LimitState, first: string): string {
+  if (state.locked) return first;
+  return `${first} ${state.attemptsLeft} ${state.attemptsLeft === 1 ? 'attempt' : 'attempts'} left.`;
+}
