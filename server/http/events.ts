@@ -41,6 +41,7 @@ export function eventView(e: StoredEvent) {
     ...(e.rhost !== undefined ? { rhost: e.rhost } : {}),
     ...(e.tty !== undefined ? { tty: e.tty } : {}),
     ...(e.reason !== undefined ? { reason: e.reason } : {}),
+    ...(e.recoveryCodeId !== undefined ? { recoveryCodeId: e.recoveryCodeId } : {}),
     receivedAt: iso(e.receivedAt),
   };
 }

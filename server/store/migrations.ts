@@ -84,4 +84,6 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (user, id)
   );
   `,
+  // 3: which recovery code a login used (LoginEvent.recoveryCodeId), kept with the event.
+  `ALTER TABLE events ADD COLUMN recovery_code_id TEXT;`,
 ];

@@ -71,6 +71,7 @@ interface EventRow {
   rhost: string | null;
   tty: string | null;
   reason: string | null;
+  recovery_code_id: string | null;
   received_at: number;
 }
 
@@ -571,8 +572,8 @@ export class SqliteStore implements Store {
       const stored: StoredEvent[] = [];
       for (const e of events) {
         const r = await tx.run(
-          `INSERT INTO events (id, device_id, at, user, service, outcome, rhost, tty, reason, received_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+          `INSERT INTO events (id, device_id, at, user, service, outcome, rhost, tty, reason, recovery_code_id, received_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
           [
             e.id,
             deviceId,
@@ -583,6 +584,7 @@ export class SqliteStore implements Store {
             e.rhost ?? null,
             e.tty ?? null,
             e.reason ?? null,
+            e.recoveryCodeId ?? null,
             at,
           ],
         );
@@ -630,6 +632,7 @@ export class SqliteStore implements Store {
       ...(r.rhost !== null ? { rhost: r.rhost } : {}),
       ...(r.tty !== null ? { tty: r.tty } : {}),
       ...(r.reason !== null ? { reason: r.reason } : {}),
+      ...(r.recovery_code_id !== null ? { recoveryCodeId: r.recovery_code_id } : {}),
       device: r.device_id,
       receivedAt: r.received_at,
       seq: r.seq,

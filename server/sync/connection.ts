@@ -26,6 +26,7 @@ const CLOSE_FOR: Partial<Record<ErrorCode, number>> = {
   TOO_LARGE: CLOSE.TOO_LARGE,
   PROTOCOL_VERSION: CLOSE.PROTOCOL_VERSION,
   OUT_OF_ORDER: CLOSE.OUT_OF_ORDER,
+  UNAUTHORIZED: CLOSE.UNAUTHORIZED,
 };
 
 export interface ConnectionHooks {
@@ -34,6 +35,8 @@ export interface ConnectionHooks {
   /** The initial sync went out: catch up with changes made meanwhile. */
   synced(conn: AgentConnection): void;
   closed(conn: AgentConnection): void;
+  /** Something devices see changed (a recovery code was used): push it. */
+  changed(): void;
   /** The first message for a device that has applied `since`. */
   initialMessage(device: DeviceState, since: number): Promise<GroupMessage>;
 }
@@ -156,7 +159,18 @@ export class AgentConnection {
         if (this.state !== 'ready' || !this.device)
           return this.fail('OUT_OF_ORDER', 'events before hello');
         const stored = await this.ctx.store.addEvents(this.device.id, msg.events, this.ctx.clock());
-        for (const e of stored) this.ctx.metrics.events.inc({ outcome: e.outcome });
+        let used = false;
+        for (const e of stored) {
+          this.ctx.metrics.events.inc({ outcome: e.outcome });
+          // A recovery code works once: remove it everywhere as soon as one device reports it.
+          if (
+            e.recoveryCodeId &&
+            (await this.ctx.store.useRecoveryCode(e.user, e.recoveryCodeId, this.ctx.clock()))
+          ) {
+            used = true;
+          }
+        }
+        if (used) this.hooks.changed();
         this.ctx.feed.publish(stored);
         this.send(JSON.stringify({ type: 'eventsAck', ids: msg.events.map((e) => e.id) }));
         return;

@@ -50,6 +50,7 @@ export class Hub {
           authenticated: (c) => this.authenticated(c),
           synced: () => void this.pusher.notify(),
           closed: (c) => this.closed(c),
+          changed: () => void this.pusher.notify(),
           initialMessage: (device, since) => this.pusher.initialMessage(device, since),
         },
         req.socket.remoteAddress ?? '?',
