@@ -159,17 +159,30 @@ export const spec: ProgramSpec = {
   },
   commands: {
     'user add': {
-      summary: 'Add a user (in zero or more user groups)',
+      summary:
+        'Add a user (in zero or more user groups); --admin marks an admin (five portal sign-in attempts)',
       args: 'NAME',
-      options: { group: { type: 'string', multiple: true } },
+      options: { group: { type: 'string', multiple: true }, admin: { type: 'boolean' } },
       positionals: 1,
       run: async ({ values, positionals }, io) => {
         const groups = (values.group as string[] | undefined) ?? [];
-        const u = await client(values).request<Json>('POST', '/v1/users', {
+        const api = client(values);
+        const u = await api.request<Json>('POST', '/v1/users', {
           name: positionals[0],
           groups,
         });
-        return show(io, values, u, () => `added user ${u.name as string}`);
+        if (values.admin) {
+          const r = await api.request<Json>('PUT', `/v1/users/${enc(u.name as string)}/role`, {
+            role: 'admin',
+          });
+          u.role = r.role;
+        }
+        return show(
+          io,
+          values,
+          u,
+          () => `added user ${u.name as string}${values.admin ? ' (admin)' : ''}`,
+        );
       },
     },
     'user list': {
@@ -270,12 +283,58 @@ export const spec: ProgramSpec = {
         return show(io, values, u, () => `${u.name as string}: authenticator app active`);
       },
     },
-    'user reset-mfa': userCommand(
-      "Remove the user's authenticator (stops working on every device at once); --grace starts a new grace period",
-      'reset-mfa',
-      { grace: { type: 'boolean' } },
-      (values) => ({ grace: values.grace === true }),
-    ),
+    'user reset-mfa': {
+      summary:
+        "Remove the user's authenticator and recovery codes (stop working on every device at once) and issue a new enrollment link; --grace starts a new grace period",
+      args: 'NAME',
+      options: { grace: { type: 'boolean' } },
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        const name = positionals[0] as string;
+        const api = client(values);
+        const u = await api.request<Json>('POST', `/v1/users/${enc(name)}/reset-mfa`, {
+          grace: values.grace === true,
+        });
+        const e = await api.request<Json>('POST', `/v1/users/${enc(name)}/enroll`, {});
+        const r = { ...u, link: e.link, linkExpiresAt: e.expiresAt };
+        return show(io, values, r, () =>
+          [
+            `reset-mfa: ${name} (authenticator and recovery codes removed everywhere)`,
+            `New enrollment link (valid until ${e.expiresAt as string}):`,
+            `  ${e.link as string}`,
+          ].join('\n'),
+        );
+      },
+    },
+    'user recovery-codes': {
+      summary:
+        'How many recovery codes a user has left; --regenerate prints ten new ones (the old stop working)',
+      args: 'NAME',
+      options: { regenerate: { type: 'boolean' } },
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        const path = `/v1/users/${enc(positionals[0] as string)}/recovery-codes`;
+        const api = client(values);
+        if (!values.regenerate) {
+          const r = await api.request<Json>('GET', path);
+          return show(
+            io,
+            values,
+            r,
+            () => `${r.user as string}: ${r.remaining as number} recovery code(s) left`,
+          );
+        }
+        const r = await api.request<{ user: string; codes: string[] }>('POST', path, {
+          regenerate: true,
+        });
+        return show(io, values, r, () =>
+          [
+            `New recovery codes for ${r.user} (shown once; the old ones no longer work):`,
+            ...r.codes.map((c) => `  ${c}`),
+          ].join('\n'),
+        );
+      },
+    },
     'user unlock': userCommand(
       'Clear a lockout on every device, or on one with --device ID',
       'unlock',

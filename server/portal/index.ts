@@ -46,7 +46,7 @@ import {
   signInPage,
 } from './pages.js';
 import { qrSvg } from './qr.js';
-import { followRecoveryUse, issueRecoveryCodes } from './recovery.js';
+import { issueRecoveryCodes } from './recovery.js';
 import { csrfMatches, fingerprint, SessionStore, type Session } from './sessions.js';
 import { PORTAL_CSS } from './style.js';
 
@@ -56,8 +56,7 @@ const FORM_LIMIT = 8 * 1024;
 /** Registers the portal's pages and its admin API additions on the server's app. */
 export function registerPortal(app: FastifyInstance, ctx: ServerContext, hub: Hub): void {
   registerPortalAdminRoutes(app, ctx, hub);
-  const unfollow = followRecoveryUse(ctx, hub);
-  app.addHook('onClose', async () => unfollow());
+  // (A recovery code an agent reports as used is removed in server/sync/connection.ts.)
   void app.register(async (portal) => portalRoutes(portal, ctx, hub));
 }
 
