@@ -4,6 +4,7 @@
 //   node scripts/package.mjs            → packaging/out/idv (+ node_sqlite3.node, links)
 //   node scripts/package.mjs --deb      → the same, then packaging/out/*.deb
 //   node scripts/package.mjs --deb-only → the .debs from an existing packaging/out/idv
+//   ... --out DIR                       → into DIR instead of packaging/out
 //   node scripts/package.mjs --bundle-only → only packaging/out/build/idv.cjs (the input of the
 //                                            pkg configuration in packaging/pkg/, for other targets)
 //
@@ -32,7 +33,11 @@ import vm from 'node:vm';
 import { buildDebs } from '../packaging/deb/build.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'packaging/out');
+const argv = process.argv.slice(2);
+// --out DIR: build elsewhere than packaging/out (tests build into their own temp folders).
+const outAt = argv.indexOf('--out');
+const out = outAt >= 0 && argv[outAt + 1] ? resolve(argv[outAt + 1]) : join(root, 'packaging/out');
+if (outAt >= 0) argv.splice(outAt, 2);
 const work = join(out, 'build');
 const PROGRAMS = ['idv-server', 'idvctl', 'idv-agent', 'idv-pam-helper'];
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -41,7 +46,7 @@ const MAINS = ['server/main.ts', 'server/ctl/main.ts', 'agent/main.ts', 'pam-hel
   (p) => join(root, p),
 );
 
-const args = new Set(process.argv.slice(2));
+const args = new Set(argv);
 for (const a of args) {
   if (!['--deb', '--deb-only', '--bundle-only'].includes(a)) {
     console.error(`package: unknown option ${a} (use --deb, --deb-only or --bundle-only)`);
