@@ -2,6 +2,7 @@
 import { dispatch, runProgram, type ProgramSpec } from '../protocol/cli.js';
 import { IDV_VERSION } from '../protocol/version.js';
 import { agentCommands, PATH_OPTIONS } from './commands.js';
+import { doctorCommand } from './doctor.js';
 import { pamCommands } from './pamconfig/commands.js';
 
 export const spec: ProgramSpec = {
@@ -10,6 +11,7 @@ export const spec: ProgramSpec = {
   globalOptions: PATH_OPTIONS,
   commands: {
     ...agentCommands,
+    ...doctorCommand,
     ...pamCommands,
   },
   epilog:

@@ -11,6 +11,9 @@ import {
   type TestAgent,
 } from '../helpers/agent.js';
 import type { TotpParams } from '../../protocol/messages.js';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 let server: TestServer;
 let agent: TestAgent;
@@ -64,5 +67,37 @@ describe('idv-agent against a real idv-server', () => {
     const text = JSON.stringify(ev.json);
     expect(text).toContain('"ok"');
     expect(text).toContain('"invalid"');
+  });
+
+  it('doctor: all checks pass on a healthy agent, and a loose key file fails with its path', async () => {
+    const pamDir = mkdtempSync(join(tmpdir(), 'idv-pamd-'));
+    writeFileSync(
+      join(pamDir, 'sudo'),
+      '# idv-pam-helper in a comment does not count\n@include common-auth\n',
+    );
+    writeFileSync(
+      join(pamDir, 'sshd'),
+      'auth required pam_exec.so quiet /usr/bin/idv-pam-helper\n',
+    );
+    const ok = await agent.cli(['doctor', '--json', '--pam-dir', pamDir]);
+    const report = ok.json as {
+      ok: boolean;
+      checks: { name: string; status: string; detail: string }[];
+    };
+    expect(ok.code).toBe(0);
+    expect(report.ok).toBe(true);
+    const by = (n: string) => report.checks.find((c) => c.name === n);
+    expect(by('clock offset to the server')?.status).toBe('pass');
+    expect(by('PAM services')?.detail).toMatch(/^sshd call idv-pam-helper/);
+    expect(by('socket')?.status).toBe('pass');
+
+    chmodSync(join(agent.dataDir, 'cache.key'), 0o644);
+    try {
+      const bad = await agent.cli(['doctor', '--pam-dir', pamDir]);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toMatch(/^FAIL {2}cache key: .*cache\.key is mode 0644/m);
+    } finally {
+      chmodSync(join(agent.dataDir, 'cache.key'), 0o600);
+    }
   });
 });

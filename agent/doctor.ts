@@ -1,0 +1,236 @@
+/**
+ * `idv-agent doctor`: a pass/warn/fail list an administrator can act on. Checks file and socket
+ * permissions, the registration, the cache (integrity, age), whether the agent answers, the
+ * clock offset to the server (from its HTTP Date header: TOTP needs clocks within a step), the
+ * outbox, and which PAM services call idv-pam-helper.
+ */
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { IdvError } from '../protocol/errors.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
+import type { Command, Io } from '../protocol/cli.js';
+import { stringFlag } from '../protocol/cli.js';
+import type { AgentPaths } from './config.js';
+import { loadAgentFile, type AgentFile } from './config.js';
+import { requestJson } from './controlclient/http.js';
+import { loadCa, loadDeviceKey, openCache } from './daemon.js';
+import { askSocket } from './localapi/client.js';
+import { pathsOf } from './commands.js';
+
+export type CheckStatus = 'pass' | 'warn' | 'fail';
+export interface Check {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+}
+
+const CLOCK_WARN_S = 5;
+const CLOCK_FAIL_S = 15;
+
+function modeCheck(
+  name: string,
+  path: string,
+  want: number,
+  kind: 'file' | 'dir' | 'socket',
+): Check {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return { name, status: 'fail', detail: `${path} is missing` };
+  }
+  const isKind =
+    kind === 'dir' ? st.isDirectory() : kind === 'socket' ? st.isSocket() : st.isFile();
+  if (!isKind) return { name, status: 'fail', detail: `${path} is not a ${kind}` };
+  const mode = st.mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    return {
+      name,
+      status: 'fail',
+      detail: `${path} is mode ${mode.toString(8).padStart(4, '0')}; it must be ${want.toString(8).padStart(4, '0')} (chmod ${want.toString(8)} ${path})`,
+    };
+  }
+  if (process.getuid && st.uid !== process.getuid()) {
+    return {
+      name,
+      status: 'fail',
+      detail: `${path} is owned by uid ${st.uid}, not by the agent's user (uid ${process.getuid()})`,
+    };
+  }
+  return { name, status: 'pass', detail: `${path} ${mode.toString(8).padStart(4, '0')}` };
+}
+
+/** Services in `pamDir` whose file mentions idv-pam-helper (comments ignored). */
+export function pamServices(pamDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(pamDir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => {
+      try {
+        return readFileSync(join(pamDir, n), 'utf8')
+          .split('\n')
+          .some((l) => !l.trim().startsWith('#') && l.includes('idv-pam-helper'));
+      } catch {
+        return false;
+      }
+    })
+    .sort();
+}
+
+async function clockCheck(config: AgentFile): Promise<Check> {
+  const name = 'clock offset to the server';
+  try {
+    const t0 = Date.now();
+    const res = await requestJson(new URL(`${config.server.replace(/\/+$/, '')}/healthz`), {
+      method: 'GET',
+      ca: loadCa(config),
+      timeoutMs: 5000,
+    });
+    const t1 = Date.now();
+    if (res.date === null)
+      return { name, status: 'warn', detail: 'the server sent no Date header' };
+    // The Date header has 1 s resolution: compare with the middle of the round trip.
+    const offset = (res.date + 500 - (t0 + t1) / 2) / 1000;
+    const abs = Math.abs(offset);
+    const detail = `${offset >= 0 ? '+' : ''}${offset.toFixed(1)} s (±1 s; codes need the clocks within one 30 s step)`;
+    return {
+      name,
+      status: abs > CLOCK_FAIL_S ? 'fail' : abs > CLOCK_WARN_S ? 'warn' : 'pass',
+      detail,
+    };
+  } catch (err) {
+    return { name, status: 'fail', detail: err instanceof IdvError ? err.message : String(err) };
+  }
+}
+
+export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Check[]> {
+  const checks: Check[] = [];
+  checks.push(modeCheck('data directory', paths.dataDir, 0o700, 'dir'));
+  let config: AgentFile | null = null;
+  try {
+    config = loadAgentFile(paths.agentFile);
+    checks.push({
+      name: 'registration',
+      status: 'pass',
+      detail: `device ${config.deviceId} (group ${config.deviceGroup}) with ${config.server}`,
+    });
+  } catch (err) {
+    checks.push({ name: 'registration', status: 'fail', detail: (err as Error).message });
+  }
+  checks.push(modeCheck('registration file', paths.agentFile, 0o600, 'file'));
+  checks.push(modeCheck('device key', paths.deviceKey, 0o600, 'file'));
+  if (existsSync(paths.deviceKey)) {
+    try {
+      loadDeviceKey(paths.deviceKey);
+    } catch (err) {
+      checks.push({ name: 'device key', status: 'fail', detail: (err as Error).message });
+    }
+  }
+  checks.push(modeCheck('cache key', paths.cacheKey, 0o600, 'file'));
+  checks.push(modeCheck('cache database', paths.cacheDb, 0o600, 'file'));
+  for (const suffix of ['-wal', '-shm']) {
+    if (existsSync(paths.cacheDb + suffix))
+      checks.push(modeCheck(`cache database ${suffix}`, paths.cacheDb + suffix, 0o600, 'file'));
+  }
+  checks.push(modeCheck('socket folder', dirname(paths.socket), 0o700, 'dir'));
+  checks.push(modeCheck('socket', paths.socket, 0o600, 'socket'));
+
+  let connected: boolean | null = null;
+  try {
+    const [r] = await askSocket(paths.socket, [{ type: 'status', v: PROTOCOL_VERSION }], 5000);
+    if (r?.type !== 'status') throw new Error('unexpected answer');
+    connected = r.connected;
+    checks.push({ name: 'agent answers', status: 'pass', detail: `on ${paths.socket}` });
+    checks.push({
+      name: 'live sync',
+      status: r.connected ? 'pass' : 'warn',
+      detail: r.connected
+        ? `connected, revision ${r.revision}`
+        : 'not connected to the server (deciding from the cache)',
+    });
+    checks.push({
+      name: 'outbox',
+      status: r.outbox > 1000 ? 'warn' : 'pass',
+      detail: `${r.outbox} event(s) waiting for upload`,
+    });
+  } catch (err) {
+    checks.push({ name: 'agent answers', status: 'fail', detail: (err as Error).message });
+  }
+
+  if (existsSync(paths.cacheDb) && existsSync(paths.cacheKey)) {
+    try {
+      const cache = await openCache(paths);
+      try {
+        const integrity = await cache.integrity();
+        checks.push({
+          name: 'cache integrity',
+          status: integrity === 'ok' ? 'pass' : 'fail',
+          detail: integrity,
+        });
+        const s = cache.state;
+        if (s.policy === null || s.lastSyncAt === null) {
+          checks.push({
+            name: 'cache age',
+            status: 'fail',
+            detail: 'never synchronised with the server',
+          });
+        } else {
+          const age = connected ? 0 : Math.round((Date.now() - s.lastSyncAt) / 1000);
+          const max = s.policy.offlineMaxAgeSeconds;
+          checks.push({
+            name: 'cache age',
+            status: age > max ? 'fail' : age > max / 2 ? 'warn' : 'pass',
+            detail: `${connected ? 'current (connected)' : `last sync ${new Date(s.lastSyncAt).toISOString()}, ${age} s ago`}; offline limit ${max} s (then failMode ${s.policy.failMode})`,
+          });
+        }
+        if ((await cache.getMeta('revoked')) === true) {
+          checks.push({
+            name: 'device',
+            status: 'fail',
+            detail: 'the server revoked this device: register it again',
+          });
+        }
+      } finally {
+        await cache.close();
+      }
+    } catch (err) {
+      checks.push({ name: 'cache integrity', status: 'fail', detail: (err as Error).message });
+    }
+  }
+
+  if (config) checks.push(await clockCheck(config));
+
+  const services = pamServices(pamDir);
+  checks.push({
+    name: 'PAM services',
+    status: services.length ? 'pass' : 'warn',
+    detail: services.length
+      ? `${services.join(', ')} call idv-pam-helper (${pamDir})`
+      : `no service in ${pamDir} calls idv-pam-helper: logins are not protected (see "idv-agent pam enable")`,
+  });
+  return checks;
+}
+
+function print(io: Io, checks: Check[], json: boolean): void {
+  if (json) {
+    io.out(JSON.stringify({ ok: !checks.some((c) => c.status === 'fail'), checks }));
+    return;
+  }
+  for (const c of checks) io.out(`${c.status.toUpperCase().padEnd(4)}  ${c.name}: ${c.detail}`);
+}
+
+export const doctorCommand: Record<string, Command> = {
+  doctor: {
+    summary: 'check permissions, registration, cache, clock and PAM wiring (pass/warn/fail)',
+    options: { 'pam-dir': { type: 'string' } },
+    async run(p, io) {
+      const checks = await runDoctor(pathsOf(p), stringFlag(p.values, 'pam-dir') ?? '/etc/pam.d');
+      print(io, checks, Boolean(p.values.json));
+      return checks.some((c) => c.status === 'fail') ? 1 : 0;
+    },
+  },
+};
