@@ -120,5 +120,28 @@ describe.skipIf(skip)(
       await right.answer(/Password: $/, `${idv.code()}\r`);
       await right.expect(/exit=0/);
     });
+
+    it('password + code in one stack cannot work: pam_unix reuses the code as the password', async () => {
+      // Why packaging/pam ships no "sshd password + code" file (docs/pam.md): Linux-PAM keeps one
+      // auth token. With the code asked first, pam_unix takes that token as the password without
+      // asking; with the password first, pam_exec hands the helper the password.
+      const { os, idv } = await person();
+      const helperLine = snippet('debian/sshd-publickey-code', world.agent.socket)
+        .split('\n')
+        .find((l) => l.includes('expose_authtok'));
+      const text = [
+        'auth optional pam_echo.so Enter the code, then your password.',
+        helperLine,
+        '@include common-auth',
+        'account required pam_permit.so',
+      ].join('\n');
+      const s = installService('pwcode', `${text}\n`);
+      cleanup.add(() => s.remove());
+      const t = pamtester(s.name, os.name, null);
+      await t.answer(/Password: $/, `${idv.code()}\r`);
+      await t.expect(/exit=1/);
+      // Only one Password: prompt was ever shown: the password was never asked for.
+      expect(t.output().match(/Password: /g)).toHaveLength(1);
+    });
   },
 );

@@ -28,7 +28,7 @@ describe.skipIf(skip)(`sshd with idv${skip ? ` (skipped: ${skip})` : ''}`, () =>
     return { os, idv: await world.enrolled(os.name) };
   }
 
-  async function sshd(kind: 'publickey' | 'password', os: TestUser, extra = ''): Promise<Sshd> {
+  async function sshd(kind: 'publickey', os: TestUser, extra = ''): Promise<Sshd> {
     const server = await startSshd({
       pamService: snippet(`debian/sshd-${kind}-code`, world.agent.socket, extra),
       configName: `sshd_config-${kind}-code.conf`,
@@ -109,19 +109,6 @@ describe.skipIf(skip)(`sshd with idv${skip ? ` (skipped: ${skip})` : ''}`, () =>
       const after = await login(server, os.name, idv.code());
       expect(after.code).not.toBe(0);
       expect(after.out).toMatch(LOCKED);
-    });
-  });
-
-  describe('password + code', () => {
-    it('asks the code, then the password, and logs in with both', async () => {
-      const { os, idv } = await person();
-      const server = await sshd('password', os);
-      const s = sshClient(server, os.name, 'echo logged-in-as-$(id -un)');
-      cleanup.add(() => s.kill());
-      await s.answer(/then your password\.\r?\n(\([^)]*\) )?Password: $/, `${idv.code()}\r`);
-      await s.answer(/Password: $/, `${os.password}\r`);
-      expect(await s.exit()).toBe(0);
-      expect(s.output()).toContain(`logged-in-as-${os.name}`);
     });
   });
 });

@@ -157,8 +157,8 @@ export function sshClient(sshd: Sshd, user: string, command: string): PtySession
     'StrictHostKeyChecking=no',
     '-o',
     'UserKnownHostsFile=/dev/null',
-    '-o',
-    'LogLevel=ERROR',
+    // LogLevel stays INFO: ssh shows a keyboard-interactive message without a prompt (the
+    // helper's verdict after a failed code) only at that level.
     '-o',
     'PreferredAuthentications=publickey,keyboard-interactive',
     // One keyboard-interactive round per connection: one helper run, one code.

@@ -1,0 +1,250 @@
+// The .deb packages on this machine, as an administrator would use them: install both, check the
+// layout and the units (`systemd-analyze verify`), run server, idvctl and agent from /usr/bin,
+// then remove (config and data stay) and purge (nothing stays). /etc/pam.d must not change.
+// Needs root and dpkg; builds the packages into a temp folder first.
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missing } from '../helpers/require.js';
+import { IDV_VERSION } from '../../protocol/version.js';
+
+const skip = missing({ commands: ['dpkg', 'dpkg-deb', 'systemd-analyze'], root: true });
+
+const PACKAGES = ['idv-agent', 'idv-server'];
+const PROGRAM_FILES = [
+  '/usr/lib/idv/idv',
+  '/usr/lib/idv/node_sqlite3.node',
+  '/usr/lib/idv-server/idv',
+  '/usr/bin/idv-agent',
+  '/usr/bin/idv-pam-helper',
+  '/usr/bin/idv-server',
+  '/usr/bin/idvctl',
+  '/lib/systemd/system/idv-agent.service',
+  '/lib/systemd/system/idv-server.service',
+  '/usr/share/idv/pam',
+  '/usr/share/doc/idv-agent',
+  '/usr/share/doc/idv-server',
+];
+const KEPT_ON_REMOVE = [
+  '/etc/idv/agent.env',
+  '/etc/idv-server/server.env',
+  '/var/lib/idv/agent.json',
+  '/var/lib/idv-server/data/idv.db',
+];
+const EVERYTHING = [
+  ...PROGRAM_FILES,
+  ...KEPT_ON_REMOVE,
+  '/etc/idv',
+  '/etc/idv-server',
+  '/var/lib/idv',
+  '/var/lib/idv-server',
+  '/var/lib/private/idv-server',
+  '/var/backups/idv',
+  '/run/idv',
+];
+
+let tmp: string;
+let debs: string[] = [];
+const children: ChildProcess[] = [];
+
+function sh(cmd: string, args: string[]): { code: number; out: string } {
+  try {
+    return {
+      code: 0,
+      out: execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+    };
+  } catch (err) {
+    const e = err as { status?: number; stdout?: string; stderr?: string };
+    return { code: e.status ?? 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+function pamDigest(): string {
+  const h = createHash('sha256');
+  for (const f of readdirSync('/etc/pam.d').sort()) {
+    h.update(f);
+    try {
+      h.update(readFileSync(join('/etc/pam.d', f)));
+    } catch {
+      /* a dangling link reads as its name only */
+    }
+  }
+  return h.digest('hex');
+}
+
+function installed(pkg: string): string {
+  return sh('dpkg-query', ['-W', '-f=${Status}', pkg]).out;
+}
+
+function startReady(bin: string, args: string[], ready: RegExp): Promise<RegExpMatchArray> {
+  return new Promise((done, fail) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let text = '';
+    const timer = setTimeout(() => fail(new Error(`${bin} not ready:\n${text}`)), 20_000);
+    child.stdout.on('data', (d: Buffer) => {
+      text += d.toString();
+      const m = ready.exec(text);
+      if (m) {
+        clearTimeout(timer);
+        done(m);
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    child.once('exit', (code) => fail(new Error(`${bin} exited (${code}):\n${text}`)));
+  });
+}
+
+async function stopChildren(): Promise<void> {
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((r) => {
+          if (c.exitCode !== null || c.signalCode !== null) return r();
+          c.once('exit', () => r());
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let pamBefore: string;
+
+  beforeAll(async () => {
+    for (const p of PACKAGES)
+      if (installed(p) !== '')
+        throw new Error(
+          `${p} is already known to dpkg here (${installed(p)}); this test needs a machine without it`,
+        );
+    const present = EVERYTHING.filter((p) => existsSync(p));
+    if (present.length)
+      throw new Error(`leftovers of an earlier idv install: ${present.join(', ')}`);
+    pamBefore = pamDigest();
+    tmp = mkdtempSync(join(tmpdir(), 'idv-deb-'));
+    await new Promise<void>((done, fail) =>
+      execFile(
+        process.execPath,
+        [resolve('scripts/package.mjs'), '--deb', '--out', tmp],
+        (err, _o, stderr) => (err ? fail(new Error(`package --deb failed: ${stderr}`)) : done()),
+      ),
+    );
+    debs = readdirSync(tmp)
+      .filter((f) => f.endsWith('.deb'))
+      .map((f) => join(tmp, f));
+  }, 300_000);
+
+  afterAll(async () => {
+    await stopChildren();
+    for (const p of PACKAGES) if (installed(p) !== '') sh('dpkg', ['--purge', p]);
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('installs both packages without touching /etc/pam.d', () => {
+    expect(debs.map((d) => d.split('/').pop())).toEqual([
+      `idv-agent_${IDV_VERSION}_amd64.deb`,
+      `idv-server_${IDV_VERSION}_amd64.deb`,
+    ]);
+    const r = sh('dpkg', ['--install', ...debs]);
+    expect(r.out).toContain('idv-agent is installed');
+    expect(r.code).toBe(0);
+    for (const p of PACKAGES) expect(installed(p)).toBe('install ok installed');
+    for (const f of [...PROGRAM_FILES, '/etc/idv/agent.env', '/etc/idv-server/server.env'])
+      expect(existsSync(f), f).toBe(true);
+    expect(statSync('/var/lib/idv').mode & 0o777).toBe(0o700);
+    expect(statSync('/var/lib/idv-server').mode & 0o777).toBe(0o700);
+    expect(readdirSync('/usr/share/idv/pam').length).toBeGreaterThan(0);
+    expect(pamDigest()).toBe(pamBefore);
+  });
+
+  it('ships systemd units that systemd-analyze verify accepts', () => {
+    const r = sh('systemd-analyze', [
+      'verify',
+      '/lib/systemd/system/idv-agent.service',
+      '/lib/systemd/system/idv-server.service',
+    ]);
+    expect(r.out).toBe('');
+    expect(r.code).toBe(0);
+    const unit = readFileSync('/lib/systemd/system/idv-agent.service', 'utf8');
+    for (const line of [
+      'ProtectSystem=strict',
+      'NoNewPrivileges=yes',
+      'CapabilityBoundingSet=',
+      'Restart=on-failure',
+    ])
+      expect(unit).toContain(line);
+  });
+
+  it('runs server, idvctl and agent from /usr/bin (init, serve on loopback, register, sync)', async () => {
+    const init = sh('/usr/bin/idv-server', [
+      'init',
+      '--data-dir',
+      '/var/lib/idv-server/data',
+      '--json',
+    ]);
+    expect(init.code).toBe(0);
+    const { adminToken } = JSON.parse(init.out) as { adminToken: string };
+    const m = await startReady(
+      '/usr/bin/idv-server',
+      ['serve', '--data-dir', '/var/lib/idv-server/data', '--listen', '127.0.0.1:0'],
+      /idv-server listening on (http:\/\/\S+)/,
+    );
+    const url = m[1] as string;
+    const tok = sh('/usr/bin/idvctl', [
+      '--server',
+      url,
+      `--token=${adminToken}`,
+      '--json',
+      'device',
+      'token',
+      'create',
+    ]);
+    expect(tok.code).toBe(0);
+    const { token } = JSON.parse(tok.out) as { token: string };
+    expect(sh('/usr/bin/idv-agent', ['--version']).out.trim()).toBe(IDV_VERSION);
+    const reg = sh('/usr/bin/idv-agent', [
+      'register',
+      '--server',
+      url,
+      `--token=${token}`,
+      '--data-dir',
+      '/var/lib/idv',
+    ]);
+    expect(reg.code, reg.out).toBe(0);
+    await startReady(
+      '/usr/bin/idv-agent',
+      ['run', '--data-dir', '/var/lib/idv', '--socket', '/run/idv/agent.sock'],
+      /idv-agent listening on/,
+    );
+    let status: { connected?: boolean } = {};
+    for (let i = 0; i < 100 && !status.connected; i++) {
+      const s = sh('/usr/bin/idv-agent', [
+        'status',
+        '--json',
+        '--data-dir',
+        '/var/lib/idv',
+        '--socket',
+        '/run/idv/agent.sock',
+      ]);
+      status = JSON.parse(s.out) as { connected?: boolean };
+      if (!status.connected) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status.connected).toBe(true);
+    await stopChildren();
+  });
+
+  it('remove keeps config and data; purge leaves nothing; /etc/pam.d never changed', () => {
+    expect(sh('dpkg', ['--remove', ...PACKAGES]).code).toBe(0);
+    for (const p of PACKAGES) expect(installed(p)).toBe('deinstall ok config-files');
+    for (const f of PROGRAM_FILES) expect(existsSync(f), f).toBe(false);
+    for (const f of KEPT_ON_REMOVE) expect(existsSync(f), f).toBe(true);
+
+    expect(sh('dpkg', ['--purge', ...PACKAGES]).code).toBe(0);
+    for (const p of PACKAGES) expect(installed(p)).toBe('');
+    expect(EVERYTHING.filter((f) => existsSync(f))).toEqual([]);
+    expect(pamDigest()).toBe(pamBefore);
+  });
+});
