@@ -95,6 +95,8 @@ export interface SimOptions {
   signWith?: KeyObject;
   /** Do not send hello at all. */
   noHello?: boolean;
+  /** CA certificate for a wss:// server with a private CA. */
+  ca?: Buffer;
 }
 
 type Waiter = { pred: (m: ServerToAgent) => boolean; resolve: (m: ServerToAgent) => void };
@@ -120,7 +122,10 @@ export class SimAgent {
   /** Opens a connection and answers the challenge; resolves once hello is sent. */
   connect(opts: SimOptions = {}): Promise<void> {
     const wsUrl = `${this.url.replace(/^http/, 'ws')}/v1/agent`;
-    const ws = new WebSocket(wsUrl, { perMessageDeflate: false });
+    const ws = new WebSocket(wsUrl, {
+      perMessageDeflate: false,
+      ...(opts.ca ? { ca: opts.ca } : {}),
+    });
     this.ws = ws;
     this.closed = new Promise((resolve) =>
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
