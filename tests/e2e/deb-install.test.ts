@@ -76,7 +76,8 @@ function pamDigest(): string {
 }
 
 function installed(pkg: string): string {
-  return sh('dpkg-query', ['-W', '-f=${Status}', pkg]).out;
+  const r = sh('dpkg-query', ['-W', '-f=${Status}', pkg]);
+  return r.code === 0 ? r.out : '';
 }
 
 function startReady(bin: string, args: string[], ready: RegExp): Promise<RegExpMatchArray> {
