@@ -31,7 +31,7 @@ export interface TestAgent {
   socket: string;
   dataDir: string;
   deviceId: string;
-  /** SIGTERM and wait for the exit. */
+  /** SIGTERM, wait for the exit, and remove the temp dir (final; use kill('SIGTERM') to pause). */
   stop(): Promise<void>;
   /** Send a signal (default SIGKILL) and wait for the exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
@@ -217,9 +217,11 @@ export async function startAgent(opts: StartAgentOptions): Promise<TestAgent> {
     logs: () => sink.text,
     process: () => child,
     stop: async () => {
-      if (!running()) return;
-      child.kill('SIGTERM');
-      await exited;
+      if (running()) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(base, { recursive: true, force: true });
     },
     kill: async (signal = 'SIGKILL') => {
       if (!running()) return;
@@ -227,7 +229,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<TestAgent> {
       await exited;
     },
     restart: async () => {
-      await agent.stop();
+      await agent.kill('SIGTERM');
       await launch();
     },
     cli: (args) => run(AGENT_BIN, [...args, '--data-dir', dataDir, '--socket', socket]),

@@ -76,7 +76,7 @@ describe('idv-agent offline and reconnecting', () => {
     await connected(agent, true);
     expect((await askAgent(agent.socket, [begin('alice')]))[0]).toMatchObject({ type: 'prompt' });
     await server.stop();
-    await agent.stop();
+    await agent.kill('SIGTERM');
     // The cache's last sync, 2 hours ago (the agent is stopped; the server stays down).
     const db = await Database.open(join(agent.dataDir, 'cache.db'));
     await db.run("UPDATE meta SET value = ? WHERE key = 'lastSyncAt'", [
@@ -103,7 +103,7 @@ describe('idv-agent offline and reconnecting', () => {
       await server!.stop();
       return true;
     }, 'server stopped');
-    await agent.stop();
+    await agent.kill('SIGTERM');
     const db2 = await Database.open(join(agent.dataDir, 'cache.db'));
     const policy = (await db2.get<{ value: string }>(
       "SELECT value FROM meta WHERE key = 'policy'",

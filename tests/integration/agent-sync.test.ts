@@ -11,7 +11,7 @@ import {
   type TestAgent,
 } from '../helpers/agent.js';
 import type { TotpParams } from '../../protocol/messages.js';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -98,6 +98,7 @@ describe('idv-agent against a real idv-server', () => {
       expect(bad.stdout).toMatch(/^FAIL {2}cache key: .*cache\.key is mode 0644/m);
     } finally {
       chmodSync(join(agent.dataDir, 'cache.key'), 0o600);
+      rmSync(pamDir, { recursive: true, force: true });
     }
   });
 });
