@@ -56,11 +56,15 @@ export function parseForm(body: string): Record<string, string> {
   return out;
 }
 
-/** Refuses a POST another site made the browser send (backs up the CSRF token). */
+/**
+ * Refuses a POST another site made the browser send (backs up the CSRF token). Browsers send
+ * Sec-Fetch-Site; with `Referrer-Policy: no-referrer` Chromium sends `Origin: null` even for our
+ * own forms, so Origin is only compared when it is a real origin.
+ */
 export function crossSite(req: FastifyRequest, secure: boolean): boolean {
   const site = req.headers['sec-fetch-site'];
-  if (site === 'cross-site' || site === 'same-site') return true;
+  if (site !== undefined) return site !== 'same-origin';
   const origin = req.headers.origin;
-  if (origin === undefined || origin === 'null') return origin === 'null';
+  if (origin === undefined || origin === 'null') return false;
   return origin !== `${secure ? 'https' : 'http'}://${req.headers.host ?? ''}`;
 }
