@@ -10,7 +10,7 @@
  * Everything it starts is stopped and the folder removed, also on Ctrl-C. A failure names the
  * step and the reason, and exits 1.
  */
-import { mkdirSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -309,6 +309,11 @@ main()
   })
   .catch(async (err: unknown) => {
     process.stderr.write(`\ndemo: step "${step}" failed: ${(err as Error).message}\n`);
+    // The logs go with the temp folder: show their last lines first.
+    for (const f of readdirSync(logs)) {
+      const tail = readFileSync(join(logs, f), 'utf8').trim().split('\n').slice(-5).join('\n   ');
+      if (tail) process.stderr.write(`   last lines of ${f}:\n   ${tail}\n`);
+    }
     await cleanup();
     process.exitCode = 1;
   });

@@ -85,7 +85,7 @@ export class Processes {
       let out = '';
       const fail = (why: string): void => {
         clearTimeout(timer);
-        reject(new Error(`${name} ${why} (log: ${join(this.logDir, `${name}.log`)})`));
+        reject(new Error(`${name} ${why}`));
       };
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
