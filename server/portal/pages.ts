@@ -18,12 +18,19 @@ export function formatWhen(ms: number): string {
   return new Date(ms).toUTCString().replace(/:\d\d GMT$/, ' UTC');
 }
 
-function codeInput(id: string, label: string, hint: string, allowRecovery: boolean): Html {
+/** The code field; after a wrong code it is marked invalid and takes the focus again. */
+function codeInput(
+  id: string,
+  label: string,
+  hint: string,
+  allowRecovery: boolean,
+  invalid = false,
+): Html {
   return h`<label for="${id}">${label}</label>
 <p class="hint" id="${id}-hint">${hint}</p>
 <input type="text" class="code" id="${id}" name="code" required autocomplete="one-time-code"
-  ${allowRecovery ? raw('inputmode="text" maxlength="20"') : raw('inputmode="numeric" pattern="[0-9]{6,8}" maxlength="8"')}
-  spellcheck="false" autocapitalize="off" aria-describedby="${id}-hint">`;
+  ${allowRecovery ? raw('inputmode="text" maxlength="20"') : raw('inputmode="numeric" pattern="[0-9 ]{6,9}" maxlength="9"')}
+  spellcheck="false" autocapitalize="off" aria-describedby="${id}-hint${invalid ? ' alert' : ''}"${invalid ? raw(' aria-invalid="true" autofocus') : ''}>`;
 }
 
 export interface EnrollView {
@@ -59,7 +66,7 @@ export function enrollPage(v: EnrollView): string {
 <li><h2>Enter the code the app shows</h2>
 <form method="post" action="/portal/enroll">
 ${csrfField(v.csrf)}
-${codeInput('code', `${v.digits}-digit code`, 'The code changes every 30 seconds; type the one shown now.', false)}
+${codeInput('code', `${v.digits}-digit code`, 'The code changes every 30 seconds; type the one shown now.', false, Boolean(v.error))}
 <div><button type="submit">Confirm and turn on</button></div>
 </form></li>
 </ol>
@@ -111,7 +118,7 @@ export function signInPage(csrf: string, error?: string | null, user = ''): stri
 ${csrfField(csrf)}
 <label for="user">User name</label>
 <input type="text" id="user" name="user" required autocomplete="username" autocapitalize="off" spellcheck="false" maxlength="64" value="${user}">
-${codeInput('code', 'Code', 'Six digits from the app, or a recovery code like abcd-efgh-2345.', true)}
+${codeInput('code', 'Code', 'Six digits from the app, or a recovery code like abcd-efgh-2345.', true, Boolean(error))}
 <div><button type="submit">Sign in</button></div>
 </form>
 </div>`,

@@ -20,6 +20,8 @@ header.top p { margin: 0; font-weight: 700; letter-spacing: .02em; }
 main { max-width: 42rem; margin: 0 auto; padding: 1rem; }
 .card { background: var(--card); border: 1px solid var(--border); border-radius: .75rem; padding: 1.25rem;
   margin: 1rem 0; }
+.card > :first-child, .card > form:first-child > :first-child { margin-top: 0; }
+.card > :last-child { margin-bottom: 0; }
 h1 { font-size: 1.5rem; line-height: 1.25; margin: .25rem 0 1rem; }
 h2 { font-size: 1.15rem; margin: 1.25rem 0 .5rem; }
 p, li { max-width: 38rem; }
@@ -50,7 +52,7 @@ button.link { background: none; border: none; color: var(--accent); padding: 0; 
 .success { border-left: 4px solid var(--ok); padding: .5rem .75rem; background: var(--bg); margin: .75rem 0; }
 ol.codes { columns: 2; column-gap: 2rem; padding-left: 2rem; margin: 1rem 0;
   font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 1.1rem; }
-ol.codes li { margin: .2rem 0; }
+ol.codes li { margin: 0 0 .3rem; break-inside: avoid; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
 dl.facts dt { font-weight: 600; }
 dl.facts dd { margin: 0; }
