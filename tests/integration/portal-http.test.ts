@@ -362,6 +362,36 @@ describe('portal over HTTP', () => {
     expect(good.status).toBe(303);
   });
 
+  it('accepts its own forms as browsers send them and refuses cross-site ones; a TOTP code signs in once', async () => {
+    await ctl(['user', 'add', 'ivy']);
+    const { secret } = await enrollThroughPortal('ivy');
+    const code = totp(secret, Date.now() + 30_000);
+    const client = new Client(server.url);
+    const form = await (await client.get('/portal/signin')).text();
+    // Another site's form: the browser says so in Sec-Fetch-Site.
+    const forged = await client.post(
+      '/portal/signin',
+      { csrf: csrfOf(form), user: 'ivy', code },
+      { 'sec-fetch-site': 'cross-site', origin: 'null' },
+    );
+    expect(forged.status).toBe(403);
+    // Our own page under Referrer-Policy no-referrer: Chromium sends Origin: null.
+    const ok = await client.post(
+      '/portal/signin',
+      { csrf: csrfOf(form), user: 'ivy', code },
+      { 'sec-fetch-site': 'same-origin', origin: 'null' },
+    );
+    expect(ok.status).toBe(303);
+    const account = await (await client.get('/portal/account')).text();
+    await client.post('/portal/signout', { csrf: csrfOf(account) });
+    expect((await client.get('/portal/account')).status).toBe(401);
+    // The same code again: refused (a code is accepted at most once).
+    const again = new Client(server.url);
+    const f2 = await (await again.get('/portal/signin')).text();
+    const replay = await again.post('/portal/signin', { csrf: csrfOf(f2), user: 'ivy', code });
+    expect(replay.status).toBe(400);
+  });
+
   it('never writes a secret, a code or a token to the server log', () => {
     const logs = server.logs();
     expect(logs).toContain('enrollment link opened');
