@@ -79,7 +79,7 @@ describe.skipIf(skip)(`sshd with idv${skip ? ` (skipped: ${skip})` : ''}`, () =>
     });
 
     it('with the agent stopped: refused (secure), allowed (safe)', async () => {
-      await world.agent.stop();
+      await world.agent.kill('SIGTERM');
       try {
         const secure = await login(server, os.name, idv.code());
         expect(secure.code).not.toBe(0);

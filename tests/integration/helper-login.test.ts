@@ -131,7 +131,7 @@ describe('idv-pam-helper with a live agent', () => {
 
   it('with the agent down: secure refuses, safe lets the login through', async () => {
     const u = await world.enrolled('hl-down');
-    await world.agent.stop();
+    await world.agent.kill('SIGTERM');
     try {
       const secure = await runHelper([...sock(), '--authtok'], pamEnv(u.name), u.code());
       expect(secure.code).toBe(1);
