@@ -1,0 +1,76 @@
+/** Over TLS the portal's session cookie is `__Host-` prefixed and Secure. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { missing } from '../helpers/require.js';
+import { idvctl, startServer, type TestServer } from '../helpers/server.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'idv-portal-tls-'));
+let server: TestServer | undefined;
+
+afterAll(async () => {
+  await server?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+function get(
+  url: string,
+  ca: Buffer,
+): Promise<{ status: number; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+      })
+      .on('error', reject);
+  });
+}
+
+describe.skipIf(missing({ commands: ['openssl'] }))('portal over TLS', () => {
+  it('sets a __Host- Secure HttpOnly SameSite=Strict cookie from an https link', async () => {
+    const cert = join(tmp, 'cert.pem');
+    const key = join(tmp, 'key.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
+    server = await startServer({ args: ['--tls-cert', cert, '--tls-key', key] });
+    const ca = readFileSync(cert);
+    expect((await idvctl(server, ['--ca', cert, 'user', 'add', 'tess'])).code).toBe(0);
+    const r = await idvctl(server, ['--ca', cert, 'user', 'enroll', 'tess']);
+    const link = (r.json as { link: string }).link;
+    expect(link.startsWith(`${server.url}/enroll/`)).toBe(true);
+    expect(link.startsWith('https://')).toBe(true);
+
+    const res = await get(link, ca);
+    expect(res.status).toBe(303);
+    const cookie = String(res.headers['set-cookie']);
+    expect(cookie).toMatch(
+      /^__Host-idv_portal=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Secure$/,
+    );
+    expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+  });
+});
