@@ -5,8 +5,8 @@
 //   node scripts/package.mjs --deb      → the same, then packaging/out/*.deb
 //   node scripts/package.mjs --deb-only → the .debs from an existing packaging/out/idv
 //   ... --out DIR                       → into DIR instead of packaging/out
-//   node scripts/package.mjs --bundle-only → only packaging/out/build/idv.cjs (the input of the
-//                                            pkg configuration in packaging/pkg/, for other targets)
+//   node scripts/package.mjs --bundle-only → only the bundles in packaging/out/build/, with
+//                                            idv-all.cjs (input of packaging/pkg/, other targets)
 //
 // Recipe (docs/packaging.md): esbuild one CommonJS bundle of packaging/sea/main.ts (SEA runs
 // CommonJS only) → `node --experimental-sea-config` with useCodeCache → copy this node → strip it
@@ -222,8 +222,16 @@ async function buildBinary() {
   );
 }
 
-if (args.has('--bundle-only')) await bundle();
-else if (!args.has('--deb-only')) await buildBinary();
+if (args.has('--bundle-only')) {
+  await bundle();
+  // One script with everything, for pkg (packaging/pkg/), which has no SEA assets.
+  await build({
+    ...ESBUILD_COMMON,
+    entryPoints: [join(root, 'packaging/sea/all.ts')],
+    outfile: join(work, 'idv-all.cjs'),
+  });
+  step('bundled packaging/out/build/idv-all.cjs for pkg');
+} else if (!args.has('--deb-only')) await buildBinary();
 if (args.has('--deb') || args.has('--deb-only')) {
   if (!existsSync(join(out, 'idv'))) {
     console.error('package: packaging/out/idv is missing; run `npm run package` first');

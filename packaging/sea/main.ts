@@ -12,9 +12,8 @@
 import { createRequire } from 'node:module';
 import { getAsset } from 'node:sea';
 import { Script } from 'node:vm';
-import { choose, type ProgramName } from './dispatch.js';
-
-type Loader = () => Promise<unknown>;
+import type { ProgramName } from './dispatch.js';
+import { start, type Loader } from './start.js';
 
 /** Compiles and runs the programs asset; its `require` resolves builtins and files beside the binary. */
 function loadPrograms(): Record<Exclude<ProgramName, 'idv-pam-helper'>, Loader> {
@@ -42,19 +41,6 @@ function loadPrograms(): Record<Exclude<ProgramName, 'idv-pam-helper'>, Loader> 
   return mod.exports.programs as Record<Exclude<ProgramName, 'idv-pam-helper'>, Loader>;
 }
 
-const choice = choose(process.argv0, process.argv.slice(2));
-if (choice.kind === 'usage') {
-  (choice.exitCode === 0 ? process.stdout : process.stderr).write(choice.text);
-  process.exitCode = choice.exitCode;
-} else {
-  // The programs read process.argv.slice(2): give them exactly their own arguments.
-  process.argv.splice(2, process.argv.length - 2, ...choice.args);
-  const start =
-    choice.program === 'idv-pam-helper'
-      ? () => import('../../pam-helper/main.js')
-      : loadPrograms()[choice.program];
-  start().catch((err: unknown) => {
-    process.stderr.write(`idv: cannot start ${choice.program}: ${(err as Error)?.message}\n`);
-    process.exitCode = 1;
-  });
-}
+start((program) =>
+  program === 'idv-pam-helper' ? () => import('../../pam-helper/main.js') : loadPrograms()[program],
+);
