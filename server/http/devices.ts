@@ -22,7 +22,7 @@ const tokenBody = z.strictObject({
     .optional(),
 });
 
-export function deviceView(d: DeviceState, online: boolean) {
+export function deviceView(d: DeviceState, online: boolean, acked: number | null = null) {
   return {
     id: d.id,
     name: d.name,
@@ -31,7 +31,7 @@ export function deviceView(d: DeviceState, online: boolean) {
     agentVersion: d.agentVersion,
     registeredAt: iso(d.registeredAt),
     lastSeenAt: online ? iso(Date.now()) : iso(d.lastSeenAt),
-    revision: d.ackedRevision,
+    revision: acked ?? d.ackedRevision,
     online,
     revoked: d.revokedAt !== null,
     revokedAt: iso(d.revokedAt),
@@ -55,14 +55,16 @@ export function registerDeviceRoutes(app: FastifyInstance, ctx: ServerContext, h
   });
 
   app.get('/v1/devices', async () => ({
-    devices: (await ctx.store.listDevices()).map((d) => deviceView(d, hub.isOnline(d.id))),
+    devices: (await ctx.store.listDevices()).map((d) =>
+      deviceView(d, hub.isOnline(d.id), hub.ackedRevision(d.id)),
+    ),
   }));
 
   app.get('/v1/devices/:id', async (req) => {
     const { id } = parseInput(idParams, req.params, 'path');
     const d = await ctx.store.getDevice(id);
     if (!d) throw new IdvError('DEVICE_NOT_FOUND', `no device ${id}`);
-    return deviceView(d, hub.isOnline(d.id));
+    return deviceView(d, hub.isOnline(d.id), hub.ackedRevision(d.id));
   });
 
   app.post('/v1/devices/:id/revoke', async (req) => {

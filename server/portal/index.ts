@@ -224,6 +224,13 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     }
     const u = await ctx.store.getUser(user);
     const uri = buildOtpauthUri(ctx.config.issuer, user, pending);
+    // The grace deadline of the `default` device group (other groups may differ; the agent
+    // applies its own group's policy at each login).
+    const { policy } = await ctx.store.getPolicy('default');
+    const graceUntil =
+      u && !u.totp && policy.mfa === 'required'
+        ? u.graceStartedAt + policy.enrollmentGraceDays * 86_400_000
+        : null;
     return html(
       reply,
       status,
@@ -235,6 +242,8 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
         digits: pending.digits,
         csrf: s.csrf,
         replacing: u?.totp !== null && u?.totp !== undefined,
+        graceUntil,
+        now: ctx.clock(),
         error,
       }),
     );

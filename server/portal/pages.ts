@@ -41,6 +41,9 @@ export interface EnrollView {
   digits: number;
   csrf: string;
   replacing: boolean;
+  /** Until when the user may still log in without a code (not enrolled yet), epoch ms. */
+  graceUntil: number | null;
+  now: number;
   error?: string | null;
 }
 
@@ -54,6 +57,13 @@ export function enrollPage(v: EnrollView): string {
         ? 'Your old app keeps working until you confirm the new one below.'
         : 'From now on, logging in to your computers asks for a six-digit code from this app.'
     }</p>
+${
+  v.graceUntil === null
+    ? ''
+    : v.graceUntil > v.now
+      ? h`<p>Until <strong>${formatWhen(v.graceUntil)}</strong> you can still log in without a code; after that, logins need this app.</p>`
+      : h`<p><strong>Your time to set this up has run out:</strong> logins that need a code are refused until you finish here.</p>`
+}
 <div class="card">
 <ol class="steps">
 <li><h2>Install an authenticator app</h2>

@@ -63,11 +63,7 @@ export class SessionStore {
     session: Session;
   } {
     this.sweep();
-    if (this.sessions.size >= this.max) {
-      // Drop the oldest (Map keeps insertion order) rather than refuse new visitors.
-      const oldest = this.sessions.keys().next().value;
-      if (oldest !== undefined) this.sessions.delete(oldest);
-    }
+    if (this.sessions.size >= this.max) this.evictOne();
     const id = randomBytes(32).toString('base64url');
     const now = this.options.clock();
     const session: Session = {
@@ -111,6 +107,21 @@ export class SessionStore {
 
   get size(): number {
     return this.sessions.size;
+  }
+
+  /**
+   * Full: drop the oldest anonymous session (a sign-in form someone opened), so that a flood of
+   * page views cannot push out people who are signed in or enrolling; else the oldest of all.
+   */
+  private evictOne(): void {
+    for (const [k, s] of this.sessions) {
+      if (s.user === null) {
+        this.sessions.delete(k);
+        return;
+      }
+    }
+    const oldest = this.sessions.keys().next().value;
+    if (oldest !== undefined) this.sessions.delete(oldest);
   }
 
   private sweep(): void {

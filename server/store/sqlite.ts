@@ -6,6 +6,7 @@ import { IdvError } from '../../protocol/errors.js';
 import { Database, type Queryable } from '../../protocol/io/sqlite.js';
 import {
   deviceFactsSchema,
+  type DeviceFacts,
   totpParamsSchema,
   type LoginEvent,
   type TotpParams,
@@ -21,6 +22,7 @@ import { hashesEqual, type SecretBox } from './crypto.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
   Change,
+  DeviceActivity,
   ChangeSet,
   DeviceState,
   EventQuery,
@@ -550,7 +552,7 @@ export class SqliteStore implements Store {
     id: string,
     seen: {
       at: number;
-      facts?: import('../../protocol/messages.js').DeviceFacts;
+      facts?: DeviceFacts;
       agentVersion?: string;
     },
   ): Promise<void> {
@@ -558,6 +560,25 @@ export class SqliteStore implements Store {
       `UPDATE devices SET last_seen_at = ?, facts = COALESCE(?, facts), agent_version = COALESCE(?, agent_version)
          WHERE id = ?`,
       [seen.at, seen.facts ? JSON.stringify(seen.facts) : null, seen.agentVersion ?? null, id],
+    );
+  }
+
+  async recordDeviceActivity(updates: readonly DeviceActivity[]): Promise<void> {
+    if (updates.length === 0) return;
+    // One statement for the whole batch (thousands of acks after a push), run by SQLite itself
+    // rather than one round trip per device through the event loop.
+    await this.db.run(
+      `UPDATE devices SET
+         last_seen_at = COALESCE(u.seen, devices.last_seen_at),
+         acked_revision = COALESCE(u.acked, devices.acked_revision),
+         facts = COALESCE(u.newFacts, devices.facts),
+         agent_version = COALESCE(u.ver, devices.agent_version)
+       FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.seenAt') AS seen,
+               json_extract(value, '$.ackedRevision') AS acked, json_extract(value, '$.facts') AS newFacts,
+               json_extract(value, '$.agentVersion') AS ver
+             FROM json_each(?)) AS u
+       WHERE devices.id = u.id`,
+      [JSON.stringify(updates)],
     );
   }
 

@@ -55,6 +55,15 @@ export interface DeviceState {
   ackedRevision: number;
 }
 
+/** What a live connection learns about its device; written in batches. */
+export interface DeviceActivity {
+  id: string;
+  seenAt?: number;
+  ackedRevision?: number;
+  facts?: DeviceFacts;
+  agentVersion?: string;
+}
+
 export interface NewDevice {
   id: string;
   name: string;
@@ -161,6 +170,8 @@ export interface Store {
     seen: { at: number; facts?: DeviceFacts; agentVersion?: string },
   ): Promise<void>;
   setAckedRevision(id: string, revision: number): Promise<void>;
+  /** Many devices' last-seen / acked revision / facts at once, in one transaction. */
+  recordDeviceActivity(updates: readonly DeviceActivity[]): Promise<void>;
 
   /** Stores the events not stored yet (by id); returns the newly stored ones. */
   addEvents(deviceId: string, events: LoginEvent[], at: number): Promise<StoredEvent[]>;

@@ -17,7 +17,7 @@ import {
 import type { ErrorCode } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { ServerContext } from '../context.js';
-import type { DeviceState } from '../store/store.js';
+import type { DeviceActivity, DeviceState } from '../store/store.js';
 import type { GroupMessage } from './view.js';
 
 export type ConnectionState = 'challenged' | 'syncing' | 'ready' | 'closed';
@@ -37,6 +37,8 @@ export interface ConnectionHooks {
   closed(conn: AgentConnection): void;
   /** Something devices see changed (a recovery code was used): push it. */
   changed(): void;
+  /** Last seen / acked revision / facts of a device, written in batches. */
+  activity(update: DeviceActivity): void;
   /** The first message for a device that has applied `since`. */
   initialMessage(device: DeviceState, since: number): Promise<GroupMessage>;
 }
@@ -49,9 +51,12 @@ export class AgentConnection {
   base = 0;
   private readonly nonce = randomBytes(32).toString('base64url');
   private chain: Promise<void> = Promise.resolve();
-  private readonly sentAt = new Map<number, number>();
+  /** The last message sent and when, for the push-to-ack latency. */
+  private lastSent = { revision: -1, at: 0 };
+  /** The last revision the agent acked. */
+  acked = 0;
   private helloTimer: NodeJS.Timeout | null;
-  private log: Logger;
+  private readonly id = randomBytes(4).toString('hex');
 
   constructor(
     readonly ws: WebSocket,
@@ -59,7 +64,6 @@ export class AgentConnection {
     private readonly hooks: ConnectionHooks,
     readonly remote: string,
   ) {
-    this.log = ctx.log.child({ conn: randomBytes(4).toString('hex'), remote });
     ws.on('message', (data, isBinary) => {
       if (this.state === 'closed') return;
       if (isBinary) return this.fail('INVALID_MESSAGE', 'binary frames are not accepted');
@@ -103,6 +107,15 @@ export class AgentConnection {
     );
   }
 
+  /** A logger bound to this connection, made when needed (most connections never log). */
+  private get log(): Logger {
+    return this.ctx.log.child({
+      conn: this.id,
+      remote: this.remote,
+      ...(this.device ? { device: this.device.id } : {}),
+    });
+  }
+
   private send(text: string): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
   }
@@ -130,8 +143,7 @@ export class AgentConnection {
     if (this.state === 'closed' || !this.device) return;
     this.send(message.render(this.device.id));
     this.base = message.revision;
-    this.sentAt.set(message.revision, performance.now());
-    if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value as number);
+    this.lastSent = { revision: message.revision, at: performance.now() };
     this.ctx.metrics.pushes.inc({ kind: message.kind });
   }
 
@@ -147,12 +159,16 @@ export class AgentConnection {
           return this.fail('OUT_OF_ORDER', 'ack before sync');
         if (msg.revision > this.base)
           return this.fail('OUT_OF_ORDER', `ack of revision ${msg.revision} never sent`);
-        const sent = this.sentAt.get(msg.revision);
-        if (sent !== undefined) {
-          this.ctx.metrics.pushAck.observe((performance.now() - sent) / 1000);
-          this.sentAt.delete(msg.revision);
+        if (msg.revision === this.lastSent.revision) {
+          this.ctx.metrics.pushAck.observe((performance.now() - this.lastSent.at) / 1000);
+          this.lastSent.revision = -1;
         }
-        await this.ctx.store.setAckedRevision(this.device.id, msg.revision);
+        this.acked = msg.revision;
+        this.hooks.activity({
+          id: this.device.id,
+          ackedRevision: msg.revision,
+          seenAt: this.ctx.clock(),
+        });
         return;
       }
       case 'events': {
@@ -191,13 +207,13 @@ export class AgentConnection {
       return this.close(CLOSE.REVOKED, 'DEVICE_REVOKED: this device has been revoked');
     }
     this.device = device;
-    this.log = this.log.child({ device: device.id });
-    await this.ctx.store.touchDevice(device.id, {
-      at: this.ctx.clock(),
+    this.acked = device.ackedRevision;
+    this.hooks.activity({
+      id: device.id,
+      seenAt: this.ctx.clock(),
       agentVersion: msg.agentVersion,
       ...(msg.facts ? { facts: msg.facts } : {}),
     });
-    if (this.state !== 'syncing') return;
     this.hooks.authenticated(this);
     const first = await this.hooks.initialMessage(device, msg.revision);
     if (this.state !== 'syncing') return;

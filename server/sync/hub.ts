@@ -10,6 +10,7 @@ import { CLOSE, LIMITS } from '../../protocol/messages.js';
 import type { ServerContext } from '../context.js';
 import { AgentConnection } from './connection.js';
 import { Pusher } from './push.js';
+import type { DeviceActivity } from '../store/store.js';
 
 export const AGENT_PATH = '/v1/agent';
 
@@ -24,6 +25,9 @@ export class Hub {
   private readonly sockets = new Set<AgentConnection>();
   private readonly byDevice = new Map<string, AgentConnection>();
   private readonly heartbeat: NodeJS.Timeout;
+  /** Device activity not written yet: one transaction a second instead of one per ack. */
+  private activity = new Map<string, DeviceActivity>();
+  private readonly flusher: NodeJS.Timeout;
   readonly pusher: Pusher;
   private stopping = false;
 
@@ -31,6 +35,31 @@ export class Hub {
     this.pusher = new Pusher(ctx, () => this.byDevice.values());
     this.heartbeat = setInterval(() => this.beat(), ctx.config.heartbeatSeconds * 1000);
     this.heartbeat.unref();
+    this.flusher = setInterval(() => void this.flush(), 1000);
+    this.flusher.unref();
+  }
+
+  private noteActivity(update: DeviceActivity): void {
+    const prev = this.activity.get(update.id);
+    this.activity.set(update.id, prev ? { ...prev, ...update } : update);
+  }
+
+  /** Writes pending device activity (last seen, acked revision, facts). */
+  async flush(): Promise<void> {
+    if (this.activity.size === 0) return;
+    const batch = [...this.activity.values()];
+    this.activity = new Map();
+    await this.ctx.store.recordDeviceActivity(batch).catch((err: unknown) => {
+      this.ctx.log.error(
+        { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
+        'recording device activity failed',
+      );
+    });
+  }
+
+  /** The revision a connected device last acked (fresher than the store), or null. */
+  ackedRevision(deviceId: string): number | null {
+    return this.byDevice.get(deviceId)?.acked ?? null;
   }
 
   /** Handles an HTTP upgrade; anything but /v1/agent gets a 404 and is closed. */
@@ -48,9 +77,10 @@ export class Hub {
         this.ctx,
         {
           authenticated: (c) => this.authenticated(c),
-          synced: () => void this.pusher.notify(),
+          synced: (c) => this.pusher.catchUp(c),
           closed: (c) => this.closed(c),
           changed: () => void this.pusher.notify(),
+          activity: (u) => this.noteActivity(u),
           initialMessage: (device, since) => this.pusher.initialMessage(device, since),
         },
         req.socket.remoteAddress ?? '?',
@@ -73,9 +103,7 @@ export class Hub {
     if (conn.device && this.byDevice.get(conn.device.id) === conn) {
       this.byDevice.delete(conn.device.id);
       this.ctx.metrics.agentsConnected.set(this.byDevice.size);
-      void this.ctx.store
-        .touchDevice(conn.device.id, { at: this.ctx.clock() })
-        .catch(() => undefined);
+      this.noteActivity({ id: conn.device.id, seenAt: this.ctx.clock() });
     }
   }
 
@@ -116,6 +144,7 @@ export class Hub {
   async shutdown(graceMs = 2000): Promise<void> {
     this.stopping = true;
     clearInterval(this.heartbeat);
+    clearInterval(this.flusher);
     const all = [...this.sockets];
     const closed = Promise.all(
       all.map(
@@ -130,5 +159,6 @@ export class Hub {
     await Promise.race([closed, timer]);
     for (const c of all) c.ws.terminate();
     this.wss.close();
+    await this.flush();
   }
 }

@@ -12,6 +12,8 @@ export class Pusher {
   private running = false;
   private dirty = false;
   private idle: Promise<void> = Promise.resolve();
+  /** Snapshots for agents connecting now, per device group; dropped at every change. */
+  private snapshots = new Map<string, Promise<GroupMessage>>();
 
   constructor(
     private readonly ctx: ServerContext,
@@ -28,15 +30,43 @@ export class Pusher {
       const delta = deltaMessage(device.deviceGroup, since, set, now, true);
       if (delta !== 'snapshot' && delta !== null) return delta;
     }
-    return snapshotMessage(
-      device.deviceGroup,
-      await this.ctx.store.snapshot(device.deviceGroup),
-      now,
-    );
+    // Agents reconnecting en masse (a server restart) share one snapshot per group: one read,
+    // one decryption pass, one JSON rendering. A change made meanwhile reaches them as a delta.
+    let snap = this.snapshots.get(device.deviceGroup);
+    if (!snap) {
+      snap = this.ctx.store
+        .snapshot(device.deviceGroup)
+        .then((data) => snapshotMessage(device.deviceGroup, data, now));
+      this.snapshots.set(device.deviceGroup, snap);
+      snap.catch(() => this.snapshots.delete(device.deviceGroup));
+    }
+    return snap;
   }
 
   /** Something changed: push it. Resolves when the pass that includes this change is done. */
   notify(): Promise<void> {
+    this.snapshots.clear();
+    return this.schedule();
+  }
+
+  /**
+   * A connection just got its first message: if the store moved on meanwhile, run a pass. Cheap
+   * when nothing changed, so a thousand agents connecting do not cause a thousand passes.
+   */
+  catchUp(conn: AgentConnection): void {
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    void this.ctx.store
+      .revision()
+      .then((revision) => {
+        if (conn.state === 'ready' && revision !== conn.base) void this.schedule();
+      })
+      .catch(() => undefined);
+  }
+
+  private schedule(): Promise<void> {
     this.dirty = true;
     if (!this.running) {
       this.running = true;

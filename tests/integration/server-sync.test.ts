@@ -145,6 +145,16 @@ describe('scoping and push', () => {
     };
     expect(dev.online).toBe(true);
     expect(dev.revision).toBe(a.revision);
+    // Offline, the stored record (written in batches) still says how far it synced.
+    await a.close();
+    await new Promise((r) => setTimeout(r, 1500));
+    const stored = (await idvctl(server, ['device', 'show', a.identity.deviceId])).json as {
+      online: boolean;
+      revision: number;
+      lastSeenAt: string | null;
+    };
+    expect(stored).toMatchObject({ online: false, revision: a.revision });
+    expect(Date.parse(stored.lastSeenAt ?? '')).toBeGreaterThan(Date.now() - 60_000);
   });
 
   it('carries unlock (global and per device) and MFA reset to the agent', async () => {

@@ -1,0 +1,286 @@
+/**
+ * bench:push — time from one admin API policy change until every connected agent has the delta
+ * and acked it, versus a bare `ws` broadcast of the same bytes to the same number of clients;
+ * and server RSS growth per connected agent versus a bare idle ws connection.
+ *
+ * Everything runs in one process tree: this process is the load generator (N simulated agents
+ * doing the real Ed25519 handshake, applying and acking), the idv-server under test is a real
+ * child process (./bin/idv-server serve), and the bare baseline is a child process running a
+ * plain `ws` server with the same options (perMessageDeflate off). Both servers are measured the
+ * same way, client-side: until the last client has received the message and sent its ack.
+ *
+ *   npm run bench:push                   # N = 1000 and 5000, 5 rounds each
+ *   npm run bench:push -- 200 --rounds 3
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import {
+  SimAgent,
+  adminApi,
+  createRegistrationToken,
+  registerDevice,
+  type Identity,
+} from '../tests/helpers/sim-agent.js';
+
+const args = process.argv.slice(2);
+const roundsAt = args.indexOf('--rounds');
+const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 5;
+const SIZES = args.filter((a, i) => /^[0-9]+$/.test(a) && args[i - 1] !== '--rounds').map(Number);
+const NS = SIZES.length ? SIZES : [1000, 5000];
+const ROOT = join(import.meta.dirname, '..');
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0);
+}
+
+/** RSS after letting the process settle (GC runs on its own schedule: take the minimum of a few). */
+async function settledRss(pid: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    await sleep(300);
+    xs.push(rssKb(pid));
+  }
+  return Math.min(...xs);
+}
+
+function waitLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = re.exec(out);
+      if (m) resolve(m);
+    });
+    child.on('exit', (code) => reject(new Error(`child exited ${code}: ${out}`)));
+  });
+}
+
+async function pool<T>(
+  n: number,
+  concurrency: number,
+  fn: (i: number) => Promise<T>,
+): Promise<T[]> {
+  const out: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
+    }),
+  );
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Result {
+  n: number;
+  pushMs: number[];
+  bareMs: number[];
+  serverKbPerConn: number;
+  bareKbPerConn: number;
+  messageBytes: number;
+}
+
+async function benchIdv(
+  n: number,
+): Promise<{ pushMs: number[]; kbPerConn: number; payload: string }> {
+  const base = mkdtempSync(join(tmpdir(), 'idv-bench-'));
+  const dataDir = join(base, 'data');
+  const init = execFileSync(
+    join(ROOT, 'bin/idv-server'),
+    ['init', '--data-dir', dataDir, '--json'],
+    { encoding: 'utf8' },
+  );
+  const adminToken = (JSON.parse(init) as { adminToken: string }).adminToken;
+  const configFile = join(base, 'config.json');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(
+    configFile,
+    JSON.stringify({ heartbeatSeconds: 600, helloTimeoutSeconds: 120, logLevel: 'warn' }),
+  );
+  const child = spawn(
+    join(ROOT, 'bin/idv-server'),
+    ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--config', configFile],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  try {
+    const url = (await waitLine(child, /listening on (\S+)\n/))[1] as string;
+    const server = { url, adminToken };
+    // A realistic view: 50 users in the group, 40 enrolled-looking (secrets are pushed too).
+    for (let i = 0; i < 50; i++)
+      await adminApi(server, 'POST', '/v1/users', { name: `user${i}`, groups: ['staff'] });
+    const token = await createRegistrationToken(server, { uses: n });
+    const ids: Identity[] = await pool(n, 16, () => registerDevice(server, { token }));
+    const before = await settledRss(child.pid as number);
+    const agents = ids.map((id) => new SimAgent(url, id));
+    await pool(n, 200, async (i) => {
+      const a = agents[i] as SimAgent;
+      await a.connect({ validate: false });
+      await a.nextSync(120_000);
+    });
+    const after = await settledRss(child.pid as number);
+    const pushMs: number[] = [];
+    let payload = '';
+    for (let r = 0; r < ROUNDS + 1; r++) {
+      const waits = agents.map((a) => a.next('delta', 120_000));
+      const t0 = performance.now();
+      await adminApi(server, 'PATCH', '/v1/policies/default', { maxAttempts: 3 + (r % 2) });
+      const deltas = await Promise.all(waits);
+      const ms = performance.now() - t0;
+      if (r > 0) pushMs.push(ms); // round 0 warms up JIT and caches
+      payload = JSON.stringify(deltas[0]);
+      // Let both sides go quiet (the server writes acked revisions once a second).
+      await sleep(1500);
+    }
+    await Promise.all(agents.map((a) => a.close()));
+    return { pushMs, kbPerConn: (after - before) / n, payload };
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+const BARE_SERVER = `
+import { WebSocketServer } from 'ws';
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 1024 * 1024 });
+const clients = new Set();
+wss.on('connection', (ws) => { clients.add(ws); ws.on('message', () => {}); ws.on('close', () => clients.delete(ws)); });
+wss.on('listening', () => console.log('bare listening on ' + wss.address().port));
+let buf = '';
+process.stdin.on('data', (d) => {
+  buf += d;
+  let nl;
+  while ((nl = buf.indexOf('\\n')) >= 0) {
+    const line = buf.slice(0, nl); buf = buf.slice(nl + 1);
+    for (const ws of clients) ws.send(line);
+  }
+});
+`;
+
+async function benchBare(
+  n: number,
+  payload: string,
+): Promise<{ bareMs: number[]; kbPerConn: number }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', BARE_SERVER], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  try {
+    const port = (await waitLine(child, /bare listening on (\d+)\n/))[1] as string;
+    const before = await settledRss(child.pid as number);
+    let received = 0;
+    let onAll: (() => void) | null = null;
+    const sockets = await pool(n, 200, async () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+      ws.on('message', (data) => {
+        // The same client work as a simulated agent: parse, ack.
+        const msg = JSON.parse(data.toString()) as { revision: number };
+        ws.send(JSON.stringify({ type: 'ack', revision: msg.revision }));
+        if (++received === n) onAll?.();
+      });
+      await new Promise((r) => ws.once('open', r));
+      return ws;
+    });
+    await sleep(500);
+    const after = await settledRss(child.pid as number);
+    const bareMs: number[] = [];
+    for (let r = 0; r < ROUNDS + 1; r++) {
+      received = 0;
+      const all = new Promise<void>((resolve) => (onAll = resolve));
+      const t0 = performance.now();
+      child.stdin?.write(`${payload}\n`);
+      await all;
+      const ms = performance.now() - t0;
+      if (r > 0) bareMs.push(ms);
+      await sleep(1500);
+    }
+    for (const ws of sockets) ws.terminate();
+    return { bareMs, kbPerConn: (after - before) / n };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+async function main(): Promise<void> {
+  const limit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
+  const results: Result[] = [];
+  for (const n of NS) {
+    // This process holds n client sockets, each server n more: ask for headroom.
+    if (Number.isFinite(limit) && limit < n + 256) {
+      console.log(
+        `skipping N=${n}: ulimit -n is ${limit}; raise it (ulimit -n ${n * 2 + 1024}) to run this size`,
+      );
+      continue;
+    }
+    process.stderr.write(`N=${n}: idv-server push...\n`);
+    const idv = await benchIdv(n);
+    process.stderr.write(`N=${n}: bare ws broadcast...\n`);
+    const bare = await benchBare(n, idv.payload);
+    results.push({
+      n,
+      pushMs: idv.pushMs,
+      bareMs: bare.bareMs,
+      serverKbPerConn: idv.kbPerConn,
+      bareKbPerConn: bare.kbPerConn,
+      messageBytes: Buffer.byteLength(idv.payload),
+    });
+  }
+  const rows = results.map((r) => {
+    const p = median(r.pushMs);
+    const b = median(r.bareMs);
+    return [
+      String(r.n),
+      String(r.messageBytes),
+      p.toFixed(1),
+      b.toFixed(1),
+      (p / b).toFixed(2),
+      r.serverKbPerConn.toFixed(1),
+      r.bareKbPerConn.toFixed(1),
+      (r.serverKbPerConn / r.bareKbPerConn).toFixed(2),
+    ];
+  });
+  const head = [
+    'N',
+    'msg bytes',
+    'push→all acked ms',
+    'bare broadcast ms',
+    'push/bare',
+    'server KB/agent',
+    'bare KB/conn',
+    'mem ratio',
+  ];
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => (r[i] as string).length)),
+  );
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => c.padStart(widths[i] as number)).join(' | ')} |`;
+  console.log(
+    `bench:push — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; medians of ${ROUNDS} rounds after 1 warm-up`,
+  );
+  console.log(line(head));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+  console.log('targets: push/bare <= 1.5 at N=5000; mem ratio <= 2');
+  for (const r of results)
+    console.log(
+      `N=${r.n} rounds (ms): push ${r.pushMs.map((x) => x.toFixed(0)).join(' ')} | bare ${r.bareMs.map((x) => x.toFixed(0)).join(' ')}`,
+    );
+}
+
+await main();
