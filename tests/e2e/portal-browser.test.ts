@@ -95,7 +95,13 @@ async function enrollInBrowser(
   const secret = (await page.locator('#secret').textContent())?.replace(/\s/g, '') ?? '';
   expect(secret).toMatch(/^[A-Z2-7]{32}$/);
   secrets.push(secret);
-  if (name) await shot(page, name);
+  if (name) {
+    // Not enrolled yet: the page says until when logins still work without a code.
+    await expect(page.locator('main').textContent()).resolves.toMatch(
+      /Until .* you can still log in without a code/,
+    );
+    await shot(page, name);
+  }
   const input = page.getByLabel('6-digit code');
   await input.fill(codeOf(secret));
   await input.press('Enter');
@@ -249,6 +255,42 @@ describe.skipIf(skip)('portal in a real browser', { timeout: 120_000 }, () => {
       1000,
     );
     expect(await agentVerdict('quinn', totp(secret, Date.now() + 30_000))).toBe('prompt/ok');
+  });
+
+  it('the sign-in page works with the keyboard alone, in a sensible focus order', async () => {
+    const page = await browser('phone');
+    await page.goto(`${server.url}/portal/signin`);
+    const order: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      await page.keyboard.press('Tab');
+      order.push(
+        await page.evaluate(() => {
+          const e = document.activeElement as HTMLElement | null;
+          return e
+            ? `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}:${e.textContent?.trim() ?? ''}`
+            : '';
+        }),
+      );
+    }
+    expect(order).toEqual([
+      'a:Skip to main content',
+      'input#user:',
+      'input#code:',
+      'button:Sign in',
+    ]);
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.type('nobody');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('123456');
+    await page.keyboard.press('Enter');
+    await page.waitForLoadState();
+    await expect(page.getByRole('alert').textContent()).resolves.toContain(
+      'The user name or the code is not right.',
+    );
+    // After the error the code field is marked invalid and has the focus again.
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('code');
+    await expect(page.locator('#code').getAttribute('aria-invalid')).resolves.toBe('true');
   });
 
   it('shows the too-many-attempts page after the policy maximum', async () => {
