@@ -28,6 +28,7 @@ p, li { max-width: 38rem; }
 .muted { color: var(--muted); }
 ol.steps { padding-left: 1.25rem; }
 ol.steps > li { margin-bottom: 1rem; }
+ol.steps > li > h2:first-child { margin-top: 0; }
 .apps { display: flex; flex-wrap: wrap; gap: .4rem; list-style: none; padding: 0; margin: .5rem 0; }
 .apps li { border: 1px solid var(--border); border-radius: 999px; padding: .1rem .65rem; font-size: .9rem; }
 .qr-box { background: #ffffff; display: inline-block; padding: .25rem; border-radius: .5rem;
