@@ -100,7 +100,7 @@ export async function startAgent(
     now,
     connected: () => sync.connected,
     log,
-    onEvent: () => sync.flushEvents(),
+    onEvent: () => sync.scheduleUpload(),
   });
   const status = () => statusOf(cache, engine, config, sync.connected);
   let api: LocalApi;

@@ -47,6 +47,8 @@ export interface SyncOptions {
   facts?: () => DeviceFacts | undefined;
   backoff?: BackoffOptions;
   heartbeatMs?: number;
+  /** How long new events wait to be batched before an upload (ms). */
+  uploadDelayMs?: number;
 }
 
 type Phase = 'idle' | 'connecting' | 'challenged' | 'syncing' | 'ready';
@@ -61,6 +63,8 @@ export class SyncClient {
   #lastSeen = 0;
   #lastTouch = 0;
   #reconnectTimer: NodeJS.Timeout | null = null;
+  #uploadTimer: NodeJS.Timeout | null = null;
+  readonly #uploadDelayMs: number;
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #chain: Promise<void> = Promise.resolve();
   #clockOffsetMs: number | null = null;
@@ -71,6 +75,7 @@ export class SyncClient {
   constructor(private readonly opts: SyncOptions) {
     this.#backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.#heartbeatMs = opts.heartbeatMs ?? 25_000;
+    this.#uploadDelayMs = opts.uploadDelayMs ?? 200;
     this.#log = opts.log.child({ component: 'sync', deviceId: opts.config.deviceId });
   }
 
@@ -94,6 +99,8 @@ export class SyncClient {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    if (this.#uploadTimer) clearTimeout(this.#uploadTimer);
+    this.#uploadTimer = null;
     const ws = this.#ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -109,6 +116,18 @@ export class SyncClient {
       });
     }
     await this.#chain.catch(() => undefined);
+  }
+
+  /**
+   * Ask for an upload soon: decisions arriving within `uploadDelayMs` go out as one batch, so a
+   * burst of logins costs one upload and one outbox delete, off the path of the answers.
+   */
+  scheduleUpload(): void {
+    if (this.#uploadTimer || this.#phase !== 'ready') return;
+    this.#uploadTimer = setTimeout(() => {
+      this.#uploadTimer = null;
+      this.flushEvents();
+    }, this.#uploadDelayMs);
   }
 
   /** Upload queued events when online; at most one batch waits for its eventsAck. */

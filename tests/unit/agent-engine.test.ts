@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY } from '../../protocol/policy.js';
 import { generateCode, newTotpParams } from '../../protocol/totp.js';
 import type { Snapshot, UserRecord } from '../../protocol/messages.js';
-import { Cache } from '../../agent/store/cache.js';
+import { Cache, sqlLiteral } from '../../agent/store/cache.js';
 import { CacheCipher, loadOrCreateCacheKey } from '../../agent/store/crypto.js';
 import { LoginEngine } from '../../agent/policy/engine.js';
 
@@ -164,6 +164,16 @@ describe('login engine', () => {
     expect(events.map((x) => x.outcome)).toEqual(['prompt', 'ok', 'skip']);
     await cache.deleteEvents([events[0]!.id]);
     expect(await cache.outboxCount()).toBe(2);
+  });
+  it('stores events with quotes and SQL-looking text verbatim (the literal rendering is exact)', async () => {
+    await cache.applySnapshot(snapshot([user('alice')]), now);
+    const rhost = `o'brien'); DROP TABLE outbox; --\u00e9"`;
+    await engine().begin({ ...ctx, rhost, tty: "''" });
+    const [ev] = await cache.outboxBatch(1);
+    expect(ev).toMatchObject({ rhost, tty: "''" });
+    expect(() => sqlLiteral(1.5)).toThrow();
+    expect(() => sqlLiteral('a\u0000b')).toThrow();
+    expect(() => sqlLiteral({})).toThrow();
   });
   it('local unlock clears the lockout and keeps the replay guard', async () => {
     await cache.applySnapshot(
