@@ -91,14 +91,14 @@ async function main(): Promise<number> {
   }
 }
 
-let code: number;
-try {
-  code = await main();
-} catch (err) {
-  // A bug must never open the door.
-  out(TEXT.unavailable);
-  process.stderr.write(`idv-pam-helper: internal error: ${(err as Error)?.name ?? 'unknown'}\n`);
-  code = REFUSE;
-}
-// Exit now rather than when the event loop drains: stdin may still be open (pam_exec).
-process.exit(code);
+// No top-level await: the helper is built as CommonJS, which Node loads faster than ESM.
+main().then(
+  // Exit now rather than when the event loop drains: stdin may still be open (pam_exec).
+  (code) => process.exit(code),
+  (err: unknown) => {
+    // A bug must never open the door.
+    out(TEXT.unavailable);
+    process.stderr.write(`idv-pam-helper: internal error: ${(err as Error)?.name ?? 'unknown'}\n`);
+    process.exit(REFUSE);
+  },
+);

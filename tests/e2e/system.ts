@@ -10,7 +10,7 @@ import path from 'node:path';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 /** pam_exec clears PATH: the helper is started by absolute paths, with an explicit node. */
-export const HELPER_COMMAND = `${process.execPath} ${path.join(REPO, 'dist/idv-pam-helper.js')}`;
+export const HELPER_COMMAND = `${process.execPath} ${path.join(REPO, 'dist/idv-pam-helper.cjs')}`;
 
 export function suffix(): string {
   return randomBytes(4).toString('hex');

@@ -18,7 +18,7 @@ import {
 } from '../helpers/agent.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
-export const HELPER_JS = path.resolve(import.meta.dirname, '../../dist/idv-pam-helper.js');
+export const HELPER_JS = path.resolve(import.meta.dirname, '../../dist/idv-pam-helper.cjs');
 
 export interface World {
   server: TestServer;
