@@ -4,6 +4,7 @@
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE, type LoginEvent } from '../../protocol/messages.js';
 import { generateCode } from '../../protocol/totp.js';
@@ -283,6 +284,42 @@ describe('connection rules', () => {
     expect((await a.closed).code).toBe(CLOSE.REPLACED);
     await idvctl(server, ['policy', 'set', '--device-group', 'dup', '--prompts', '2']);
     expect((await twin.next('delta')).policy?.prompts).toBe(2);
+  });
+});
+
+describe('heartbeat and metrics', () => {
+  it('drops a peer that stops answering pings', async () => {
+    const a = await agent('hb');
+    await a.connect();
+    await a.nextSync();
+    const online = async () =>
+      ((await idvctl(server, ['device', 'show', a.identity.deviceId])).json as { online: boolean })
+        .online;
+    expect(await online()).toBe(true);
+    // Stop reading the socket: pings go unanswered, like a machine that vanished.
+    (a.ws as unknown as { _socket: Socket })._socket.pause();
+    const deadline = Date.now() + 10_000;
+    while ((await online()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await online()).toBe(false);
+    a.ws?.terminate();
+  });
+
+  it('counts connected agents, pushes, acks and events in /metrics', async () => {
+    const a = await agent('metrics');
+    await a.connect();
+    await a.nextSync();
+    await idvctl(server, ['policy', 'set', '--device-group', 'metrics', '--window', '0']);
+    await a.next('delta');
+    a.sendEvents([
+      { id: randomUUID(), at: Date.now(), user: 'mia', service: 'su', outcome: 'deny' },
+    ]);
+    await a.next('eventsAck');
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    expect(value(/^idv_agents_connected (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^idv_pushes_total\{kind="delta"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^idv_push_ack_seconds_count (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^idv_events_total\{outcome="deny"\} (\d+)/m)).toBe(1);
   });
 });
 
