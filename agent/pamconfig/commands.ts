@@ -86,6 +86,20 @@ function printSshd(io: Io, source: string, settings: SshdSetting[]): void {
     );
 }
 
+/**
+ * The sshd block asks for the code instead of the password: with keyboard-interactive alone
+ * allowed, the code would be the only factor. So sshd is wired only once sshd_config requires a
+ * key first.
+ */
+function sshdNotReady(settings: SshdSetting[]): ServiceResult {
+  const missing = settings.filter((s) => !s.ok).map((s) => s.line);
+  return {
+    service: 'sshd',
+    outcome: 'refused',
+    message: `sshd_config must require a key and then the code first; set ${missing.map((m) => `"${m}"`).join(', ')}, check with \`sshd -t\`, reload sshd, then run this again`,
+  };
+}
+
 function ok(r: Request, res: ServiceResult): boolean {
   if (res.outcome === 'missing') return !r.explicit;
   return !['refused', 'failed'].includes(res.outcome);
@@ -118,7 +132,7 @@ function report(
         `  Add these lines to ${join(r.options.pamDir, res.service)} by hand, in the auth section`,
       );
       io.out(
-        '  (after the password step; for sshd before it), see /usr/share/idv/pam and docs/pam.md:',
+        '  (after the password step; for sshd in its place), see /usr/share/idv/pam and docs/pam.md:',
       );
       for (const l of res.byHand) io.out(`    ${l}`);
     }
@@ -139,7 +153,12 @@ export const pamCommands: Record<string, Command> = {
     run: async ({ values }, io) => {
       const r = request(values);
       checkPrerequisites(r.services, r.options);
-      const results = r.services.map((s) => enableService(s, r.options));
+      const sshd = r.services.includes('sshd') ? sshdSettings(r) : null;
+      const results = r.services.map((s) =>
+        s === 'sshd' && sshd && sshd.settings.some((x) => !x.ok)
+          ? sshdNotReady(sshd.settings)
+          : enableService(s, r.options),
+      );
       return report(io, values.json === true, r, results, 'enable');
     },
   },

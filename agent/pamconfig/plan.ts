@@ -8,12 +8,13 @@
  *   or the `pam_unix.so` auth line) — unless that step can end the stack early on success
  *   (`sufficient`, `success=done` in an included file), which would skip the code: then it goes
  *   right before it (the code is asked first; a wrong code still fails the login).
- * - sshd: the helper reads the code through pam_exec's expose_authtok, and pam_exec hands it
- *   whatever token an earlier module set, i.e. the password after pam_unix. So the lines go
- *   before the password step.
+ * - sshd: public key + code (docs/pam.md: password + code cannot work with pam_exec, since
+ *   Linux-PAM keeps one auth token for both). The block takes the place of the password step,
+ *   which it keeps as a comment (`#idv-replaced: ...`) and `pam disable` puts back; sshd
+ *   checks the key before PAM runs (AuthenticationMethods publickey,keyboard-interactive).
  * Anything else is an unknown layout: refused, with the lines to add by hand.
  */
-import { canShortCircuit, parseStack, renderStack, type PamLine } from './stack.js';
+import { canShortCircuit, parseLine, parseStack, renderStack, type PamLine } from './stack.js';
 
 export const MARK_BEGIN = '# idv-pam-helper (managed by idv-agent pam)';
 export const MARK_END = '# end idv-pam-helper';
@@ -22,13 +23,12 @@ export const TERMINAL_SERVICES = ['sudo', 'sudo-i', 'su', 'su-l', 'login'] as co
 export const AUTHTOK_SERVICES = ['sshd'] as const;
 export const DEFAULT_SERVICES = ['sshd', 'sudo', 'su', 'login'] as const;
 
-/**
- * Shown by pam_echo before pam_exec's fixed "Password: " prompt (it cannot be changed). The
- * sshd block keeps the password step after it (password + code), as packaging/pam/debian/
- * sshd-password-code does.
- */
+/** Shown by pam_echo before pam_exec's fixed "Password: " prompt (it cannot be changed). */
 export const SSHD_INSTRUCTION =
-  'Enter the verification code from your authenticator app at the next prompt, then your password.';
+  'Enter the verification code from your authenticator app at the next prompt.';
+
+/** Keeps the line the sshd block replaces, so that `pam disable` can put it back verbatim. */
+export const REPLACED_PREFIX = '#idv-replaced: ';
 
 export interface LineOptions {
   /** Absolute path of idv-pam-helper (pam_exec runs without PATH). */
@@ -49,12 +49,16 @@ export function modeFor(service: string): Mode | null {
  * packaging/pam/ (requisite: a refused code ends the login at once; seteuid: the helper runs as
  * root under sudo and su, like the program itself).
  */
-export function managedBlock(mode: Mode, o: LineOptions): string[] {
+export function managedBlock(mode: Mode, o: LineOptions, replaced?: string): string[] {
   const lines =
     mode === 'authtok'
       ? [
+          ...(replaced === undefined ? [] : [`${REPLACED_PREFIX}${replaced.replace(/\s+$/, '')}`]),
           `auth optional pam_echo.so ${SSHD_INSTRUCTION}`,
           `auth requisite pam_exec.so quiet stdout expose_authtok ${o.helper} --authtok --socket ${o.socket}`,
+          // pam_exec does nothing at setcred time; without a module that does, sshd's
+          // pam_setcred fails after a good code.
+          'auth optional pam_permit.so',
         ]
       : [`auth requisite pam_exec.so quiet stdout seteuid ${o.helper} --socket ${o.socket}`];
   return [MARK_BEGIN, ...lines, MARK_END];
@@ -62,7 +66,7 @@ export function managedBlock(mode: Mode, o: LineOptions): string[] {
 
 /** The modules the block needs; enabling refuses when one is missing (the stack would break). */
 export function modulesFor(mode: Mode): string[] {
-  return mode === 'authtok' ? ['pam_echo.so', 'pam_exec.so'] : ['pam_exec.so'];
+  return mode === 'authtok' ? ['pam_echo.so', 'pam_exec.so', 'pam_permit.so'] : ['pam_exec.so'];
 }
 
 const PASSWORD_FILES = ['common-auth', 'system-auth', 'password-auth'];
@@ -108,7 +112,7 @@ export function findBlock(lines: PamLine[]): Block {
     state: 'present',
     begin,
     end,
-    lines: lines.slice(begin, end + 1).map((l) => l.text.trim()),
+    lines: lines.slice(begin, end + 1).map((l) => l.text.replace(/\s+$/, '')),
   };
 }
 
@@ -124,7 +128,7 @@ function placement(
   lines: PamLine[],
   mode: Mode,
   readFile: Reader,
-): { index: number; note: string } | { refuse: string } {
+): { index: number; note: string; replaces?: string } | { refuse: string } {
   const invalid = lines.find((l) => l.kind === 'invalid');
   if (invalid && invalid.kind === 'invalid')
     return {
@@ -138,7 +142,11 @@ function placement(
     };
   const what = anchor.line.text.trim().replace(/\s+/g, ' ');
   if (mode === 'authtok')
-    return { index: anchor.index, note: `before "${what}" (the code is read before the password)` };
+    return {
+      index: anchor.index,
+      replaces: anchor.line.text,
+      note: `in place of "${what}" (public key + code; the line is kept as a comment)`,
+    };
   let early = anchor.line.kind === 'rule' && anchor.file === null && canShortCircuit(anchor.line);
   if (anchor.file !== null && !anchor.substack) {
     const included = readFile(anchor.file);
@@ -154,10 +162,13 @@ function placement(
   return { index: anchor.index + 1, note: `after "${what}"` };
 }
 
+/** The file as it was before `pam enable`: the block out, a replaced line back in its place. */
 function withoutBlock(lines: PamLine[], block: Block): PamLine[] {
-  return block.state === 'present'
-    ? [...lines.slice(0, block.begin), ...lines.slice(block.end + 1)]
-    : lines;
+  if (block.state !== 'present') return lines;
+  const restored = block.lines
+    .filter((l) => l.startsWith(REPLACED_PREFIX))
+    .map((l) => parseLine(l.slice(REPLACED_PREFIX.length)));
+  return [...lines.slice(0, block.begin), ...restored, ...lines.slice(block.end + 1)];
 }
 
 export function planEnable(text: string, mode: Mode, o: LineOptions, readFile: Reader): Plan {
@@ -167,8 +178,9 @@ export function planEnable(text: string, mode: Mode, o: LineOptions, readFile: R
     return { kind: 'refuse', reason: `${block.reason}; fix or remove them, then run again` };
   const base = withoutBlock(lines, block);
   const place = placement(base, mode, readFile);
-  const want = managedBlock(mode, o);
-  if ('refuse' in place) return { kind: 'refuse', reason: place.refuse, byHand: want };
+  if ('refuse' in place)
+    return { kind: 'refuse', reason: place.refuse, byHand: managedBlock(mode, o) };
+  const want = managedBlock(mode, o, place.replaces);
   if (
     block.state === 'present' &&
     block.begin === place.index &&
@@ -176,11 +188,9 @@ export function planEnable(text: string, mode: Mode, o: LineOptions, readFile: R
   )
     return { kind: 'unchanged', text, note: `already enabled (${place.note})` };
   const blockLines = want.map((t) => ({ text: t }));
-  const next = renderStack([
-    ...base.slice(0, place.index),
-    ...blockLines,
-    ...base.slice(place.index),
-  ]);
+  // The sshd block takes the place of the line it replaces (kept inside it as a comment).
+  const rest = place.index + (place.replaces === undefined ? 0 : 1);
+  const next = renderStack([...base.slice(0, place.index), ...blockLines, ...base.slice(rest)]);
   return {
     kind: 'write',
     text: next,
@@ -244,7 +254,11 @@ export function verifyEnabled(
   const original = planDisable(before);
   if (undone.kind === 'refuse' || original.kind === 'refuse')
     return 'the idv markers are not intact';
-  const normal = (t: string): string => renderStack(parseStack(t));
+  const normal = (t: string): string =>
+    renderStack(parseStack(t))
+      .split('\n')
+      .map((l) => l.replace(/\s+$/, ''))
+      .join('\n');
   if (normal(undone.text) !== normal(original.text))
     return 'lines other than the idv lines changed';
   return null;

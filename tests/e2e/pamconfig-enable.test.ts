@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyPlan, DEFAULT_MODULE_DIRS } from '../../agent/pamconfig/apply.js';
 import { MARK_BEGIN, MARK_END, planEnable } from '../../agent/pamconfig/plan.js';
+import { parseStack } from '../../agent/pamconfig/stack.js';
 
 const FIXTURES = resolve('tests/e2e/pamconfig-fixtures');
 const HELPER = resolve('bin/idv-pam-helper');
@@ -77,18 +78,23 @@ beforeEach(() => {
     sshdConfig,
     `Include ${tmp}/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\n`,
   );
-  writeFileSync(join(tmp, 'sshd_config.d', '50-idv.conf'), 'KbdInteractiveAuthentication yes\n');
+  writeFileSync(
+    join(tmp, 'sshd_config.d', '50-idv.conf'),
+    'KbdInteractiveAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n',
+  );
 });
 
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('idv-agent pam on Debian 12 files', () => {
-  it('enables sudo, su, login and sshd at the right places, with 0600 backups', async () => {
+  it('enables sudo, su and login after the password, with 0600 backups; sshd only once sshd_config requires a key', async () => {
     setup('debian');
+    // A drop-in that allows keyboard-interactive but does not require a key first.
+    writeFileSync(join(tmp, 'sshd_config.d', '50-idv.conf'), 'KbdInteractiveAuthentication yes\n');
     const originals = Object.fromEntries(['sudo', 'su', 'login', 'sshd'].map((s) => [s, read(s)]));
     const r = await agent(['pam', 'enable']);
     expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
     for (const s of ['sudo', 'su', 'login']) {
       expect(r.stdout).toContain(`${s}: added: after "@include common-auth"`);
       expect(around(s).before).toBe('@include common-auth');
@@ -96,22 +102,37 @@ describe('idv-agent pam on Debian 12 files', () => {
         `auth requisite pam_exec.so quiet stdout seteuid ${HELPER} --socket ${SOCKET}`,
       );
     }
-    // sshd: before the password step, reading the code through expose_authtok.
-    expect(around('sshd').after).toBe('@include common-auth');
-    expect(read('sshd')).toMatch(/auth optional pam_echo\.so .+\n/);
-    expect(read('sshd')).toContain(`expose_authtok ${HELPER} --authtok --socket ${SOCKET}`);
+    // sshd: refused, untouched, with the sshd_config line it lacks.
+    expect(r.stdout).toContain('sshd: refused: sshd_config must require a key');
+    expect(read('sshd')).toBe(originals.sshd);
+    expect(r.stdout).toMatch(/ok +UsePAM yes/);
+    expect(r.stdout).toMatch(/ok +KbdInteractiveAuthentication yes/);
+    expect(r.stdout).toMatch(/MISSING AuthenticationMethods publickey,keyboard-interactive/);
     // One backup per changed file, private, equal to the original.
     const backups = readdirSync(backupDir);
-    expect(backups).toHaveLength(4);
+    expect(backups).toHaveLength(3);
     for (const b of backups) {
       const service = b.split('.')[0] as string;
       expect(readFileSync(join(backupDir, b), 'utf8')).toBe(originals[service]);
       expect(statSync(join(backupDir, b)).mode & 0o777).toBe(0o600);
     }
-    // sshd_config: UsePAM set; keyboard-interactive from the drop-in; AuthenticationMethods not.
-    expect(r.stdout).toMatch(/ok +UsePAM yes/);
-    expect(r.stdout).toMatch(/ok +KbdInteractiveAuthentication yes/);
-    expect(r.stdout).toMatch(/MISSING AuthenticationMethods publickey,keyboard-interactive/);
+
+    // With the key required, sshd gets key + code: the block takes the password's place.
+    writeFileSync(
+      join(tmp, 'sshd_config.d', '50-idv.conf'),
+      'KbdInteractiveAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n',
+    );
+    const again = await agent(['pam', 'enable']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('sshd: added: in place of "@include common-auth"');
+    expect(again.stdout).toMatch(/ok +AuthenticationMethods publickey,keyboard-interactive/);
+    const sshd = read('sshd');
+    expect(sshd).toContain('#idv-replaced: @include common-auth');
+    expect(sshd).not.toMatch(/^@include common-auth/m);
+    expect(sshd).toMatch(/^auth optional pam_echo\.so .+$/m);
+    expect(sshd).toContain(`expose_authtok ${HELPER} --authtok --socket ${SOCKET}`);
+    expect(sshd).toMatch(/^auth optional pam_permit\.so$/m);
+    expect(around('sshd').before).toBe('# Standard Un*x authentication.');
   });
 
   it('is idempotent, reports status, and disable gives back the original files', async () => {
@@ -155,6 +176,30 @@ describe('idv-agent pam on Debian 12 files', () => {
   });
 });
 
+describe('idv-agent pam writes the stacks the PAM end-to-end tests run', () => {
+  /** The auth part of a stack: what decides whether the code is asked, and when. */
+  const authPart = (text: string): string[] =>
+    parseStack(text).flatMap((l) =>
+      l.kind === 'include' && l.target === 'common-auth'
+        ? ['@include common-auth']
+        : l.kind === 'rule' && l.type === 'auth'
+          ? [[l.control, l.module, ...l.args].join(' ')]
+          : [],
+    );
+  const snippet = (name: string): string =>
+    readFileSync(resolve('packaging/pam/debian', name), 'utf8').replaceAll(
+      '/usr/bin/idv-pam-helper',
+      HELPER,
+    );
+
+  it('sudo and sshd (key + code) match packaging/pam/debian, tested there with real PAM and sshd', async () => {
+    setup('debian');
+    expect((await agent(['pam', 'enable', '--service', 'sudo,sshd'])).code).toBe(0);
+    expect(authPart(read('sudo'))).toEqual(authPart(snippet('sudo')));
+    expect(authPart(read('sshd'))).toEqual(authPart(snippet('sshd-publickey-code')));
+  });
+});
+
 describe('idv-agent pam on RHEL 9 files', () => {
   it('puts the line before `include system-auth` (its sufficient pam_unix would skip it) and after a substack', async () => {
     setup('rhel');
@@ -164,7 +209,9 @@ describe('idv-agent pam on RHEL 9 files', () => {
     expect(r.stdout).toContain('sudo: added: before "auth include system-auth"');
     expect(around('su').before).toBe('auth\t\tsubstack\tsystem-auth');
     expect(around('login').before).toBe('auth       substack     system-auth');
-    expect(around('sshd').after).toBe('auth       substack     password-auth');
+    expect(around('sshd').after).toBe('auth       include      postlogin');
+    expect(read('sshd')).toContain('#idv-replaced: auth       substack     password-auth');
+    expect(read('sshd')).not.toMatch(/^auth\s+substack\s+password-auth/m);
   });
 });
 
