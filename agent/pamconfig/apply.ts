@@ -89,7 +89,9 @@ export function checkPrerequisites(services: string[], o: PamDirOptions): void {
     throw new IdvError('USAGE', `--socket must be an absolute path: ${o.socket}`);
   if (!existsSync(o.pamDir))
     throw new IdvError('VALIDATION_FAILED', `no PAM directory at ${o.pamDir}`);
-  const modules = new Set(services.flatMap((s) => modulesFor(modeFor(s) ?? 'terminal')));
+  const modules = new Set(
+    services.flatMap((s) => modulesFor(modeFor(s) ?? 'terminal', (o.breakGlass ?? []).length > 0)),
+  );
   for (const m of modules) {
     if (!o.moduleDirs.some((d) => existsSync(join(d, m))))
       throw new IdvError(

@@ -24,6 +24,7 @@ const OPTIONS = {
   socket: { type: 'string' },
   'backup-dir': { type: 'string' },
   'sshd-config': { type: 'string' },
+  'break-glass': { type: 'string' },
 } as const;
 
 const DEFAULTS = {
@@ -50,6 +51,13 @@ function request(values: Parsed['values']): Request {
     if (!/^[a-z0-9][a-z0-9._-]*$/i.test(s))
       throw new IdvError('USAGE', `--service: ${JSON.stringify(s)} is not a PAM service name`);
   const sshdConfig = stringFlag(values, 'sshd-config');
+  const bg = stringFlag(values, 'break-glass');
+  // "none" removes the break-glass line; no flag keeps whatever the block has.
+  const breakGlass =
+    bg === undefined ? undefined : bg === 'none' ? [] : bg.split(',').map((u) => u.trim());
+  for (const u of breakGlass ?? [])
+    if (!/^[a-z_][a-z0-9_.-]{0,31}$/i.test(u))
+      throw new IdvError('USAGE', `--break-glass: ${JSON.stringify(u)} is not a user name`);
   return {
     services: [...new Set(services)],
     explicit: list !== undefined,
@@ -59,6 +67,7 @@ function request(values: Parsed['values']): Request {
       helper: stringFlag(values, 'helper') ?? DEFAULTS.helper,
       socket: stringFlag(values, 'socket') ?? process.env.IDV_SOCKET ?? DEFAULTS.socket,
       backupDir: stringFlag(values, 'backup-dir') ?? DEFAULTS.backupDir,
+      breakGlass,
       moduleDirs: DEFAULT_MODULE_DIRS,
       now: () => new Date(),
     },

@@ -34,6 +34,8 @@ export interface LineOptions {
   /** Absolute path of idv-pam-helper (pam_exec runs without PATH). */
   helper: string;
   socket: string;
+  /** Accounts never asked for the code, even with the agent down; undefined keeps what is there. */
+  breakGlass?: string[] | undefined;
 }
 
 export type Mode = 'terminal' | 'authtok';
@@ -49,24 +51,54 @@ export function modeFor(service: string): Mode | null {
  * packaging/pam/ (requisite: a refused code ends the login at once; seteuid: the helper runs as
  * root under sudo and su, like the program itself).
  */
-export function managedBlock(mode: Mode, o: LineOptions, replaced?: string): string[] {
+export function managedBlock(
+  mode: Mode,
+  o: LineOptions,
+  replaced?: string,
+  breakGlass: readonly string[] = o.breakGlass ?? [],
+): string[] {
+  // Break-glass accounts skip the idv lines (echo and helper: 2; helper: 1) even when the agent
+  // is down; pam_succeed_if runs no program and needs no network.
+  const skip = (n: number): string[] =>
+    breakGlass.length
+      ? [
+          `auth [success=${n} default=ignore] pam_succeed_if.so quiet user in ${breakGlass.join(':')}`,
+        ]
+      : [];
   const lines =
     mode === 'authtok'
       ? [
           ...(replaced === undefined ? [] : [`${REPLACED_PREFIX}${replaced.replace(/\s+$/, '')}`]),
+          ...skip(2),
           `auth optional pam_echo.so ${SSHD_INSTRUCTION}`,
           `auth requisite pam_exec.so quiet stdout expose_authtok ${o.helper} --authtok --socket ${o.socket}`,
           // pam_exec does nothing at setcred time; without a module that does, sshd's
           // pam_setcred fails after a good code.
           'auth optional pam_permit.so',
         ]
-      : [`auth requisite pam_exec.so quiet stdout seteuid ${o.helper} --socket ${o.socket}`];
+      : [
+          ...skip(1),
+          `auth requisite pam_exec.so quiet stdout seteuid ${o.helper} --socket ${o.socket}`,
+        ];
   return [MARK_BEGIN, ...lines, MARK_END];
 }
 
 /** The modules the block needs; enabling refuses when one is missing (the stack would break). */
-export function modulesFor(mode: Mode): string[] {
-  return mode === 'authtok' ? ['pam_echo.so', 'pam_exec.so', 'pam_permit.so'] : ['pam_exec.so'];
+export function modulesFor(mode: Mode, breakGlass = false): string[] {
+  return [
+    ...(mode === 'authtok' ? ['pam_echo.so', 'pam_exec.so', 'pam_permit.so'] : ['pam_exec.so']),
+    ...(breakGlass ? ['pam_succeed_if.so'] : []),
+  ];
+}
+
+/** The break-glass accounts of an existing block (kept when `pam enable` is run without the flag). */
+function breakGlassOf(block: Block): string[] | undefined {
+  if (block.state !== 'present') return undefined;
+  for (const l of block.lines) {
+    const m = /pam_succeed_if\.so quiet user in (\S+)$/.exec(l);
+    if (m) return (m[1] as string).split(':');
+  }
+  return [];
 }
 
 const PASSWORD_FILES = ['common-auth', 'system-auth', 'password-auth'];
@@ -180,7 +212,7 @@ export function planEnable(text: string, mode: Mode, o: LineOptions, readFile: R
   const place = placement(base, mode, readFile);
   if ('refuse' in place)
     return { kind: 'refuse', reason: place.refuse, byHand: managedBlock(mode, o) };
-  const want = managedBlock(mode, o, place.replaces);
+  const want = managedBlock(mode, o, place.replaces, o.breakGlass ?? breakGlassOf(block) ?? []);
   if (
     block.state === 'present' &&
     block.begin === place.index &&

@@ -176,6 +176,27 @@ describe('idv-agent pam on Debian 12 files', () => {
   });
 });
 
+describe('idv-agent pam --break-glass', () => {
+  it('adds a skip for the accounts, keeps it on a later enable, and removes it with "none"', async () => {
+    setup('debian');
+    const skipLine = 'auth [success=1 default=ignore] pam_succeed_if.so quiet user in root:rescue';
+    expect(
+      (await agent(['pam', 'enable', '--service', 'sudo', '--break-glass', 'root,rescue'])).code,
+    ).toBe(0);
+    const l = lines('sudo');
+    expect(l[l.indexOf(MARK_BEGIN) + 1]).toBe(skipLine);
+    expect(l[l.indexOf(MARK_BEGIN) + 2]).toMatch(/pam_exec\.so/);
+    const again = await agent(['pam', 'enable', '--service', 'sudo']);
+    expect(again.stdout).toContain('sudo: unchanged');
+    expect(read('sudo')).toContain(skipLine);
+    expect((await agent(['pam', 'status', '--service', 'sudo'])).stdout).toContain('sudo: enabled');
+    await agent(['pam', 'enable', '--service', 'sudo', '--break-glass', 'none']);
+    expect(read('sudo')).not.toContain('pam_succeed_if');
+    const bad = await agent(['pam', 'enable', '--service', 'sudo', '--break-glass', 'root;rm']);
+    expect(bad.code).toBe(2);
+  });
+});
+
 describe('idv-agent pam writes the stacks the PAM end-to-end tests run', () => {
   /** The auth part of a stack: what decides whether the code is asked, and when. */
   const authPart = (text: string): string[] =>
