@@ -113,7 +113,8 @@ export async function register(opts: RegisterOptions): Promise<AgentFile> {
   });
   if (res.status !== 200 && res.status !== 201) {
     const body = res.body as { code?: unknown; message?: unknown } | null;
-    if (body && isErrorCode(body.code)) {
+    // A 404 means the URL does not lead to an idv server (wrong host, port or path prefix).
+    if (res.status !== 404 && body && isErrorCode(body.code)) {
       const message = typeof body.message === 'string' ? body.message.slice(0, 300) : undefined;
       throw new IdvError(body.code, message);
     }

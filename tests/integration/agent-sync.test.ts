@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idvctl, startServer, type TestServer } from '../helpers/server.js';
+import { idvctl, run, startServer, type TestServer } from '../helpers/server.js';
 import {
   addEnrolledUser,
+  AGENT_BIN,
   agentStatus,
   askAgent,
   begin,
@@ -11,7 +12,7 @@ import {
   type TestAgent,
 } from '../helpers/agent.js';
 import type { TotpParams } from '../../protocol/messages.js';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -99,6 +100,48 @@ describe('idv-agent against a real idv-server', () => {
     } finally {
       chmodSync(join(agent.dataDir, 'cache.key'), 0o600);
       rmSync(pamDir, { recursive: true, force: true });
+    }
+  });
+
+  it('register: clear errors for a server that is down, a wrong URL and a used or bogus token', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idv-agent-reg-'));
+    const reg = (server: string, token: string, sub: string) =>
+      run(AGENT_BIN, [
+        'register',
+        '--json',
+        '--server',
+        server,
+        `--token=${token}`,
+        '--data-dir',
+        join(dir, sub),
+      ]);
+    try {
+      const t = await idvctl(server, ['device', 'token', 'create', '--uses', '1']);
+      const token = (t.json as { token: string }).token;
+
+      const down = await reg('http://127.0.0.1:1', token, 'a');
+      expect(down.code).toBe(1);
+      expect(down.json).toMatchObject({
+        error: { code: 'SERVER_UNREACHABLE', message: expect.stringContaining('ECONNREFUSED') },
+      });
+
+      const wrong = await reg(`${server.url}/not-idv`, token, 'b');
+      expect(wrong.json).toMatchObject({
+        error: { code: 'SERVER_UNREACHABLE', message: expect.stringContaining('no idv server') },
+      });
+
+      const bogus = await reg(server.url, 'x'.repeat(40), 'c');
+      expect(bogus.json).toMatchObject({ error: { code: 'TOKEN_INVALID' } });
+
+      expect((await reg(server.url, token, 'd')).code).toBe(0);
+      const used = await reg(server.url, token, 'e');
+      expect(used.json).toMatchObject({ error: { code: 'TOKEN_INVALID' } });
+      expect(existsSync(join(dir, 'e', 'agent.json'))).toBe(false);
+
+      const again = await reg(server.url, token, 'd');
+      expect(again.json).toMatchObject({ error: { code: 'ALREADY_INITIALIZED' } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
