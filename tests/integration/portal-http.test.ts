@@ -50,7 +50,11 @@ class Client {
 
   private keep(res: Response): void {
     const set = res.headers.get('set-cookie');
-    if (set) this.cookie = set.split(';')[0] as string;
+    if (set) {
+      this.cookie = set.split(';')[0] as string;
+      const value = this.cookie.split('=')[1];
+      if (value) secrets.push(value); // session ids must not be logged either
+    }
   }
 }
 
