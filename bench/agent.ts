@@ -83,7 +83,12 @@ async function main(): Promise<void> {
     const unlock = (user: string) => askAgent(agent.socket, [{ type: 'unlock', v: 1, user }]);
 
     /** `count` verifies for `user`, PROMPTS per connection; returns each verify's latency (ms). */
-    async function verifies(user: string, count: number, until = Infinity): Promise<number[]> {
+    async function verifies(
+      user: string,
+      count: number,
+      until = Infinity,
+      after?: () => Promise<void>,
+    ): Promise<number[]> {
       const lat: number[] = [];
       let failures = 0;
       await unlock(user);
@@ -100,6 +105,7 @@ async function main(): Promise<void> {
           const r = await c.ask(wrong);
           lat.push(performance.now() - t);
           failures++;
+          if (after) await after();
           if (r.type !== 'invalid') throw new Error(`verify gave ${JSON.stringify(r)}`);
         }
         c.close();
@@ -107,9 +113,28 @@ async function main(): Promise<void> {
       return lat;
     }
 
+    // Baseline: one bare SQLite commit, synchronous=FULL, same folder, same package, measured
+    // interleaved with the verifies (one each, alternately) so both see the same machine load.
+    const db = await Database.open(join(agent.dataDir, 'bench-baseline.db'), {
+      synchronous: 'FULL',
+    });
+    await db.exec('CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, n INTEGER)');
+    const commits: number[] = [];
+    let k = 0;
+    const commit = async () => {
+      const t = performance.now();
+      await db.transaction(async (tx) => {
+        await tx.run('INSERT OR REPLACE INTO t (k, n) VALUES (?, ?)', ['alice', k++]);
+      });
+      commits.push(performance.now() - t);
+    };
+
     // Warm-up, then one client: latency of one verify.
-    await verifies(users[0]!, 50);
-    const one = (await verifies(users[0]!, SAMPLES)).sort((a, b) => a - b);
+    await verifies(users[0]!, 50, Infinity, commit);
+    commits.length = 0;
+    const one = (await verifies(users[0]!, SAMPLES, Infinity, commit)).sort((a, b) => a - b);
+    await db.close();
+    commits.sort((a, b) => a - b);
 
     // Transport alone: the same socket round trip answered without any database work (a verify
     // outside a login is refused by the route table before the engine is reached).
@@ -133,26 +158,21 @@ async function main(): Promise<void> {
     const elapsed = (performance.now() - t0) / 1000;
     const total = all.reduce((n, l) => n + l.length, 0);
 
-    // Baseline: one bare SQLite commit, synchronous=FULL, same folder, same package.
-    const db = await Database.open(join(agent.dataDir, 'bench-baseline.db'), {
-      synchronous: 'FULL',
-    });
-    await db.exec('CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, n INTEGER)');
-    const commits: number[] = [];
-    for (let i = 0; i < SAMPLES + 50; i++) {
-      const t = performance.now();
-      await db.transaction(async (tx) => {
-        await tx.run('INSERT OR REPLACE INTO t (k, n) VALUES (?, ?)', ['alice', i]);
-      });
-      if (i >= 50) commits.push(performance.now() - t);
-    }
-    await db.close();
-    commits.sort((a, b) => a - b);
-    const tc0 = performance.now();
-    let n = 0;
     const db2 = await Database.open(join(agent.dataDir, 'bench-baseline.db'), {
       synchronous: 'FULL',
     });
+    // The same commit back-to-back (not interleaved): the disk's best case, shown for honesty.
+    const solo: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const t = performance.now();
+      await db2.transaction(async (tx) => {
+        await tx.run('INSERT OR REPLACE INTO t (k, n) VALUES (?, ?)', ['bob', i]);
+      });
+      solo.push(performance.now() - t);
+    }
+    solo.sort((a, b) => a - b);
+    const tc0 = performance.now();
+    let n = 0;
     while (performance.now() - tc0 < SECONDS * 1000) {
       await db2.transaction(async (tx) => {
         await tx.run('INSERT OR REPLACE INTO t (k, n) VALUES (?, ?)', ['alice', n++]);
@@ -168,6 +188,8 @@ async function main(): Promise<void> {
         'bare commit (FULL)',
         'ratio verify/commit',
         'socket round trip, no write',
+        'commit back-to-back',
+        'verify/back-to-back',
       ],
       [
         'p50 ms',
@@ -175,6 +197,8 @@ async function main(): Promise<void> {
         ms(pct(commits, 50)),
         (pct(one, 50) / pct(commits, 50)).toFixed(2),
         ms(pct(rt, 50)),
+        ms(pct(solo, 50)),
+        (pct(one, 50) / pct(solo, 50)).toFixed(2),
       ],
       [
         'p99 ms',
@@ -182,12 +206,16 @@ async function main(): Promise<void> {
         ms(pct(commits, 99)),
         (pct(one, 99) / pct(commits, 99)).toFixed(2),
         ms(pct(rt, 99)),
+        ms(pct(solo, 99)),
+        (pct(one, 99) / pct(solo, 99)).toFixed(2),
       ],
       [
         'per second',
         `${(total / elapsed).toFixed(0)} (${CLIENTS} clients)`,
         `${commitRate.toFixed(0)} (1 writer)`,
         (total / elapsed / commitRate).toFixed(2),
+        '',
+        '',
         '',
       ],
     ];
@@ -201,7 +229,7 @@ async function main(): Promise<void> {
     for (const r of rows.slice(1)) console.log(line(r));
     const ratio = pct(one, 50) / pct(commits, 50);
     console.log(
-      `target verify/commit at p50 ≤ 1.5: ${ratio <= 1.5 ? 'met' : `missed by ${(ratio - 1.5).toFixed(2)}`}`,
+      `target verify/commit at p50 ≤ 1.5 (interleaved commit): ${ratio <= 1.5 ? 'met' : `missed by ${(ratio - 1.5).toFixed(2)}`}; against the back-to-back commit: ${(pct(one, 50) / pct(solo, 50)).toFixed(2)}`,
     );
   } finally {
     await agent.stop();

@@ -192,7 +192,7 @@ export class Cache {
               .join(', ')})`,
           ]
         : []),
-      `INSERT OR IGNORE INTO outbox (id, body) VALUES (${sqlLiteral(event.id)}, ${sqlLiteral(JSON.stringify(event))})`,
+      `INSERT INTO outbox (id, body) VALUES (${sqlLiteral(event.id)}, ${sqlLiteral(JSON.stringify(event))})`,
       'COMMIT',
     ];
     try {
@@ -205,7 +205,7 @@ export class Cache {
   }
 
   async recordEvent(event: LoginEvent): Promise<void> {
-    await this.db.run('INSERT OR IGNORE INTO outbox (id, body) VALUES (?, ?)', [
+    await this.db.run('INSERT INTO outbox (id, body) VALUES (?, ?)', [
       event.id,
       JSON.stringify(event),
     ]);

@@ -24,9 +24,11 @@ export const MIGRATIONS: readonly string[] = [
     locked_until INTEGER,             -- NULL with locked_at set: until unlocked
     last_step INTEGER                 -- replay guard: newest accepted TOTP time step
   );
+  -- No AUTOINCREMENT and no index on id: each login's commit then touches only the counters row
+  -- and one outbox page. Event ids are fresh UUIDs; deletes by id scan the (small) outbox.
   CREATE TABLE outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
     body TEXT NOT NULL
   );
   `,
