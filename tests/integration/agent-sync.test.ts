@@ -49,6 +49,9 @@ describe('idv-agent against a real idv-server', () => {
     expect(ok).toEqual({ type: 'ok' });
     const [, again] = await askAgent(agent.socket, [begin('alice'), { type: 'verify', code }]);
     expect(again).toMatchObject({ type: 'invalid', attemptsLeft: 2 });
+    // Neither the code nor the secret ever reaches the agent's logs (which are at debug level).
+    expect(agent.logs()).not.toContain(code);
+    expect(agent.logs()).not.toContain(alice.secret);
   });
 
   it('applies a change pushed by the server at once (user added → prompted)', async () => {
