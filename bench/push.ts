@@ -112,17 +112,29 @@ async function benchIdv(
     configFile,
     JSON.stringify({ heartbeatSeconds: 600, helloTimeoutSeconds: 120, logLevel: 'warn' }),
   );
+  // BENCH_SERVER_PROF=DIR writes a V8 CPU profile of the server (for finding hot spots).
+  const prof = process.env.BENCH_SERVER_PROF
+    ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SERVER_PROF]
+    : [];
   const child = spawn(
-    join(ROOT, 'bin/idv-server'),
-    ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--config', configFile],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    process.execPath,
+    [
+      ...prof,
+      join(ROOT, 'bin/idv-server'),
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--config',
+      configFile,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   try {
     const url = (await waitLine(child, /listening on (\S+)\n/))[1] as string;
     const server = { url, adminToken };
-    // A realistic view: 50 users in the group, 40 enrolled-looking (secrets are pushed too).
+    // A realistic view: 50 users in the device group's view.
     for (let i = 0; i < 50; i++)
       await adminApi(server, 'POST', '/v1/users', { name: `user${i}`, groups: ['staff'] });
     const token = await createRegistrationToken(server, { uses: n });
@@ -137,20 +149,31 @@ async function benchIdv(
     const after = await settledRss(child.pid as number);
     const pushMs: number[] = [];
     let payload = '';
+    let received = 0;
+    let onAll: (() => void) | null = null;
+    for (const a of agents) {
+      a.onSync = (m) => {
+        if (payload === '') payload = JSON.stringify(m);
+        if (++received === n) onAll?.();
+      };
+    }
     for (let r = 0; r < ROUNDS + 1; r++) {
-      const waits = agents.map((a) => a.next('delta', 120_000));
+      received = 0;
+      const all = new Promise<void>((resolve) => (onAll = resolve));
       const t0 = performance.now();
       await adminApi(server, 'PATCH', '/v1/policies/default', { maxAttempts: 3 + (r % 2) });
-      const deltas = await Promise.all(waits);
+      await all;
       const ms = performance.now() - t0;
       if (r > 0) pushMs.push(ms); // round 0 warms up JIT and caches
-      payload = JSON.stringify(deltas[0]);
       // Let both sides go quiet (the server writes acked revisions once a second).
       await sleep(1500);
     }
     await Promise.all(agents.map((a) => a.close()));
     return { pushMs, kbPerConn: (after - before) / n, payload };
   } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
     child.kill('SIGKILL');
     rmSync(base, { recursive: true, force: true });
   }

@@ -116,7 +116,10 @@ export class Pusher {
           snapshots.set(group, message);
         }
         if (message === null) continue;
-        for (const c of conns) if (c.base === base) c.push(message);
+        const sentAt = performance.now();
+        let sent = 0;
+        for (const c of conns) if (c.base === base && c.push(message, sentAt)) sent++;
+        this.ctx.metrics.pushes.inc({ kind: message.kind }, sent);
       }
     }
   }

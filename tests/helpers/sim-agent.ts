@@ -107,6 +107,11 @@ export class SimAgent {
   /** Frames from the server that failed the shared schema (must stay empty). */
   readonly invalidFrames: string[] = [];
   policy: Policy | null = null;
+  /**
+   * Called after each snapshot/delta is applied and acked, instead of queueing it for next():
+   * the benchmark counts with it, doing no more per message than its bare-ws baseline.
+   */
+  onSync: ((msg: Extract<ServerToAgent, { type: 'snapshot' | 'delta' }>) => void) | null = null;
   revision = 0;
   ws: WebSocket | null = null;
   /** Resolves with the close code and reason of the current connection. */
@@ -170,8 +175,10 @@ export class SimAgent {
           resolve();
         }
         this.apply(msg);
-        if (autoAck && (msg.type === 'snapshot' || msg.type === 'delta'))
-          ws.send(JSON.stringify({ type: 'ack', revision: msg.revision }));
+        if (msg.type === 'snapshot' || msg.type === 'delta') {
+          if (autoAck) ws.send(JSON.stringify({ type: 'ack', revision: msg.revision }));
+          if (this.onSync) return this.onSync(msg);
+        }
         this.messages.push(msg);
         this.waiters = this.waiters.filter((w) => {
           if (!w.pred(msg)) return true;
