@@ -6,7 +6,7 @@
  *   await server.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -116,13 +116,16 @@ function launch(
   });
 }
 
-/** Initialises a data dir (unless given an initialised one) and starts `idv-server serve`. */
+/**
+ * Initialises a data dir (a temp one, or `dataDir` when it is not initialised yet) and starts
+ * `idv-server serve`; for an initialised `dataDir`, a fresh admin token is added.
+ */
 export async function startServer(opts: StartServerOptions = {}): Promise<TestServer> {
   const ownDir = opts.dataDir === undefined;
   const base = mkdtempSync(join(tmpdir(), 'idv-server-test-'));
   const dataDir = opts.dataDir ?? join(base, 'data');
   let adminToken = '';
-  if (ownDir) {
+  if (ownDir || !existsSync(join(dataDir, 'idv.db'))) {
     const init = await run(SERVER_BIN, ['init', '--data-dir', dataDir, '--json']);
     if (init.code !== 0) throw new Error(`idv-server init failed: ${init.stderr}${init.stdout}`);
     adminToken = (init.json as { adminToken: string }).adminToken;
