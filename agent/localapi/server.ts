@@ -84,7 +84,9 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
   await prepareSocketPath(opts.socketPath);
 
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => handleConnection(socket));
+  // Half-open: a client may send its requests and shut its side (`nc -U`, `printf | socat`); the
+  // answers still go out, then the agent closes.
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => handleConnection(socket));
   server.maxConnections = opts.maxConnections ?? 256;
 
   function handleConnection(socket: net.Socket): void {
@@ -131,6 +133,11 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
       socket.setTimeout(session.login ? promptIdleMs : idleMs);
     };
 
+    socket.on('end', () => {
+      chain = chain.then(() => {
+        socket.end();
+      });
+    });
     socket.on('data', (chunk: string) => {
       buffer += chunk;
       let nl: number;

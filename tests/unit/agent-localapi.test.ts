@@ -146,6 +146,17 @@ describe('local API socket', () => {
     });
   });
 
+  it('answers a client that half-closes right after sending (printf | nc -U)', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const s = net.connect(socket, () => s.end('{"type":"status","v":1}\n'));
+      s.on('data', (d) => (out += d.toString()));
+      s.on('close', () => resolve(out));
+      s.on('error', reject);
+    });
+    expect(JSON.parse(text)).toMatchObject({ type: 'status', users: 1 });
+  });
+
   it('one login per connection, and no more codes than prompts', async () => {
     const r = await askAgent(socket, [
       begin('alice'),
