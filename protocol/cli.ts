@@ -18,7 +18,7 @@ export interface Parsed {
 export function parseCommandLine(args: string[], options: OptionSpec): Parsed {
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: joinValues(args, options),
       options,
       strict: true,
       allowPositionals: true,
@@ -28,6 +28,35 @@ export function parseCommandLine(args: string[], options: OptionSpec): Parsed {
   } catch (err) {
     throw new IdvError('USAGE', (err as Error).message.split('\n')[0]);
   }
+}
+
+/**
+ * `--token -abc` → `--token=-abc`: a value option takes the next argument whatever it starts with
+ * (as getopt does). parseArgs alone refuses a value starting with `-` as ambiguous, and random
+ * tokens or names can start with one.
+ */
+function joinValues(args: string[], options: OptionSpec): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const long = /^--([^=]+)$/.exec(arg)?.[1];
+    const name =
+      long ??
+      (/^-[^-]$/.test(arg)
+        ? Object.keys(options).find((k) => options[k]?.short === arg[1])
+        : undefined);
+    if (name !== undefined && options[name]?.type === 'string' && i + 1 < args.length) {
+      out.push(`--${name}=${args[i + 1] as string}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 /** The flags every program takes. */

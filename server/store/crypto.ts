@@ -65,9 +65,12 @@ export class SecretBox {
   }
 }
 
-/** A fresh bearer token: 32 random bytes, base64url (43 characters). */
+/**
+ * A fresh bearer token: `idv_` + 32 random bytes in base64url. The prefix lets secret scanners
+ * find leaked tokens and keeps a token from ever starting with `-` on a command line.
+ */
 export function newToken(): string {
-  return randomBytes(32).toString('base64url');
+  return `idv_${randomBytes(32).toString('base64url')}`;
 }
 
 /** The stored form of a token. */

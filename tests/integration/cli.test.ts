@@ -49,3 +49,20 @@ describe.each(PROGRAMS)('%s', (program) => {
     },
   );
 });
+
+describe('option values that start with a dash', () => {
+  it('are taken as values, not refused as ambiguous options', () => {
+    // A token or name may start with "-"; getopt-style parsing takes the next argument as the value.
+    const r = run('idvctl', [
+      '--server',
+      'http://127.0.0.1:1',
+      '--token',
+      '-abc',
+      '--json',
+      'user',
+      'list',
+    ]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error.code).toBe('SERVER_UNREACHABLE');
+  });
+});
