@@ -297,7 +297,7 @@ describe('portal over HTTP', () => {
 
     const reset = await ctl(['user', 'reset-mfa', 'frank']);
     expect(reset.enrolled).toBe(false);
-    expect(reset.link).toMatch(new RegExp(`^${server.url}/enroll/[A-Za-z0-9_-]{43}$`));
+    expect(reset.link).toMatch(new RegExp(`^${server.url}/enroll/idv_[A-Za-z0-9_-]{43}$`));
     secrets.push(new URL(reset.link as string).pathname.split('/').pop() as string);
     expect((await ctl(['user', 'recovery-codes', 'frank'])).remaining).toBe(0);
     // Old codes no longer sign in.

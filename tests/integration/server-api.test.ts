@@ -183,7 +183,7 @@ describe('idvctl', () => {
     expect(enroll.code).toBe(0);
     const e = enroll.json as { otpauthUri: string; link: string; secret: string };
     expect(e.otpauthUri).toMatch(/^otpauth:\/\/totp\/idv:dave\?secret=[A-Z2-7]+&issuer=idv$/);
-    expect(e.link).toMatch(new RegExp(`^${server.url}/enroll/[A-Za-z0-9_-]{43}$`));
+    expect(e.link).toMatch(new RegExp(`^${server.url}/enroll/idv_[A-Za-z0-9_-]{43}$`));
     const params = { secret: e.secret, algorithm: 'SHA1' as const, digits: 6 as const, period: 30 };
     const wrong = String((Number(generateCode(params, Date.now())) + 1) % 1_000_000).padStart(
       6,
@@ -282,7 +282,7 @@ describe('idvctl', () => {
     ]);
     expect(t.code).toBe(0);
     expect(t.json).toMatchObject({ deviceGroup: 'lab', uses: 3 });
-    expect((t.json as { token: string }).token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((t.json as { token: string }).token).toMatch(/^idv_[A-Za-z0-9_-]{43}$/);
     expect((await idvctl(server, ['device', 'list'])).json).toEqual({ devices: [] });
   });
 

@@ -29,7 +29,7 @@ describe('init and serve', () => {
     const dir = join(tmp, 'init');
     const r = await run(SERVER_BIN, ['init', '--data-dir', dir, '--json']);
     expect(r.code).toBe(0);
-    expect((r.json as { adminToken: string }).adminToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((r.json as { adminToken: string }).adminToken).toMatch(/^idv_[A-Za-z0-9_-]{43}$/);
     const again = await run(SERVER_BIN, ['init', '--data-dir', dir, '--json']);
     expect(again.code).toBe(1);
     expect(again.json).toMatchObject({ error: { code: 'ALREADY_INITIALIZED' } });

@@ -30,7 +30,7 @@ describe('SecretBox', () => {
 describe('tokens', () => {
   it('are 256-bit, stored as SHA-256 hex, compared in constant time', () => {
     const t = newToken();
-    expect(t).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(t).toMatch(/^idv_[A-Za-z0-9_-]{43}$/);
     expect(hashToken(t)).toMatch(/^[0-9a-f]{64}$/);
     expect(hashesEqual(hashToken(t), hashToken(t))).toBe(true);
     expect(hashesEqual(hashToken(t), hashToken(`${t}x`))).toBe(false);
