@@ -13,7 +13,7 @@
  *   npm run bench:push -- 200 --rounds 3
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -90,24 +90,53 @@ interface Result {
   n: number;
   pushMs: number[];
   bareMs: number[];
-  serverKbPerConn: number;
-  bareKbPerConn: number;
+  /** RSS growth / N, and the growth over the second half of the connections / (N/2). */
+  idvKb: { total: number; marginal: number };
+  bareKb: { total: number; marginal: number };
   messageBytes: number;
 }
 
-async function benchIdv(
+interface Side {
+  /** One timed round: from the trigger until every client has the message and has acked. */
+  round(r: number): Promise<number>;
+  kb: { total: number; marginal: number };
+  stop(): Promise<void>;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(10_000)]);
+  child.kill('SIGKILL');
+}
+
+/** Connects `n` clients in two halves and measures the server's RSS before, between and after. */
+async function connectMeasured(
+  pid: number,
   n: number,
-): Promise<{ pushMs: number[]; kbPerConn: number; payload: string }> {
+  connect: (i: number) => Promise<void>,
+): Promise<{ total: number; marginal: number }> {
+  const before = await settledRss(pid);
+  const half = Math.floor(n / 2);
+  await pool(half, 200, connect);
+  const middle = await settledRss(pid);
+  await pool(n - half, 200, (i) => connect(half + i));
+  const after = await settledRss(pid);
+  return { total: (after - before) / n, marginal: (after - middle) / (n - half) };
+}
+
+async function setupIdv(n: number): Promise<Side & { payload: string }> {
   const base = mkdtempSync(join(tmpdir(), 'idv-bench-'));
   const dataDir = join(base, 'data');
   const init = execFileSync(
     join(ROOT, 'bin/idv-server'),
     ['init', '--data-dir', dataDir, '--json'],
-    { encoding: 'utf8' },
+    {
+      encoding: 'utf8',
+    },
   );
   const adminToken = (JSON.parse(init) as { adminToken: string }).adminToken;
   const configFile = join(base, 'config.json');
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(
     configFile,
     JSON.stringify({ heartbeatSeconds: 600, helloTimeoutSeconds: 120, logLevel: 'warn' }),
@@ -131,52 +160,45 @@ async function benchIdv(
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  try {
-    const url = (await waitLine(child, /listening on (\S+)\n/))[1] as string;
-    const server = { url, adminToken };
-    // A realistic view: 50 users in the device group's view.
-    for (let i = 0; i < 50; i++)
-      await adminApi(server, 'POST', '/v1/users', { name: `user${i}`, groups: ['staff'] });
-    const token = await createRegistrationToken(server, { uses: n });
-    const ids: Identity[] = await pool(n, 16, () => registerDevice(server, { token }));
-    const before = await settledRss(child.pid as number);
-    const agents = ids.map((id) => new SimAgent(url, id));
-    await pool(n, 200, async (i) => {
-      const a = agents[i] as SimAgent;
-      await a.connect({ validate: false });
-      await a.nextSync(120_000);
-    });
-    const after = await settledRss(child.pid as number);
-    const pushMs: number[] = [];
-    let payload = '';
-    let received = 0;
-    let onAll: (() => void) | null = null;
-    for (const a of agents) {
-      a.onSync = (m) => {
-        if (payload === '') payload = JSON.stringify(m);
-        if (++received === n) onAll?.();
-      };
-    }
-    for (let r = 0; r < ROUNDS + 1; r++) {
+  const url = (await waitLine(child, /listening on (\S+)\n/))[1] as string;
+  const server = { url, adminToken };
+  // A realistic view: 50 users in the device group's view.
+  for (let i = 0; i < 50; i++)
+    await adminApi(server, 'POST', '/v1/users', { name: `user${i}`, groups: ['staff'] });
+  const token = await createRegistrationToken(server, { uses: n });
+  const ids: Identity[] = await pool(n, 16, () => registerDevice(server, { token }));
+  const agents = ids.map((id) => new SimAgent(url, id));
+  const kb = await connectMeasured(child.pid as number, n, async (i) => {
+    const a = agents[i] as SimAgent;
+    await a.connect({ validate: false });
+    await a.nextSync(120_000);
+  });
+  let received = 0;
+  let onAll: (() => void) | null = null;
+  const side = {
+    payload: '',
+    kb,
+    round: async (r: number) => {
       received = 0;
       const all = new Promise<void>((resolve) => (onAll = resolve));
       const t0 = performance.now();
       await adminApi(server, 'PATCH', '/v1/policies/default', { maxAttempts: 3 + (r % 2) });
       await all;
-      const ms = performance.now() - t0;
-      if (r > 0) pushMs.push(ms); // round 0 warms up JIT and caches
-      // Let both sides go quiet (the server writes acked revisions once a second).
-      await sleep(1500);
-    }
-    await Promise.all(agents.map((a) => a.close()));
-    return { pushMs, kbPerConn: (after - before) / n, payload };
-  } finally {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await Promise.race([exited, sleep(10_000)]);
-    child.kill('SIGKILL');
-    rmSync(base, { recursive: true, force: true });
+      return performance.now() - t0;
+    },
+    stop: async () => {
+      await Promise.all(agents.map((a) => a.close()));
+      await stopChild(child);
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+  for (const a of agents) {
+    a.onSync = (m) => {
+      if (side.payload === '') side.payload = JSON.stringify(m);
+      if (++received === n) onAll?.();
+    };
   }
+  return side;
 }
 
 const BARE_SERVER = `
@@ -196,73 +218,90 @@ process.stdin.on('data', (d) => {
 });
 `;
 
-async function benchBare(
-  n: number,
-  payload: string,
-): Promise<{ bareMs: number[]; kbPerConn: number }> {
+async function setupBare(n: number, payload: () => string): Promise<Side> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', BARE_SERVER], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  try {
-    const port = (await waitLine(child, /bare listening on (\d+)\n/))[1] as string;
-    const before = await settledRss(child.pid as number);
-    let received = 0;
-    let onAll: (() => void) | null = null;
-    const sockets = await pool(n, 200, async () => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
-      ws.on('message', (data) => {
-        // The same client work as a simulated agent: parse, ack.
-        const msg = JSON.parse(data.toString()) as { revision: number };
-        ws.send(JSON.stringify({ type: 'ack', revision: msg.revision }));
-        if (++received === n) onAll?.();
-      });
-      await new Promise((r) => ws.once('open', r));
-      return ws;
+  const port = (await waitLine(child, /bare listening on (\d+)\n/))[1] as string;
+  let received = 0;
+  let onAll: (() => void) | null = null;
+  const sockets: WebSocket[] = [];
+  const kb = await connectMeasured(child.pid as number, n, async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+    ws.on('message', (data) => {
+      // The same client work as a simulated agent: parse, ack.
+      const msg = JSON.parse(data.toString()) as { revision: number };
+      ws.send(JSON.stringify({ type: 'ack', revision: msg.revision }));
+      if (++received === n) onAll?.();
     });
-    await sleep(500);
-    const after = await settledRss(child.pid as number);
-    const bareMs: number[] = [];
-    for (let r = 0; r < ROUNDS + 1; r++) {
+    await new Promise((r) => ws.once('open', r));
+    sockets.push(ws);
+  });
+  return {
+    kb,
+    round: async () => {
       received = 0;
       const all = new Promise<void>((resolve) => (onAll = resolve));
       const t0 = performance.now();
-      child.stdin?.write(`${payload}\n`);
+      child.stdin?.write(`${payload()}\n`);
       await all;
-      const ms = performance.now() - t0;
-      if (r > 0) bareMs.push(ms);
+      return performance.now() - t0;
+    },
+    stop: async () => {
+      for (const ws of sockets) ws.terminate();
+      await stopChild(child);
+    },
+  };
+}
+
+/** Both servers up with N clients each; rounds alternate push / bare so load noise hits both. */
+async function benchSize(n: number): Promise<Result> {
+  process.stderr.write(`N=${n}: starting idv-server, registering and connecting ${n} agents...\n`);
+  const idv = await setupIdv(n);
+  process.stderr.write(`N=${n}: starting the bare ws server, connecting ${n} clients...\n`);
+  const bare = await setupBare(n, () => idv.payload);
+  const pushMs: number[] = [];
+  const bareMs: number[] = [];
+  try {
+    for (let r = 0; r < ROUNDS + 1; r++) {
+      const p = await idv.round(r);
+      // Let both sides go quiet (the server writes acked revisions once a second).
       await sleep(1500);
+      const b = await bare.round(r);
+      await sleep(1500);
+      if (r > 0) {
+        // round 0 warms up JIT and caches
+        pushMs.push(p);
+        bareMs.push(b);
+      }
     }
-    for (const ws of sockets) ws.terminate();
-    return { bareMs, kbPerConn: (after - before) / n };
   } finally {
-    child.kill('SIGKILL');
+    await bare.stop();
+    await idv.stop();
   }
+  return {
+    n,
+    pushMs,
+    bareMs,
+    idvKb: idv.kb,
+    bareKb: bare.kb,
+    messageBytes: Buffer.byteLength(idv.payload),
+  };
 }
 
 async function main(): Promise<void> {
   const limit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
   const results: Result[] = [];
   for (const n of NS) {
-    // This process holds n client sockets, each server n more: ask for headroom.
-    if (Number.isFinite(limit) && limit < n + 256) {
+    // This process holds 2n client sockets (idv and bare side by side), each server n: headroom.
+    if (Number.isFinite(limit) && limit < 2 * n + 256) {
       console.log(
         `skipping N=${n}: ulimit -n is ${limit}; raise it (ulimit -n ${n * 2 + 1024}) to run this size`,
       );
       continue;
     }
-    process.stderr.write(`N=${n}: idv-server push...\n`);
-    const idv = await benchIdv(n);
-    process.stderr.write(`N=${n}: bare ws broadcast...\n`);
-    const bare = await benchBare(n, idv.payload);
-    results.push({
-      n,
-      pushMs: idv.pushMs,
-      bareMs: bare.bareMs,
-      serverKbPerConn: idv.kbPerConn,
-      bareKbPerConn: bare.kbPerConn,
-      messageBytes: Buffer.byteLength(idv.payload),
-    });
+    results.push(await benchSize(n));
   }
   const rows = results.map((r) => {
     const p = median(r.pushMs);
@@ -273,9 +312,9 @@ async function main(): Promise<void> {
       p.toFixed(1),
       b.toFixed(1),
       (p / b).toFixed(2),
-      r.serverKbPerConn.toFixed(1),
-      r.bareKbPerConn.toFixed(1),
-      (r.serverKbPerConn / r.bareKbPerConn).toFixed(2),
+      `${r.idvKb.total.toFixed(1)} / ${r.idvKb.marginal.toFixed(1)}`,
+      `${r.bareKb.total.toFixed(1)} / ${r.bareKb.marginal.toFixed(1)}`,
+      `${(r.idvKb.total / r.bareKb.total).toFixed(2)} / ${(r.idvKb.marginal / r.bareKb.marginal).toFixed(2)}`,
     ];
   });
   const head = [
@@ -284,9 +323,9 @@ async function main(): Promise<void> {
     'push→all acked ms',
     'bare broadcast ms',
     'push/bare',
-    'server KB/agent',
-    'bare KB/conn',
-    'mem ratio',
+    'server KB/agent (all / 2nd half)',
+    'bare KB/conn (all / 2nd half)',
+    'mem ratio (all / 2nd half)',
   ];
   const widths = head.map((h, i) =>
     Math.max(h.length, ...rows.map((r) => (r[i] as string).length)),
@@ -294,7 +333,7 @@ async function main(): Promise<void> {
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => c.padStart(widths[i] as number)).join(' | ')} |`;
   console.log(
-    `bench:push — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; medians of ${ROUNDS} rounds after 1 warm-up`,
+    `bench:push — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; medians of ${ROUNDS} rounds after 1 warm-up, push and bare rounds alternating`,
   );
   console.log(line(head));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
