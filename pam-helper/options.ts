@@ -17,7 +17,7 @@ Run by pam_exec in the auth stack. Asks idv-agent whether this login needs a cod
 (from the terminal named by PAM_TTY, or from stdin with --authtok and pam_exec expose_authtok)
 and exits 0 only when the agent says yes.
 
-  --socket PATH        the agent's socket (default ${DEFAULT_SOCKET}, or IDV_SOCKET)
+  --socket PATH        the agent's socket (default ${DEFAULT_SOCKET}; IDV_SOCKET is ignored)
   --authtok            read the code from stdin (pam_exec expose_authtok); one code per run
   --fail-mode MODE     secure (default): refuse when the agent cannot be asked;
                        safe: let the login through without a code, with a message
@@ -46,17 +46,22 @@ export type ParsedArgs =
   | { readonly kind: 'version' }
   | { readonly kind: 'run'; readonly options: HelperOptions };
 
-/** Parses argv (wrong usage throws IdvError USAGE, exit 2). */
+/**
+ * Parses argv (wrong usage throws IdvError USAGE, exit 2). The environment is taken only to
+ * show that it is deliberately not read for options.
+ */
 export function parseHelperArgs(
   argv: string[],
-  env: Readonly<Record<string, string | undefined>>,
+  _env: Readonly<Record<string, string | undefined>>,
 ): ParsedArgs {
   const { values, positionals } = parseCommandLine(argv, OPTIONS);
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
   if (positionals.length)
     throw new IdvError('USAGE', `unexpected argument ${JSON.stringify(positionals[0])}`);
-  const socket = stringFlag(values, 'socket') ?? (env.IDV_SOCKET || DEFAULT_SOCKET);
+  // Never from the environment: pam_exec passes the PAM environment, which pam_env (user_readenv)
+  // or the application may fill; a socket the user picks could be a fake agent answering `skip`.
+  const socket = stringFlag(values, 'socket') ?? DEFAULT_SOCKET;
   if (socket === '' || socket.includes('\0')) throw new IdvError('USAGE', '--socket needs a path');
   const failMode = stringFlag(values, 'fail-mode') ?? 'secure';
   if (failMode !== 'secure' && failMode !== 'safe')

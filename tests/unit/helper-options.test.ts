@@ -41,8 +41,9 @@ describe('helper command line', () => {
     ).toEqual({ socket: '/tmp/a.sock', authtok: true, failMode: 'safe', timeoutMs: 5000 });
   });
 
-  it('falls back to IDV_SOCKET, but a flag wins', () => {
-    expect(run([], { IDV_SOCKET: '/x/s' }).socket).toBe('/x/s');
+  it('ignores IDV_SOCKET: the PAM environment (pam_env user_readenv, the application) is not trusted', () => {
+    // A socket chosen by the environment could be a fake agent of the user's that answers `skip`.
+    expect(run([], { IDV_SOCKET: '/home/mallory/fake.sock' }).socket).toBe(DEFAULT_SOCKET);
     expect(run(['--socket', '/y/s'], { IDV_SOCKET: '/x/s' }).socket).toBe('/y/s');
   });
 
