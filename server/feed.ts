@@ -5,11 +5,21 @@ export type EventListener = (events: readonly StoredEvent[]) => void;
 
 export class EventFeed {
   private readonly listeners = new Set<EventListener>();
+  private readonly enders = new Set<() => void>();
 
-  /** Returns the function that unsubscribes. */
-  subscribe(listener: EventListener): () => void {
+  /** Returns the function that unsubscribes; `onEnd` runs when the server shuts down. */
+  subscribe(listener: EventListener, onEnd: () => void = () => undefined): () => void {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    this.enders.add(onEnd);
+    return () => {
+      this.listeners.delete(listener);
+      this.enders.delete(onEnd);
+    };
+  }
+
+  /** Ends every open stream (shutdown: a streaming response would otherwise hold it open). */
+  end(): void {
+    for (const e of [...this.enders]) e();
   }
 
   publish(events: readonly StoredEvent[]): void {

@@ -56,6 +56,7 @@ export async function startServer(
     stop: () =>
       (stopping ??= (async () => {
         await hub.shutdown();
+        ctx.feed.end();
         await app.close();
         await store.close();
         log.info('stopped');

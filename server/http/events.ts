@@ -84,20 +84,23 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ServerContext): v
       lastSeq = e.seq;
       out.write(`${JSON.stringify(eventView(e))}\n`);
     };
-    const unsubscribe = ctx.feed.subscribe((events) => {
-      for (const e of events) {
-        if (replaying) buffered.push(e);
-        else write(e);
-      }
-    });
+    const unsubscribe = ctx.feed.subscribe(
+      (events) => {
+        for (const e of events) {
+          if (replaying) buffered.push(e);
+          else write(e);
+        }
+      },
+      () => stop(),
+    );
     // A blank line now and then lets both ends notice a dead stream.
     const keepAlive = setInterval(() => out.write('\n'), 15_000);
     keepAlive.unref();
-    const stop = () => {
+    function stop() {
       unsubscribe();
       clearInterval(keepAlive);
       out.end();
-    };
+    }
     req.raw.on('close', stop);
     out.on('error', stop);
     const backlog = await ctx.store.queryEvents(q);

@@ -224,6 +224,7 @@ export class AgentConnection {
       ...(msg.facts ? { facts: msg.facts } : {}),
     });
     this.hooks.authenticated(this);
+    if (this.state !== 'syncing') return;
     const first = await this.hooks.initialMessage(device, msg.revision);
     if (this.state !== 'syncing') return;
     this.log.info(

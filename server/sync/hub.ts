@@ -24,6 +24,8 @@ export class Hub {
   });
   private readonly sockets = new Set<AgentConnection>();
   private readonly byDevice = new Map<string, AgentConnection>();
+  /** Devices revoked since start (few): closes the gap between a hello's lookup and its use. */
+  private readonly revoked = new Set<string>();
   private readonly heartbeat: NodeJS.Timeout;
   /** Device activity not written yet: one transaction a second instead of one per ack. */
   private activity = new Map<string, DeviceActivity>();
@@ -91,6 +93,9 @@ export class Hub {
 
   private authenticated(conn: AgentConnection): void {
     const id = conn.device?.id as string;
+    // Revoked while its hello was being checked: the store said no a moment ago, we say no now.
+    if (this.revoked.has(id))
+      return conn.close(CLOSE.REVOKED, 'DEVICE_REVOKED: this device has been revoked');
     const previous = this.byDevice.get(id);
     if (previous && previous !== conn)
       previous.close(CLOSE.REPLACED, 'replaced by a newer connection');
@@ -130,6 +135,7 @@ export class Hub {
 
   /** Closes the device's connection (revocation). */
   revoke(deviceId: string): void {
+    this.revoked.add(deviceId);
     for (const c of this.sockets) {
       if (c.device?.id === deviceId)
         c.close(CLOSE.REVOKED, 'DEVICE_REVOKED: this device has been revoked');

@@ -7,7 +7,14 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SERVER_BIN, idvctl, run, startServer, type TestServer } from '../helpers/server.js';
+import {
+  IDVCTL_BIN,
+  SERVER_BIN,
+  idvctl,
+  run,
+  startServer,
+  type TestServer,
+} from '../helpers/server.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'idv-server-config-'));
@@ -87,6 +94,30 @@ describe('init and serve', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(out.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('shutdown with a live event stream', () => {
+  it('ends `events --follow` streams and exits promptly', async () => {
+    const s = await startServer();
+    const follow = spawn(IDVCTL_BIN, [
+      '--server',
+      s.url,
+      '--token',
+      s.adminToken,
+      '--json',
+      'events',
+      '--follow',
+    ]);
+    let out = '';
+    follow.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const followExit = new Promise<number | null>((r) => follow.on('exit', (code) => r(code)));
+    await new Promise((r) => setTimeout(r, 700));
+    // Without ending the stream, close() would wait for it forever (the test would time out).
+    await s.stop();
+    expect(s.process().exitCode).toBe(0);
+    expect(await followExit).toBe(1);
+    expect(out).toContain('SERVER_UNREACHABLE');
   });
 });
 
