@@ -34,7 +34,7 @@ import type { AgentFile } from '../config.js';
 import type { Cache } from '../store/cache.js';
 import { applyUpdate } from './apply.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { httpsAgentFor } from './http.js';
+import { httpsAgentFor, VERIFY_TLS } from './http.js';
 import { endpoint } from './register.js';
 
 export interface SyncOptions {
@@ -158,6 +158,7 @@ export class SyncClient {
       perMessageDeflate: false,
       maxPayload: LIMITS.serverToAgent,
       handshakeTimeout: 10_000,
+      ...(url.protocol === 'wss:' ? VERIFY_TLS : {}),
       ...(agent ? { agent } : {}),
     });
     this.#ws = ws;

@@ -13,8 +13,15 @@ export interface JsonResponse {
   date: number | null;
 }
 
+/**
+ * TLS options for every connection to the server. `rejectUnauthorized: true` is explicit because
+ * Node's default follows NODE_TLS_REJECT_UNAUTHORIZED: a stray `=0` in the agent's environment
+ * would otherwise switch certificate checks off, with only a warning on stderr.
+ */
+export const VERIFY_TLS = Object.freeze({ rejectUnauthorized: true as const });
+
 export function httpsAgentFor(ca: Buffer | undefined): https.Agent | undefined {
-  return ca ? new https.Agent({ ca, keepAlive: false }) : undefined;
+  return ca ? new https.Agent({ ca, keepAlive: false, ...VERIFY_TLS }) : undefined;
 }
 
 export function requestJson(
@@ -35,7 +42,9 @@ export function requestJson(
             ? { 'content-type': 'application/json', 'content-length': payload.length }
             : {}),
         },
-        ...(url.protocol === 'https:' && options.ca ? { agent: httpsAgentFor(options.ca) } : {}),
+        ...(url.protocol === 'https:'
+          ? { ...VERIFY_TLS, ...(options.ca ? { agent: httpsAgentFor(options.ca) } : {}) }
+          : {}),
         timeout: options.timeoutMs ?? 15_000,
       },
       (res) => {

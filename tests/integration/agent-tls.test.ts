@@ -107,6 +107,13 @@ describe('idv-agent with a TLS server', () => {
     expect(noCa.json).toMatchObject({
       error: { code: 'SERVER_UNREACHABLE', message: expect.stringContaining('--ca') },
     });
+    // NODE_TLS_REJECT_UNAUTHORIZED=0 in the agent's environment must not switch verification off.
+    const envOff = await run(
+      AGENT_BIN,
+      ['register', '--json', '--server', server.url, `--token=${token}`, '--data-dir', data],
+      { NODE_TLS_REJECT_UNAUTHORIZED: '0' },
+    );
+    expect(envOff.json).toMatchObject({ error: { code: 'SERVER_UNREACHABLE' } });
 
     const ok = await run(AGENT_BIN, [
       'register',
