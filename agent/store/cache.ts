@@ -216,7 +216,7 @@ export class Cache {
     const policy = policySchema.parse(s.policy);
     await this.db.transaction(async (tx) => {
       await tx.run('DELETE FROM users');
-      for (const u of s.users) await this.#upsert(tx, u);
+      for (const u of s.users) await this.#upsert(tx, u, s.serverTime, now);
       await this.#writeState(tx, {
         revision: s.revision,
         deviceGroup: s.deviceGroup,
@@ -244,7 +244,7 @@ export class Cache {
     };
     await this.db.transaction(async (tx) => {
       for (const name of d.remove) await tx.run('DELETE FROM users WHERE name = ?', [name]);
-      for (const u of d.upsert) await this.#upsert(tx, u);
+      for (const u of d.upsert) await this.#upsert(tx, u, d.serverTime, now);
       await this.#writeState(tx, next);
     });
     this.#state = next;
@@ -324,7 +324,11 @@ export class Cache {
     };
   }
 
-  async #upsert(tx: Queryable, u: UserRecord): Promise<void> {
+  async #upsert(tx: Queryable, u: UserRecord, serverTime: number, now: number): Promise<void> {
+    // unlockedAt is compared with lockedAt / lastFailureAt, which are our clock: store it on our
+    // clock too. Otherwise a server clock ahead of ours would clear every failure counted before
+    // that future moment (no lockout at all), and one behind ours would miss a real unlock.
+    const unlockedAt = u.unlockedAt === null ? null : ourClock(u.unlockedAt, serverTime, now);
     const sealed = this.cipher.seal(
       JSON.stringify({ totp: u.totp, recoveryCodes: u.recoveryCodes }),
       u.name,
@@ -337,17 +341,17 @@ export class Cache {
         JSON.stringify(u.groups),
         u.status,
         u.graceStartedAt,
-        u.unlockedAt,
+        unlockedAt,
         u.totp ? 1 : 0,
         sealed,
       ],
     );
     // An admin unlock clears what started before it (lockout, and failures counted before it).
-    if (u.unlockedAt !== null) {
+    if (unlockedAt !== null) {
       await tx.run(
         `UPDATE counters SET failures = 0, last_failure_at = NULL, locked_at = NULL, locked_until = NULL
          WHERE name = ? AND (locked_at <= ? OR (locked_at IS NULL AND last_failure_at <= ?))`,
-        [u.name, u.unlockedAt, u.unlockedAt],
+        [u.name, unlockedAt, unlockedAt],
       );
     }
   }
@@ -383,6 +387,14 @@ async function readState(db: Database): Promise<SyncState> {
       .nullable()
       .parse(m.get('lastSyncAt') ?? null),
   };
+}
+
+/**
+ * A server timestamp on our clock, using the serverTime of the same message as the offset (off by
+ * the message's transit time only), and never later than now: an unlock cannot lie in our future.
+ */
+export function ourClock(serverMs: number, serverTime: number, now: number): number {
+  return Math.min(now, serverMs - (serverTime - now));
 }
 
 function countersOf(r: CounterRow): Counters {

@@ -133,6 +133,43 @@ describe('cache', () => {
     expect(await engine().lockedUsers()).toEqual([]);
     expect((await engine().begin(ctx)).type).toBe('prompt');
   });
+  it('a server clock ahead of ours: an admin unlock does not disable the lockout afterwards', async () => {
+    // The server's clock runs 1 h ahead; the admin unlocks alice (unlockedAt = server now).
+    const ahead = now + 3600_000;
+    await cache.applySnapshot(
+      {
+        ...snapshot([user('alice', { unlockedAt: ahead })], 1, { maxAttempts: 5 }),
+        serverTime: ahead,
+      },
+      now,
+    );
+    now += 1000;
+    const e = engine();
+    const replies = [];
+    for (let i = 0; i < 8; i++) replies.push((await e.verify(ctx, '000000')).type);
+    // Without converting the server's time to ours, every failure before `ahead` was "cleared".
+    expect(replies.slice(0, 5)).toEqual(['invalid', 'invalid', 'invalid', 'invalid', 'locked']);
+    expect(replies.slice(5)).toEqual(['locked', 'locked', 'locked']);
+  });
+  it('a server clock behind ours: an admin unlock still clears a lockout that started before it', async () => {
+    await cache.applySnapshot(snapshot([user('alice')], 1, { maxAttempts: 1 }), now);
+    expect((await engine().verify(ctx, '000000')).type).toBe('locked');
+    now += 60_000;
+    const behind = now - 3600_000;
+    await cache.applyDelta(
+      {
+        type: 'delta',
+        fromRevision: 1,
+        revision: 2,
+        serverTime: behind,
+        upsert: [user('alice', { unlockedAt: behind })],
+        remove: [],
+      },
+      now,
+    );
+    expect(await engine().lockedUsers()).toEqual([]);
+    expect((await engine().begin(ctx)).type).toBe('prompt');
+  });
 });
 
 describe('login engine', () => {
