@@ -84,8 +84,14 @@ export async function runLogin(
         return await promptLoop(link, first, deps, left, wait, say);
       case 'error':
         // A live agent that cannot decide (shutting down, internal error) counts as unavailable;
-        // one refusing the request itself (bad input, protocol version) is a plain refusal.
-        if (isErrorCode(first.code) && ERRORS[first.code].retryable)
+        // one refusing the request itself (bad input, protocol version) is a plain refusal. So is
+        // "busy" (RATE_LIMITED: too many logins at once): anyone able to start logins can make
+        // the agent busy, and that must never turn fail-mode safe into a way around the code.
+        if (
+          isErrorCode(first.code) &&
+          ERRORS[first.code].retryable &&
+          first.code !== 'RATE_LIMITED'
+        )
           return unavailable(options, deps);
         deps.out(TEXT.unavailable);
         return REFUSE;

@@ -21,6 +21,7 @@ import { IdvError } from '../../protocol/errors.js';
 import { ensurePrivateDir } from '../../protocol/io/files.js';
 import type { Logger } from '../../protocol/io/log.js';
 import { LIMITS, parseLocalRequest, type LocalReply } from '../../protocol/messages.js';
+import { MESSAGES } from '../policy/messages.js';
 import { dispatchLocal, isPrivileged, type RouteDeps, type Session } from './routes.js';
 
 export interface LocalApiOptions {
@@ -30,7 +31,13 @@ export interface LocalApiOptions {
   /** Drop a client that has not sent a complete request for this long (before/after a prompt). */
   idleMs?: number;
   promptIdleMs?: number;
+  /** Open connections at once; one more is told "busy" (RATE_LIMITED), which the helper refuses. */
   maxConnections?: number;
+  /**
+   * Logins of one user waiting at the code prompt at once. Someone who knows a password (not the
+   * code) could otherwise hold every connection and lock everyone else out.
+   */
+  maxLoginsPerUser?: number;
   /** Peer check for privileged routes; see the header for why the default is the file mode. */
   isPrivilegedPeer?: (socket: net.Socket) => boolean;
 }
@@ -81,26 +88,55 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
   const idleMs = opts.idleMs ?? 10_000;
   const promptIdleMs = opts.promptIdleMs ?? 120_000;
   const privilegedPeer = opts.isPrivilegedPeer ?? (() => true);
+  const maxConnections = opts.maxConnections ?? 256;
+  const maxLoginsPerUser = opts.maxLoginsPerUser ?? 8;
+  /** Per user: connections whose login is at the code prompt (session.login set). */
+  const openLogins = new Map<string, number>();
+  const holdLogin = (user: string, delta: 1 | -1): void => {
+    const n = (openLogins.get(user) ?? 0) + delta;
+    if (n > 0) openLogins.set(user, n);
+    else openLogins.delete(user);
+  };
   await prepareSocketPath(opts.socketPath);
 
   const sockets = new Set<net.Socket>();
   // Half-open: a client may send its requests and shut its side (`nc -U`, `printf | socat`); the
   // answers still go out, then the agent closes.
   const server = net.createServer({ allowHalfOpen: true }, (socket) => handleConnection(socket));
-  server.maxConnections = opts.maxConnections ?? 256;
 
   function handleConnection(socket: net.Socket): void {
+    socket.on('error', () => undefined);
+    // Over the cap, an explicit "busy" rather than a silent drop: a dropped connection looks like
+    // an agent that is down, which --fail-mode safe would let through.
+    if (sockets.size >= maxConnections) {
+      opts.log.warn({ connections: sockets.size }, 'local socket: too many connections');
+      socket.end(
+        `${JSON.stringify({ type: 'error', code: 'RATE_LIMITED', message: 'The agent is busy: too many logins at once.' })}\n`,
+      );
+      socket.setTimeout(1000, () => socket.destroy());
+      return;
+    }
     const session: Session = { login: null, promptsLeft: 0, begun: false };
+    /** The user whose prompt slot this connection holds, if any. */
+    let slot: string | null = null;
+    const syncSlot = (): void => {
+      const user = session.login?.user ?? null;
+      if (slot === user) return;
+      if (slot !== null) holdLogin(slot, -1);
+      if (user !== null) holdLogin(user, 1);
+      slot = user;
+    };
     let buffer = '';
     let chain: Promise<void> = Promise.resolve();
     let closed = false;
     socket.setEncoding('utf8');
     socket.setTimeout(idleMs, () => socket.destroy());
-    socket.on('error', () => undefined);
     sockets.add(socket);
     socket.on('close', () => {
       closed = true;
       sockets.delete(socket);
+      session.login = null;
+      syncSlot();
     });
 
     const send = (reply: LocalReply) => {
@@ -119,8 +155,19 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
       if (isPrivileged(req) && !privilegedPeer(socket)) {
         return send({ type: 'error', code: 'FORBIDDEN', message: `${req.type} is for root only` });
       }
+      if (
+        req.type === 'begin' &&
+        !session.begun &&
+        (openLogins.get(req.user) ?? 0) >= maxLoginsPerUser
+      ) {
+        session.begun = true;
+        opts.log.warn({ user: req.user }, 'local socket: too many logins of one user at once');
+        return send({ type: 'deny', message: MESSAGES.tooManyLogins });
+      }
       try {
         const reply = await dispatchLocal(session, req, opts.deps);
+        if (closed) session.login = null;
+        syncSlot();
         send(reply);
       } catch (err) {
         opts.log.error({ err: (err as Error).message, request: req.type }, 'local request failed');

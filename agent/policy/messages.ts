@@ -51,6 +51,8 @@ export const MESSAGES = {
   stale:
     'Cannot check your code: this machine has been offline too long; contact your administrator',
   failOpen: 'Code check unavailable; login allowed by policy',
+  tooManyLogins:
+    'Too many logins of this account are waiting for a code: finish or cancel one first',
   noMorePrompts: 'No more codes can be tried in this login',
   notPrompted: 'No code was asked for in this login',
 } as const;

@@ -24,7 +24,10 @@ let socket: string;
 let cache: Cache;
 let api: LocalApi;
 
-async function start(idleMs = 300): Promise<LocalApi> {
+async function start(
+  idleMs = 300,
+  limits: { maxConnections?: number; maxLoginsPerUser?: number } = {},
+): Promise<LocalApi> {
   const engine = new LoginEngine({ cache, now: Date.now, connected: () => true, log });
   return listenLocal({
     socketPath: socket,
@@ -32,6 +35,20 @@ async function start(idleMs = 300): Promise<LocalApi> {
     log,
     idleMs,
     promptIdleMs: idleMs * 2,
+    ...limits,
+  });
+}
+
+/** Opens a connection, sends `begin` for `user`, resolves with the socket and its first reply. */
+function openLogin(user: string): Promise<{ s: net.Socket; reply: unknown }> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(socket, () => s.write(`${JSON.stringify(begin(user))}\n`));
+    let text = '';
+    s.on('data', (d) => {
+      text += d.toString();
+      if (text.includes('\n')) resolve({ s, reply: JSON.parse(text.split('\n')[0]!) });
+    });
+    s.on('error', reject);
   });
 }
 
@@ -182,6 +199,35 @@ describe('local API socket', () => {
       code: 'TOO_LARGE',
     });
     expect((await askAgent(socket, [begin('alice')]))[0]).toMatchObject({ type: 'prompt' });
+  });
+
+  it('at its connection cap, says "busy" (RATE_LIMITED) instead of dropping the client silently', async () => {
+    await api.close();
+    api = await start(5000, { maxConnections: 3 });
+    const held = await Promise.all([1, 2, 3].map(() => openLogin('alice')));
+    const extra = await raw(`${JSON.stringify(begin('alice'))}\n`, 2000, true);
+    expect(JSON.parse(extra.text.split('\n')[0]!)).toMatchObject({
+      type: 'error',
+      code: 'RATE_LIMITED',
+    });
+    for (const h of held) h.s.destroy();
+  });
+
+  it('one user cannot hold more than maxLoginsPerUser logins at the code prompt', async () => {
+    await api.close();
+    api = await start(5000, { maxLoginsPerUser: 2 });
+    const held = [await openLogin('alice'), await openLogin('alice')];
+    expect(held.map((h) => (h.reply as { type: string }).type)).toEqual(['prompt', 'prompt']);
+    const third = await openLogin('alice');
+    expect(third.reply).toMatchObject({ type: 'deny', message: expect.stringMatching(/logins/) });
+    third.s.destroy();
+    // A login that ends frees its slot.
+    held[0]!.s.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await openLogin('alice');
+    expect(again.reply).toMatchObject({ type: 'prompt' });
+    again.s.destroy();
+    held[1]!.s.destroy();
   });
 
   it('drops a client that sends nothing, without blocking others', async () => {
