@@ -14,7 +14,15 @@
  * `error` reply (and a too-long line closes the connection); a client idle too long is dropped;
  * each connection is handled on its own, so one bad client never blocks another.
  */
-import { lstatSync, chmodSync, unlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  realpathSync,
+  statSync,
+  unlinkSync,
+  type Stats,
+} from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { IdvError } from '../../protocol/errors.js';
@@ -65,7 +73,48 @@ export function probeSocket(path: string, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
+/**
+ * The socket's folder must be ours alone, or whoever controls it could replace the socket with
+ * one of their own (a fake agent answering `skip`) or make us chmod something else through a
+ * symlink. So: the folder itself, if it exists, is a real directory (not a symlink) owned by us;
+ * every folder above it (symlinks resolved) is owned by root or us and not writable by others
+ * unless sticky (like /tmp). The rule of OpenSSH's StrictModes.
+ */
+export function checkSocketDir(dir: string): void {
+  const uid = process.geteuid?.() ?? 0;
+  const refuse = (why: string): never => {
+    throw new IdvError('PERMISSION', `the socket folder ${dir} ${why}`);
+  };
+  let own: Stats | null = null;
+  try {
+    own = lstatSync(dir);
+  } catch {
+    own = null;
+  }
+  if (own) {
+    if (own.isSymbolicLink()) refuse('is a symbolic link');
+    if (!own.isDirectory()) refuse('is not a folder');
+    if (own.uid !== uid) refuse(`is owned by uid ${own.uid}, not by this agent's user (${uid})`);
+  }
+  let above = dirname(dir);
+  try {
+    above = realpathSync(above);
+  } catch {
+    // Not there yet: it is created 0700 below; check what exists of it.
+    while (!existsSync(above) && dirname(above) !== above) above = dirname(above);
+    above = realpathSync(above);
+  }
+  for (let d = above; ; d = dirname(d)) {
+    const st = statSync(d);
+    if (st.uid !== 0 && st.uid !== uid) refuse(`is inside ${d}, owned by uid ${st.uid}`);
+    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0)
+      refuse(`is inside ${d}, which others may write to`);
+    if (dirname(d) === d) break;
+  }
+}
+
 async function prepareSocketPath(path: string): Promise<void> {
+  checkSocketDir(dirname(path));
   if (await probeSocket(path)) {
     throw new IdvError('ALREADY_RUNNING', `an agent is already listening on ${path}`);
   }

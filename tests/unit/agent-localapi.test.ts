@@ -1,4 +1,12 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -137,6 +145,23 @@ describe('local API socket', () => {
     ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
     api = await start();
     expect((await askAgent(socket, [begin('alice')]))[0]).toMatchObject({ type: 'prompt' });
+  });
+
+  it('refuses a socket folder that is a symlink or open to others (it could be swapped)', async () => {
+    const elsewhere = join(dir, 'elsewhere');
+    mkdirSync(elsewhere, { mode: 0o755 });
+    symlinkSync(elsewhere, join(dir, 'link'));
+    await expect(
+      listenLocal({ socketPath: join(dir, 'link', 'agent.sock'), deps: {} as never, log }),
+    ).rejects.toMatchObject({ code: 'PERMISSION' });
+    // Its target was not touched (no chmod through the link).
+    expect(statSync(elsewhere).mode & 0o777).toBe(0o755);
+    // Inside a folder others may write to (no sticky bit), they could rename ours away.
+    mkdirSync(join(dir, 'open'));
+    chmodSync(join(dir, 'open'), 0o777);
+    await expect(
+      listenLocal({ socketPath: join(dir, 'open', 'run', 'agent.sock'), deps: {} as never, log }),
+    ).rejects.toMatchObject({ code: 'PERMISSION' });
   });
 
   it('answers garbage with an error line and keeps serving on the same connection', async () => {
