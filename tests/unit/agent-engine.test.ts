@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY } from '../../protocol/policy.js';
@@ -211,6 +212,40 @@ describe('login engine', () => {
     expect(() => sqlLiteral(1.5)).toThrow();
     expect(() => sqlLiteral('a\u0000b')).toThrow();
     expect(() => sqlLiteral({})).toThrow();
+  });
+  it('property: any hostile text (PAM_RHOST / PAM_TTY) round-trips exactly through the batch literal', async () => {
+    // If sqlLiteral ever let a quote through, the batch would fail or store something else.
+    await cache.applySnapshot(snapshot([user('alice')]), now);
+    const e = engine();
+    const hostile = fc.oneof(
+      fc.string({ unit: 'grapheme', maxLength: 40 }),
+      fc.string({
+        unit: fc.constantFrom("'", '"', ';', '\\', '-', '\n', '\u2019', ')', 'x'),
+        maxLength: 40,
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(hostile, hostile, async (rhost, tty) => {
+        fc.pre(!rhost.includes('\u0000') && !tty.includes('\u0000'));
+        await e.begin({ ...ctx, rhost, tty });
+        const events = await cache.outboxBatch(1000);
+        const last = events[events.length - 1]!;
+        expect(last.rhost).toBe(rhost);
+        expect(last.tty).toBe(tty);
+        await cache.deleteEvents(events.map((x) => x.id));
+      }),
+      { numRuns: 150 },
+    );
+    const direct = fc
+      .string({ unit: 'binary', maxLength: 60 })
+      .filter((v) => !v.includes('\u0000'));
+    await fc.assert(
+      fc.property(direct, (v) => {
+        const lit = sqlLiteral(v);
+        // One literal: the quotes inside come only in doubled pairs.
+        expect(lit.slice(1, -1).replace(/''/g, '')).not.toContain("'");
+      }),
+    );
   });
   it('local unlock clears the lockout and keeps the replay guard', async () => {
     await cache.applySnapshot(
