@@ -100,6 +100,7 @@ export const agentCommands: Record<string, Command> = {
       token: { type: 'string' },
       ca: { type: 'string' },
       name: { type: 'string' },
+      insecure: { type: 'boolean' },
     },
     async run(p, io) {
       const paths = pathsOf(p);
@@ -108,6 +109,7 @@ export const agentCommands: Record<string, Command> = {
         token: requireFlag(p, 'token'),
         ca: stringFlag(p.values, 'ca'),
         name: stringFlag(p.values, 'name'),
+        insecure: p.values.insecure === true,
         paths,
         facts: () => collectFacts(),
         now: Date.now,

@@ -55,6 +55,8 @@ export const agentFileSchema = z.strictObject({
   name: z.string().max(256).optional(),
   /** PEM file of the CA that signed the server's certificate (pinned for HTTP and WebSocket). */
   ca: z.string().min(1).refine(isAbsolute, 'must be an absolute path').optional(),
+  /** Plain http off loopback was allowed at registration (--insecure). */
+  insecure: z.literal(true).optional(),
   registeredAt: z.iso.datetime(),
   /** The agent pings every heartbeatSeconds; a connection silent for 3× that is dead. */
   heartbeatSeconds: z.number().int().min(1).max(300).optional(),

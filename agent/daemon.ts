@@ -10,6 +10,7 @@ import type { Logger } from '../protocol/io/log.js';
 import type { DeviceFacts, StatusReport } from '../protocol/messages.js';
 import { loadAgentFile, type AgentFile, type AgentPaths } from './config.js';
 import { SyncClient } from './controlclient/connection.js';
+import { checkTransport } from './controlclient/register.js';
 import { collectFacts } from './facts.js';
 import { listenLocal, type LocalApi } from './localapi/server.js';
 import { LoginEngine } from './policy/engine.js';
@@ -76,6 +77,8 @@ export async function startAgent(
   now: () => number = Date.now,
 ): Promise<Agent> {
   const config = loadAgentFile(paths.agentFile);
+  // agent.json edited to plain http off loopback: the same rule as at registration.
+  checkTransport(config.server, config.insecure);
   const privateKey = loadDeviceKey(paths.deviceKey);
   const ca = loadCa(config);
   const cache = await openCache(paths);

@@ -6,6 +6,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { IdvError, isErrorCode } from '../../protocol/errors.js';
 import { ensurePrivateDir, writePrivateFile } from '../../protocol/io/files.js';
@@ -24,6 +25,8 @@ export interface RegisterOptions {
   token: string;
   ca?: string | undefined;
   name?: string | undefined;
+  /** Allow plain http to a host that is not loopback (a TLS proxy in front, on purpose). */
+  insecure?: boolean;
   paths: AgentPaths;
   facts: () => Promise<DeviceFacts>;
   now: () => number;
@@ -53,6 +56,28 @@ export function parseServerUrl(text: string): URL {
   return url;
 }
 
+function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1';
+  return false;
+}
+
+/**
+ * Plain http carries the registration token and then every user's TOTP secret: refused off
+ * loopback unless the administrator said --insecure (recorded in agent.json as `insecure`).
+ */
+export function checkTransport(server: URL | string, insecure: boolean | undefined): void {
+  const url = new URL(String(server));
+  if (url.protocol === 'http:' && !insecure && !isLoopback(url.hostname)) {
+    throw new IdvError(
+      'USAGE',
+      `refusing plain http to ${url.host}, which is not a loopback address: use https:// (with --ca for a private CA), or --insecure if that is really meant`,
+    );
+  }
+}
+
 /** `{server}/v1/<path>` keeping any path prefix of the server URL. */
 export function endpoint(server: URL | string, path: string, protocol?: 'ws' | 'http'): URL {
   const u = new URL(String(server));
@@ -63,6 +88,7 @@ export function endpoint(server: URL | string, path: string, protocol?: 'ws' | '
 
 export async function register(opts: RegisterOptions): Promise<AgentFile> {
   const server = parseServerUrl(opts.server);
+  checkTransport(server, opts.insecure);
   const { paths } = opts;
   if (existsSync(paths.agentFile)) {
     throw new IdvError(
@@ -137,6 +163,7 @@ export async function register(opts: RegisterOptions): Promise<AgentFile> {
     deviceGroup: parsed.data.deviceGroup,
     ...(opts.name !== undefined ? { name: opts.name } : {}),
     ...(caPath !== undefined ? { ca: caPath } : {}),
+    ...(opts.insecure ? { insecure: true } : {}),
     registeredAt: new Date(opts.now()).toISOString(),
   };
   writePrivateFile(paths.agentFile, `${JSON.stringify(file, null, 2)}\n`);
