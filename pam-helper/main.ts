@@ -20,6 +20,9 @@ const out = (line: string): void => {
 };
 
 async function main(): Promise<number> {
+  // Should the event loop ever drain with the conversation unfinished, Node would exit with
+  // process.exitCode — 0 by default, which pam_exec reads as success. Refuse unless set otherwise.
+  process.exitCode = REFUSE;
   let parsed;
   try {
     parsed = parseHelperArgs(process.argv.slice(2), process.env);
