@@ -26,6 +26,11 @@ const VIEWPORTS = {
   desktop: { width: 1280, height: 900 },
 } as const;
 type Viewport = keyof typeof VIEWPORTS;
+/** Runs in the page (a string: the test code has no DOM types): the focused element, described. */
+const FOCUSED = `(() => {
+  const e = document.activeElement;
+  return e ? e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ':' + (e.textContent || '').trim() : '';
+})()`;
 
 let server: TestServer;
 let agent: TestAgent;
@@ -263,14 +268,7 @@ describe.skipIf(skip)('portal in a real browser', { timeout: 120_000 }, () => {
     const order: string[] = [];
     for (let i = 0; i < 4; i++) {
       await page.keyboard.press('Tab');
-      order.push(
-        await page.evaluate(() => {
-          const e = document.activeElement as HTMLElement | null;
-          return e
-            ? `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}:${e.textContent?.trim() ?? ''}`
-            : '';
-        }),
-      );
+      order.push(await page.evaluate<string>(FOCUSED));
     }
     expect(order).toEqual([
       'a:Skip to main content',
@@ -289,7 +287,7 @@ describe.skipIf(skip)('portal in a real browser', { timeout: 120_000 }, () => {
       'The user name or the code is not right.',
     );
     // After the error the code field is marked invalid and has the focus again.
-    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('code');
+    await expect(page.evaluate<string>(FOCUSED)).resolves.toBe('input#code:');
     await expect(page.locator('#code').getAttribute('aria-invalid')).resolves.toBe('true');
   });
 

@@ -4,12 +4,19 @@
  * admin's five attempts, reset with a new link, grace start, and nothing secret in the logs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateCode } from '../../protocol/totp.js';
 import { idvctl, startServer, type TestServer } from '../helpers/server.js';
+import { Client as BaseClient, codesOf, csrfOf, secretOf, totp } from './portal-client.js';
 
 let server: TestServer;
 /** Everything secret the tests saw; none may appear in the server log. */
 const secrets: string[] = [];
+
+/** The portal client, reporting every session id it gets (they must not be logged either). */
+class Client extends BaseClient {
+  constructor(base: string) {
+    super(base, (id) => secrets.push(id));
+  }
+}
 
 beforeAll(async () => {
   server = await startServer();
@@ -17,68 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
 });
-
-/** A tiny browser: one cookie jar, no redirects followed automatically. */
-class Client {
-  private cookie = '';
-  constructor(private readonly base: string) {}
-
-  async get(path: string): Promise<Response> {
-    const res = await fetch(new URL(path, this.base), {
-      redirect: 'manual',
-      headers: this.cookie ? { cookie: this.cookie } : {},
-    });
-    this.keep(res);
-    return res;
-  }
-
-  async post(path: string, form: Record<string, string>, headers: Record<string, string> = {}) {
-    const res = await fetch(new URL(path, this.base), {
-      method: 'POST',
-      redirect: 'manual',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        origin: new URL(this.base).origin,
-        ...(this.cookie ? { cookie: this.cookie } : {}),
-        ...headers,
-      },
-      body: new URLSearchParams(form).toString(),
-    });
-    this.keep(res);
-    return res;
-  }
-
-  private keep(res: Response): void {
-    const set = res.headers.get('set-cookie');
-    if (set) {
-      this.cookie = set.split(';')[0] as string;
-      const value = this.cookie.split('=')[1];
-      if (value) secrets.push(value); // session ids must not be logged either
-    }
-  }
-}
-
-function csrfOf(html: string): string {
-  const m = /name="csrf" value="([^"]+)"/.exec(html);
-  if (!m) throw new Error('no csrf field');
-  return m[1] as string;
-}
-
-function secretOf(html: string): string {
-  const m = /id="secret"[^>]*>([A-Z2-7 ]+)</.exec(html);
-  if (!m) throw new Error('no secret on the page');
-  return (m[1] as string).replace(/ /g, '');
-}
-
-function codesOf(html: string): string[] {
-  return [...html.matchAll(/<li><code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})<\/code><\/li>/g)].map(
-    (m) => m[1] as string,
-  );
-}
-
-function totp(secret: string, at = Date.now()): string {
-  return generateCode({ secret, algorithm: 'SHA1', digits: 6, period: 30 }, at);
-}
 
 async function ctl(args: string[]): Promise<Record<string, unknown>> {
   const r = await idvctl(server, args);
