@@ -68,6 +68,12 @@ export async function runLogin(
   } catch (err) {
     link?.close();
     if (!(err instanceof LinkError)) throw err;
+    // A socket that exists but refuses us (an unprivileged PAM client such as a screen locker)
+    // is not an agent that is down: fail-mode safe must not turn it into a login without a code.
+    if (err.reason === 'connect' && (err.message === 'EACCES' || err.message === 'EPERM')) {
+      deps.out(TEXT.noPermission);
+      return REFUSE;
+    }
     return unavailable(options, deps);
   }
 

@@ -6,6 +6,7 @@ export const TEXT = {
   prompt: 'Verification code: ',
   notACode: 'That is not a 6-digit code',
   unavailable: 'Verification service unavailable',
+  noPermission: 'Verification service unavailable: this program may not ask it (permission denied)',
   failOpen: 'Verification service unavailable: login allowed without a code (fail-mode safe)',
   timedOut: 'Verification timed out',
   cancelled: 'Verification cancelled',

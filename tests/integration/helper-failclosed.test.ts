@@ -4,13 +4,15 @@
  * when the agent cannot be asked; an agent that answers "busy" is being asked, and an attacker
  * can make it busy, so that is a refusal.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TEXT } from '../../pam-helper/text.js';
-import { pamEnv, runHelper } from './helper-world.js';
+import { missing } from '../helpers/require.js';
+import { HELPER_JS, pamEnv, runHelper } from './helper-world.js';
 
 let dir: string;
 let socket: string;
@@ -69,3 +71,36 @@ describe('idv-pam-helper fails closed', () => {
     }
   });
 });
+
+const noSetpriv = missing({ commands: ['setpriv'], root: true });
+
+describe.skipIf(noSetpriv)(
+  `an unprivileged PAM client${noSetpriv ? ` (skipped: ${noSetpriv})` : ''}`,
+  () => {
+    it('is refused even with --fail-mode safe when the root-only socket denies it', async () => {
+      // A screen locker runs the PAM stack as the user: the 0600 root socket refuses it. That is
+      // not an agent that is down, so fail-mode safe must not let the login through.
+      await fakeAgent([JSON.stringify({ type: 'skip' })]);
+      chmodSync(dir, 0o755);
+      chmodSync(socket, 0o600);
+      const r = spawnSync(
+        'setpriv',
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          process.execPath,
+          HELPER_JS,
+          '--socket',
+          socket,
+          '--authtok',
+          '--fail-mode',
+          'safe',
+        ],
+        { env: pamEnv('alice'), input: '123456', encoding: 'utf8', timeout: 20_000 },
+      );
+      expect(r.status).toBe(1);
+      expect(r.stdout.trim()).toBe(TEXT.noPermission);
+    });
+  },
+);
