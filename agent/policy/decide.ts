@@ -72,7 +72,9 @@ export function staleness(
 ): 'never-synced' | 'offline-too-long' | null {
   if (state.policy === null || state.lastSyncAt === null) return 'never-synced';
   if (connected) return null;
-  return now - state.lastSyncAt > state.policy.offlineMaxAgeSeconds * 1000
+  // Absolute: a clock set back far before the last sync says nothing about the cache's age, and
+  // must not keep a stale cache valid for ever.
+  return Math.abs(now - state.lastSyncAt) > state.policy.offlineMaxAgeSeconds * 1000
     ? 'offline-too-long'
     : null;
 }

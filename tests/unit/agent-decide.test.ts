@@ -83,6 +83,20 @@ describe('decideBegin', () => {
     // Still fresh 59 s after the last sync.
     expect(begin({ ...stale, now: T0 - 2000 }).reply.type).toBe('prompt');
   });
+  it('a clock set back before the last sync cannot make a stale cache look fresh', () => {
+    const stale = {
+      connected: false,
+      state: {
+        revision: 3,
+        deviceGroup: 'default',
+        lastSyncAt: T0,
+        policy: policy({ offlineMaxAgeSeconds: 60 }),
+      },
+    };
+    // A small correction (NTP) is fine; a jump back further than offlineMaxAge is not.
+    expect(begin({ ...stale, now: T0 - 5_000 }).reply.type).toBe('prompt');
+    expect(begin({ ...stale, now: T0 - 61_000 }).reply.type).toBe('deny');
+  });
   it('never synced: deny (secure by default)', () => {
     const d = begin({ state: { revision: 0, deviceGroup: null, policy: null, lastSyncAt: null } });
     expect(d.reply.type).toBe('deny');
