@@ -205,8 +205,11 @@ export async function dispatch(spec: ProgramSpec, argv: string[], io: Io): Promi
   }
   const lead = parseCommandLine(argv.slice(0, i), globals);
   const rest = argv.slice(i);
-  const words = rest.slice(0, 2);
-  const key = [words.join(' '), words[0] ?? ''].find((k) => k && Object.hasOwn(spec.commands, k));
+  // The longest match of up to three command words (`device token create`).
+  const words = rest.slice(0, 3);
+  const key = [3, 2, 1]
+    .map((n) => words.slice(0, n).join(' '))
+    .find((k) => k && Object.hasOwn(spec.commands, k));
   if (!key) {
     if (helpOrVersion(lead.values, io, programUsage(spec), spec.version)) return EXIT.OK;
     throw new IdvError(

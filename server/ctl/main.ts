@@ -370,22 +370,14 @@ export const spec: ProgramSpec = {
         );
       },
     },
-    'device token': {
-      summary:
-        'device token create: a registration token for agents (default: 1 use, 24h, group default)',
-      args: 'create',
+    'device token create': {
+      summary: 'A registration token for agents (default: 1 use, 24h, device group default)',
       options: {
         'device-group': { type: 'string' },
         uses: { type: 'string' },
         ttl: { type: 'string' },
       },
-      positionals: 1,
-      run: async ({ values, positionals }, io) => {
-        if (positionals[0] !== 'create')
-          throw new IdvError(
-            'USAGE',
-            'usage: idvctl device token create [--device-group DG] [--uses N] [--ttl DUR]',
-          );
+      run: async ({ values }, io) => {
         const body: Json = {};
         const group = stringFlag(values, 'device-group');
         if (group !== undefined) body.deviceGroup = group;
