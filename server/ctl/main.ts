@@ -261,9 +261,11 @@ export const spec: ProgramSpec = {
                   'Authenticator URI:',
                   `  ${r.otpauthUri as string}`,
                   `Secret: ${r.secret as string}`,
+                  `Then: idvctl user confirm ${r.user as string} CODE`,
                 ]
-              : []),
-            `Then: idvctl user confirm ${r.user as string} CODE`,
+              : [
+                  `Send the link to ${r.user as string}: the page shows a QR code for the authenticator app and asks for one code.`,
+                ]),
           ].join('\n'),
         );
       },
