@@ -4,10 +4,12 @@ import { ERRORS, ERROR_CODES, IdvError } from '../../protocol/errors.js';
 
 const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
 const rows = new Map(
-  [...doc.matchAll(/^\|\s*`([A-Z_]+)`\s*\|\s*(\d{3})\s*\|\s*(yes|no)\s*\|\s*(.+?)\s*\|$/gm)].map((m) => [
-    m[1] as string,
-    { status: Number(m[2]), retryable: m[3] === 'yes', message: m[4] as string },
-  ]),
+  [...doc.matchAll(/^\|\s*`([A-Z_]+)`\s*\|\s*(\d{3})\s*\|\s*(yes|no)\s*\|\s*(.+?)\s*\|$/gm)].map(
+    (m) => [
+      m[1] as string,
+      { status: Number(m[2]), retryable: m[3] === 'yes', message: m[4] as string },
+    ],
+  ),
 );
 
 describe('error catalog', () => {
