@@ -12,6 +12,11 @@ import { spawnSync } from 'node:child_process';
 import { HELPER_JS, pamEnv, startWorld } from '../tests/integration/helper-world.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 200);
+// `npm run bench:helper -- --binary packaging/out/idv-pam-helper` adds rows for the single
+// executable (npm run package) next to the node + bundle rows.
+const binaryAt = process.argv.indexOf('--binary');
+const BINARY = binaryAt > 0 ? process.argv[binaryAt + 1] : undefined;
+if (binaryAt > 0 && !BINARY) throw new Error('--binary needs the path of the packaged helper');
 const USERS = Math.ceil(RUNS / 90);
 
 function timed(args: string[], input: string): { ms: number; status: number | null } {
@@ -33,14 +38,14 @@ try {
   const users = [];
   for (let i = 0; i < USERS; i++) users.push(await world.enrolled(`bench${i}`));
   const env = (user: string): string[] => Object.entries(pamEnv(user)).map(([k, v]) => `${k}=${v}`);
+  const helperArgs = ['--socket', world.agent.socket, '--authtok'];
   const helper = (user: string): string[] => [
     ...env(user),
     process.execPath,
     HELPER_JS,
-    '--socket',
-    world.agent.socket,
-    '--authtok',
+    ...helperArgs,
   ];
+  const binary = (user: string): string[] => [...env(user), BINARY as string, ...helperArgs];
   const node = [process.execPath, '-e', '0'];
 
   // Warm-up: page cache, the agent's first queries.
@@ -48,7 +53,13 @@ try {
     timed(node, '');
     timed(helper('bench-unmanaged'), '');
   }
-  const series: Record<string, number[]> = { node: [], verify: [], skip: [] };
+  const series: Record<string, number[]> = {
+    node: [],
+    verify: [],
+    skip: [],
+    binVerify: [],
+    binSkip: [],
+  };
   for (let i = 0; i < RUNS; i++) {
     const user = users[i % USERS]!;
     series.node!.push(timed(node, '').ms);
@@ -59,13 +70,27 @@ try {
     const s = timed(helper('bench-unmanaged'), '');
     if (s.status !== 0) throw new Error(`helper skip run exited ${s.status}, expected 0`);
     series.skip!.push(s.ms);
+    if (BINARY) {
+      const bv = timed(binary(user.name), user.wrong());
+      if (bv.status !== 1) throw new Error(`binary verify run exited ${bv.status}, expected 1`);
+      series.binVerify!.push(bv.ms);
+      const bs = timed(binary('bench-unmanaged'), '');
+      if (bs.status !== 0) throw new Error(`binary skip run exited ${bs.status}, expected 0`);
+      series.binSkip!.push(bs.ms);
+    }
   }
   const base50 = pct(series.node!, 50);
-  const rows = [
+  const rows: [string, number[]][] = [
     ['env -i node -e 0', series.node!],
     ['helper: begin → prompt → verify (code on stdin)', series.verify!],
     ['helper: begin → skip (unmanaged user)', series.skip!],
-  ] as const;
+    ...(BINARY
+      ? ([
+          ['single binary: begin → prompt → verify', series.binVerify!],
+          ['single binary: begin → skip', series.binSkip!],
+        ] as [string, number[]][])
+      : []),
+  ];
   const lines = [
     `bench:helper — ${RUNS} runs each, interleaved; ${new Date().toISOString().slice(0, 10)}; Node ${process.version}`,
     '',
