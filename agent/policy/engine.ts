@@ -5,10 +5,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../protocol/io/log.js';
 import type { LocalReply, LoginEvent } from '../../protocol/messages.js';
-import type { Cache, Counters } from '../store/cache.js';
+import { recoveryCodeId } from '../../protocol/recovery.js';
+import type { Cache, Counters, UsedRecovery } from '../store/cache.js';
 import { decideBegin, lockState, type Decision } from './decide.js';
+import { boundedRecoveryVerifier } from './recovery.js';
 import { KeyedSerializer } from './serialize.js';
-import { verifyAttempt } from './verify.js';
+import {
+  verifyAttempt,
+  wantsRecoveryCheck,
+  type RecoveryMatch,
+  type RecoveryVerifier,
+} from './verify.js';
 
 export interface LoginContext {
   user: string;
@@ -26,14 +33,18 @@ export interface EngineDeps {
   /** Called after an event was queued (the sync uploads it when online). */
   onEvent?: () => void;
   newId?: () => string;
+  /** Checks recovery codes (default: scrypt with at most 2 hashes at a time, agent-wide). */
+  recovery?: RecoveryVerifier;
 }
 
 export class LoginEngine {
   readonly #serial = new KeyedSerializer();
   readonly #newId: () => string;
+  readonly #recovery: RecoveryVerifier;
 
   constructor(private readonly deps: EngineDeps) {
     this.#newId = deps.newId ?? randomUUID;
+    this.#recovery = deps.recovery ?? boundedRecoveryVerifier();
   }
 
   /** skip / prompt / deny for a login that starts. */
@@ -53,8 +64,18 @@ export class LoginEngine {
         await this.#record(ctx, decision, null);
         return decision.reply;
       }
-      const result = verifyAttempt({ now, policy, user: record, counters, code });
-      await this.#record(ctx, result, result.counters);
+      // The slow hash check runs under this user's lock (a second login with the same code waits
+      // and then finds it used), but off the event loop: other users' logins go on meanwhile.
+      const recovery = wantsRecoveryCheck(record, counters, code, now)
+        ? await this.#matchRecovery(ctx.user, record.recoveryCodes, code)
+        : null;
+      const result = verifyAttempt({ now, policy, user: record, counters, code, recovery });
+      const used: UsedRecovery | undefined =
+        result.recoveryCodeId !== undefined
+          ? { codeId: result.recoveryCodeId, at: this.deps.now() }
+          : undefined;
+      await this.#record(ctx, result, result.counters, used);
+      if (used) this.deps.log.info({ user: ctx.user }, 'recovery code accepted');
       return result.reply;
     });
   }
@@ -90,6 +111,24 @@ export class LoginEngine {
     return rows.filter((r) => lockState(r.counters, r.unlockedAt, now).locked).map((r) => r.name);
   }
 
+  async #matchRecovery(
+    user: string,
+    hashes: readonly string[],
+    code: string,
+  ): Promise<RecoveryMatch | null> {
+    const i = await this.#recovery(hashes, code);
+    const hash = i === null ? undefined : hashes[i];
+    const codeId = hash === undefined ? null : recoveryCodeId(hash);
+    if (codeId === null) return null;
+    // A sync may have landed during the check (codes regenerated, MFA reset, suspended): accept
+    // only a code the cache still holds for a user who may still use it.
+    const fresh = await this.deps.cache.getUser(user);
+    if (!fresh || fresh.totp === null || fresh.status !== 'active') return null;
+    const ids = fresh.recoveryCodes.flatMap((h) => recoveryCodeId(h) ?? []);
+    if (!ids.includes(codeId)) return null;
+    return { codeId, left: ids.length - 1 };
+  }
+
   async #gate(ctx: LoginContext) {
     const now = this.deps.now();
     const state = this.deps.cache.state;
@@ -107,7 +146,12 @@ export class LoginEngine {
     return { decision, now, record, counters, policy: state.policy };
   }
 
-  async #record(ctx: LoginContext, d: Decision, counters: Counters | null): Promise<void> {
+  async #record(
+    ctx: LoginContext,
+    d: Decision & { recoveryCodeId?: string },
+    counters: Counters | null,
+    used?: UsedRecovery,
+  ): Promise<void> {
     const event: LoginEvent = {
       id: this.#newId(),
       at: this.deps.now(),
@@ -117,8 +161,9 @@ export class LoginEngine {
       ...(ctx.rhost !== undefined ? { rhost: ctx.rhost } : {}),
       ...(ctx.tty !== undefined ? { tty: ctx.tty } : {}),
       ...(d.reason !== undefined ? { reason: d.reason } : {}),
+      ...(d.recoveryCodeId !== undefined ? { recoveryCodeId: d.recoveryCodeId } : {}),
     };
-    await this.deps.cache.recordDecision(ctx.user, counters, event);
+    await this.deps.cache.recordDecision(ctx.user, counters, event, used);
     if (d.outcome === 'failopen')
       this.deps.log.warn({ user: ctx.user, reason: d.reason }, 'login allowed by failMode=safe');
     this.deps.onEvent?.();

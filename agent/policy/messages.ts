@@ -55,4 +55,6 @@ export const MESSAGES = {
     'Too many logins of this account are waiting for a code: finish or cancel one first',
   noMorePrompts: 'No more codes can be tried in this login',
   notPrompted: 'No code was asked for in this login',
+  recoveryAccepted: (left: number) =>
+    `Recovery code accepted; ${left === 0 ? 'that was your last one' : `${left} ${left === 1 ? 'recovery code' : 'recovery codes'} left`}. If your phone is lost, set up a new one in the portal`,
 } as const;

@@ -6,9 +6,13 @@
  *   A replayed code counts as a failed attempt (it is what an onlooker would try).
  * - maxAttempts consecutive failures lock the user for lockoutSeconds (0 = until unlocked).
  * - Success resets the failure count.
- * - Recovery codes (`xxxx-xxxx-xxxx`): see RecoveryVerifier. Until one is plugged in they are
- *   refused like a wrong code (and counted), never accepted.
+ * - Recovery codes (`xxxx-xxxx-xxxx`): the slow hash check is async, so the engine runs it first
+ *   (agent/policy/recovery.ts, only for an enrolled, active user who is not locked out) and passes
+ *   the matching code's id here as `recovery`. A match is an `ok` (reason `recovery`, the id goes
+ *   into the event so the server removes the code everywhere); no match is a failed attempt
+ *   exactly like a wrong TOTP code. The TOTP replay guard is left as it is.
  */
+import { RECOVERY_CODE_RE } from '../../protocol/recovery.js';
 import { verifyCode } from '../../protocol/totp.js';
 import type { Policy } from '../../protocol/policy.js';
 import type { CachedUser, Counters } from '../store/cache.js';
@@ -17,13 +21,20 @@ import { lockState } from './decide.js';
 import { MESSAGES } from './messages.js';
 
 /**
- * The seam for recovery codes (issue 6): given the user's stored slow hashes and the typed code,
- * return the index of the matching hash (so the caller can burn it), or null. Not implemented in
- * the agent yet: `verifyAttempt` is called with `recovery: null` and refuses every recovery code.
+ * The seam for recovery codes: given the user's usable slow hashes and the typed code, return the
+ * index of the matching hash (so the caller can burn it), or null. Every hash is tried.
  */
 export type RecoveryVerifier = (hashes: readonly string[], code: string) => Promise<number | null>;
 
-export const RECOVERY_RE = /^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/;
+export const RECOVERY_RE = RECOVERY_CODE_RE;
+
+/** The outcome of the recovery-code check the engine ran before calling verifyAttempt. */
+export interface RecoveryMatch {
+  /** recoveryCodeId of the matching hash (never the code). */
+  codeId: string;
+  /** Recovery codes the user has left after this one (as this device knows it). */
+  left: number;
+}
 
 export interface VerifyInput {
   now: number;
@@ -31,10 +42,33 @@ export interface VerifyInput {
   user: CachedUser;
   counters: Counters;
   code: string;
+  /** For a recovery-form code: the match found, or null/absent when none matched. */
+  recovery?: RecoveryMatch | null;
 }
 
 export interface VerifyResult extends Decision {
   counters: Counters;
+  /** Set on a recovery login: the code to record as used, in the same transaction. */
+  recoveryCodeId?: string;
+}
+
+/**
+ * Whether the engine should run the (slow) recovery-code check for this attempt: a recovery-form
+ * code from an enrolled, active user who is not locked out. Anyone else gets no hash work.
+ */
+export function wantsRecoveryCheck(
+  user: CachedUser,
+  counters: Counters,
+  code: string,
+  now: number,
+): boolean {
+  return (
+    RECOVERY_RE.test(code) &&
+    user.totp !== null &&
+    user.status === 'active' &&
+    user.recoveryCodes.length > 0 &&
+    !lockState(counters, user.unlockedAt, now).locked
+  );
 }
 
 export function verifyAttempt(input: VerifyInput): VerifyResult {
@@ -49,11 +83,28 @@ export function verifyAttempt(input: VerifyInput): VerifyResult {
     };
   }
   const counters = lock.counters;
-  let reason: 'mismatch' | 'replay' | 'format' | 'recovery-unsupported';
+  let reason: 'mismatch' | 'replay' | 'format';
   if (user.totp === null) {
     reason = 'mismatch';
   } else if (RECOVERY_RE.test(input.code)) {
-    reason = 'recovery-unsupported';
+    const match = input.recovery;
+    if (match) {
+      return {
+        reply: { type: 'ok', message: MESSAGES.recoveryAccepted(match.left) },
+        outcome: 'ok',
+        reason: 'recovery',
+        recoveryCodeId: match.codeId,
+        // The failure count restarts as after any success; the TOTP replay guard stays.
+        counters: {
+          ...counters,
+          failures: 0,
+          lastFailureAt: null,
+          lockedAt: null,
+          lockedUntil: null,
+        },
+      };
+    }
+    reason = 'mismatch';
   } else {
     const r = verifyCode(user.totp, input.code, now, policy.window, counters.lastStep);
     if (r.ok) {

@@ -23,6 +23,7 @@ import {
   type UserRecord,
 } from '../../protocol/messages.js';
 import { policySchema, type Policy } from '../../protocol/policy.js';
+import { recoveryCodeId } from '../../protocol/recovery.js';
 import { z } from 'zod';
 import type { CacheCipher } from './crypto.js';
 import { MIGRATIONS } from './migrations.js';
@@ -34,6 +35,7 @@ export interface CachedUser {
   status: 'active' | 'suspended';
   totp: TotpParams | null;
   graceStartedAt: number;
+  /** Hashes of the recovery codes still usable here: the server's list minus those used here. */
   recoveryCodes: string[];
   unlockedAt: number | null;
 }
@@ -85,10 +87,19 @@ interface CounterRow {
   last_step: number | null;
 }
 
+/** A recovery code accepted on this device: written with the login's counters and event. */
+export interface UsedRecovery {
+  /** recoveryCodeId(hash): the hash's salt, never the code. */
+  codeId: string;
+  at: number;
+}
+
 export class Cache {
   #state: SyncState;
   #users = new Map<string, UserRow>();
   #counters = new Map<string, Counters>();
+  /** Per user, the ids of the recovery codes used here that the server may still list. */
+  #used = new Map<string, Set<string>>();
 
   private constructor(
     private readonly db: Database,
@@ -103,18 +114,35 @@ export class Cache {
     if (names === undefined) {
       const users = await this.db.all<UserRow>('SELECT * FROM users');
       const counters = await this.db.all<CounterRow & { name: string }>('SELECT * FROM counters');
+      const used = await this.db.all<{ name: string; code_id: string }>(
+        'SELECT name, code_id FROM used_recovery',
+      );
       this.#users = new Map(users.map((u) => [u.name, u]));
       this.#counters = new Map(counters.map((c) => [c.name, countersOf(c)]));
+      this.#used = new Map();
+      for (const r of used) this.#markUsed(r.name, r.code_id);
       return;
     }
     for (const name of names) {
       const u = await this.db.get<UserRow>('SELECT * FROM users WHERE name = ?', [name]);
       const c = await this.db.get<CounterRow>('SELECT * FROM counters WHERE name = ?', [name]);
+      const used = await this.db.all<{ code_id: string }>(
+        'SELECT code_id FROM used_recovery WHERE name = ?',
+        [name],
+      );
       if (u) this.#users.set(name, u);
       else this.#users.delete(name);
       if (c) this.#counters.set(name, countersOf(c));
       else this.#counters.delete(name);
+      this.#used.delete(name);
+      for (const r of used) this.#markUsed(name, r.code_id);
     }
+  }
+
+  #markUsed(name: string, codeId: string): void {
+    let set = this.#used.get(name);
+    if (!set) this.#used.set(name, (set = new Set()));
+    set.add(codeId);
   }
 
   static async open(path: string, cipher: CacheCipher): Promise<Cache> {
@@ -169,10 +197,15 @@ export class Cache {
   }
 
   /**
-   * Writes a user's counters and the decision's event in ONE durable transaction: the answer to
-   * the helper is sent only after this resolves.
+   * Writes a user's counters, the decision's event and (for a recovery login) the used code in ONE
+   * durable transaction: the answer to the helper is sent only after this resolves.
    */
-  async recordDecision(name: string, counters: Counters | null, event: LoginEvent): Promise<void> {
+  async recordDecision(
+    name: string,
+    counters: Counters | null,
+    event: LoginEvent,
+    used?: UsedRecovery,
+  ): Promise<void> {
     // One sqlite3_exec for the whole transaction: a login's answer waits for one trip to the
     // database thread (and its fsync) instead of four. The values are rendered by sqlLiteral,
     // which accepts only safe integers, null and NUL-free text (quotes doubled), nothing else.
@@ -192,6 +225,17 @@ export class Cache {
               .join(', ')})`,
           ]
         : []),
+      ...(used
+        ? [
+            `INSERT OR IGNORE INTO used_recovery (name, code_id, used_at) VALUES (${[
+              name,
+              used.codeId,
+              used.at,
+            ]
+              .map(sqlLiteral)
+              .join(', ')})`,
+          ]
+        : []),
       `INSERT INTO outbox (id, body) VALUES (${sqlLiteral(event.id)}, ${sqlLiteral(JSON.stringify(event))})`,
       'COMMIT',
     ];
@@ -202,6 +246,7 @@ export class Cache {
       throw err;
     }
     if (counters) this.#counters.set(name, { ...counters });
+    if (used) this.#markUsed(name, used.codeId);
   }
 
   async recordEvent(event: LoginEvent): Promise<void> {
@@ -214,9 +259,10 @@ export class Cache {
   /** Replaces every user, the policy and the revision at once. */
   async applySnapshot(s: Snapshot, now: number): Promise<void> {
     const policy = policySchema.parse(s.policy);
+    const before = this.#totpBefore(s.users);
     await this.db.transaction(async (tx) => {
       await tx.run('DELETE FROM users');
-      for (const u of s.users) await this.#upsert(tx, u, s.serverTime, now);
+      for (const u of s.users) await this.#upsert(tx, u, s.serverTime, now, before);
       await this.#writeState(tx, {
         revision: s.revision,
         deviceGroup: s.deviceGroup,
@@ -242,9 +288,10 @@ export class Cache {
       policy: d.policy ?? this.#state.policy,
       lastSyncAt: now,
     };
+    const before = this.#totpBefore(d.upsert);
     await this.db.transaction(async (tx) => {
       for (const name of d.remove) await tx.run('DELETE FROM users WHERE name = ?', [name]);
-      for (const u of d.upsert) await this.#upsert(tx, u, d.serverTime, now);
+      for (const u of d.upsert) await this.#upsert(tx, u, d.serverTime, now, before);
       await this.#writeState(tx, next);
     });
     this.#state = next;
@@ -313,18 +360,45 @@ export class Cache {
 
   #openRow(row: UserRow): CachedUser {
     const sealed = sealedSchema.parse(JSON.parse(this.cipher.open(row.sealed, row.name)));
+    const used = this.#used.get(row.name);
     return {
       name: row.name,
       groups: z.array(z.string()).parse(JSON.parse(row.groups_json)),
       status: row.status === 'active' ? 'active' : 'suspended',
       totp: sealed.totp,
       graceStartedAt: row.grace_started_at,
-      recoveryCodes: sealed.recoveryCodes,
+      recoveryCodes: used
+        ? sealed.recoveryCodes.filter((h) => !used.has(recoveryCodeId(h) ?? ''))
+        : sealed.recoveryCodes,
       unlockedAt: row.unlocked_at,
     };
   }
 
-  async #upsert(tx: Queryable, u: UserRecord, serverTime: number, now: number): Promise<void> {
+  /**
+   * The TOTP parameters the cache holds now for the users about to be written (from memory,
+   * which mirrors the disk). A user not in the cache is absent from the map.
+   */
+  #totpBefore(users: readonly UserRecord[]): Map<string, TotpParams | null | 'unknown'> {
+    const before = new Map<string, TotpParams | null | 'unknown'>();
+    for (const u of users) {
+      const row = this.#users.get(u.name);
+      if (!row) continue;
+      try {
+        before.set(u.name, this.#openRow(row).totp);
+      } catch {
+        before.set(u.name, 'unknown');
+      }
+    }
+    return before;
+  }
+
+  async #upsert(
+    tx: Queryable,
+    u: UserRecord,
+    serverTime: number,
+    now: number,
+    before: ReadonlyMap<string, TotpParams | null | 'unknown'>,
+  ): Promise<void> {
     // unlockedAt is compared with lockedAt / lastFailureAt, which are our clock: store it on our
     // clock too. Otherwise a server clock ahead of ours would clear every failure counted before
     // that future moment (no lockout at all), and one behind ours would miss a real unlock.
@@ -352,6 +426,23 @@ export class Cache {
         `UPDATE counters SET failures = 0, last_failure_at = NULL, locked_at = NULL, locked_until = NULL
          WHERE name = ? AND (locked_at <= ? OR (locked_at IS NULL AND last_failure_at <= ?))`,
         [u.name, unlockedAt, unlockedAt],
+      );
+    }
+    // A new secret (re-enrollment after a reset) starts a new sequence of time steps: the replay
+    // guard of the old secret would refuse the new app's code in the step of the last old code.
+    // Only a secret known to differ resets it; a user new to this cache (never seen, or removed
+    // and added back) keeps whatever guard it has: at worst one refused step, never a replay.
+    const old = before.get(u.name);
+    if (old !== undefined && old !== 'unknown' && !sameTotp(old, u.totp)) {
+      await tx.run('UPDATE counters SET last_step = NULL WHERE name = ?', [u.name]);
+    }
+    // Used recovery codes stay filtered out while the server still lists them (it has not
+    // received our event yet); once it no longer does, the row has done its job.
+    if (this.#used.has(u.name)) {
+      const listed = u.recoveryCodes.flatMap((h) => recoveryCodeId(h) ?? []);
+      await tx.run(
+        `DELETE FROM used_recovery WHERE name = ? AND code_id NOT IN (${listed.map(() => '?').join(', ')})`,
+        [u.name, ...listed],
       );
     }
   }
@@ -395,6 +486,16 @@ async function readState(db: Database): Promise<SyncState> {
  */
 export function ourClock(serverMs: number, serverTime: number, now: number): number {
   return Math.min(now, serverMs - (serverTime - now));
+}
+
+function sameTotp(a: TotpParams | null, b: TotpParams | null): boolean {
+  if (a === null || b === null) return a === b;
+  return (
+    a.secret === b.secret &&
+    a.algorithm === b.algorithm &&
+    a.digits === b.digits &&
+    a.period === b.period
+  );
 }
 
 function countersOf(r: CounterRow): Counters {

@@ -32,4 +32,15 @@ export const MIGRATIONS: readonly string[] = [
     body TEXT NOT NULL
   );
   `,
+  // 2: recovery codes this device accepted. The server may keep listing a used code until it
+  // has received the event (the device was offline), so the cache filters its hashes through
+  // this table; an id is dropped once the server's record no longer lists it.
+  `
+  CREATE TABLE used_recovery (
+    name TEXT NOT NULL,
+    code_id TEXT NOT NULL,            -- recoveryCodeId(hash): the hash's salt, never the code
+    used_at INTEGER NOT NULL,
+    PRIMARY KEY (name, code_id)
+  ) WITHOUT ROWID;
+  `,
 ];

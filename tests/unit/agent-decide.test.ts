@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, type Policy } from '../../protocol/policy.js';
 import { generateCode, newTotpParams, timeStep } from '../../protocol/totp.js';
 import { decideBegin, lockState, DAY_MS, type BeginInput } from '../../agent/policy/decide.js';
-import { verifyAttempt } from '../../agent/policy/verify.js';
+import { verifyAttempt, wantsRecoveryCheck } from '../../agent/policy/verify.js';
 import { EMPTY_COUNTERS, type CachedUser } from '../../agent/store/cache.js';
 
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
@@ -224,15 +224,115 @@ describe('verifyAttempt', () => {
       }).reply.type,
     ).toBe('invalid');
   });
-  it('refuses recovery codes until a verifier is plugged in, counting the attempt', () => {
-    const r = verifyAttempt({
-      now: T0,
-      policy: p,
-      user: alice,
-      counters: { ...EMPTY_COUNTERS },
-      code: 'abcd-efgh-ijkl',
+  describe('recovery codes', () => {
+    const code = 'abcd-efgh-ijkl';
+    const withCodes = { ...alice, recoveryCodes: ['$scrypt$h1', '$scrypt$h2'] };
+    const counters = { ...EMPTY_COUNTERS, failures: 2, lastFailureAt: T0 - 5000, lastStep: 77 };
+
+    it('a match logs in, resets the failure count, keeps the replay guard, names the code', () => {
+      const r = verifyAttempt({
+        now: T0,
+        policy: p,
+        user: withCodes,
+        counters,
+        code,
+        recovery: { codeId: 'A'.repeat(22), left: 1 },
+      });
+      expect(r.reply).toEqual({
+        type: 'ok',
+        message:
+          'Recovery code accepted; 1 recovery code left. If your phone is lost, set up a new one in the portal',
+      });
+      expect(r.outcome).toBe('ok');
+      expect(r.reason).toBe('recovery');
+      expect(r.recoveryCodeId).toBe('A'.repeat(22));
+      expect(r.counters).toEqual({ ...EMPTY_COUNTERS, lastStep: 77 });
     });
-    expect(r.reply.type).toBe('invalid');
-    expect(r.reason).toBe('recovery-unsupported');
+    it('the message says when it was the last one', () => {
+      const r = verifyAttempt({
+        now: T0,
+        policy: p,
+        user: withCodes,
+        counters: { ...EMPTY_COUNTERS },
+        code,
+        recovery: { codeId: 'A'.repeat(22), left: 0 },
+      });
+      expect(r.reply).toMatchObject({ type: 'ok', message: expect.stringContaining('last one') });
+      expect(r.reply.type === 'ok' && r.reply.message).not.toContain('\n');
+    });
+    it('no match is a failed attempt, worded like a wrong TOTP code, and locks at maxAttempts', () => {
+      const r = verifyAttempt({
+        now: T0,
+        policy: p,
+        user: withCodes,
+        counters,
+        code,
+        recovery: null,
+      });
+      expect(r.reply).toEqual({ type: 'locked', until: T0 + 60_000, message: expect.any(String) });
+      expect(r.reason).toBe('mismatch');
+      expect(r.counters).toMatchObject({ failures: 3, lockedAt: T0, lastStep: 77 });
+      const first = verifyAttempt({
+        now: T0,
+        policy: p,
+        user: withCodes,
+        counters: { ...EMPTY_COUNTERS },
+        code,
+      });
+      expect(first.reply).toEqual({
+        type: 'invalid',
+        attemptsLeft: 2,
+        message: 'Wrong code, 2 attempts left',
+      });
+      expect(first.reason).toBe('mismatch');
+      expect(first.recoveryCodeId).toBeUndefined();
+    });
+    it('a locked-out user is refused even with a matching code', () => {
+      const locked = {
+        ...EMPTY_COUNTERS,
+        failures: 3,
+        lockedAt: T0 - 1000,
+        lockedUntil: T0 + 60_000,
+      };
+      const r = verifyAttempt({
+        now: T0,
+        policy: p,
+        user: withCodes,
+        counters: locked,
+        code,
+        recovery: { codeId: 'A'.repeat(22), left: 1 },
+      });
+      expect(r.reply.type).toBe('locked');
+      expect(r.recoveryCodeId).toBeUndefined();
+    });
+    it('an unenrolled user is refused even with a matching code', () => {
+      const r = verifyAttempt({
+        now: T0,
+        policy: p,
+        user: { ...withCodes, totp: null },
+        counters: { ...EMPTY_COUNTERS },
+        code,
+        recovery: { codeId: 'A'.repeat(22), left: 1 },
+      });
+      expect(r.reply.type).toBe('invalid');
+      expect(r.recoveryCodeId).toBeUndefined();
+    });
+    it('the engine checks hashes only for an enrolled, active user who is not locked out', () => {
+      expect(wantsRecoveryCheck(withCodes, EMPTY_COUNTERS, code, T0)).toBe(true);
+      expect(wantsRecoveryCheck(withCodes, EMPTY_COUNTERS, '123456', T0)).toBe(false);
+      expect(wantsRecoveryCheck({ ...withCodes, totp: null }, EMPTY_COUNTERS, code, T0)).toBe(
+        false,
+      );
+      expect(
+        wantsRecoveryCheck({ ...withCodes, status: 'suspended' }, EMPTY_COUNTERS, code, T0),
+      ).toBe(false);
+      expect(
+        wantsRecoveryCheck({ ...withCodes, recoveryCodes: [] }, EMPTY_COUNTERS, code, T0),
+      ).toBe(false);
+      const locked = { ...EMPTY_COUNTERS, failures: 3, lockedAt: T0 - 1000, lockedUntil: T0 + 1 };
+      expect(wantsRecoveryCheck(withCodes, locked, code, T0)).toBe(false);
+      // The lockout has passed: check again.
+      expect(wantsRecoveryCheck(withCodes, locked, code, T0 + 2)).toBe(true);
+    });
   });
 });

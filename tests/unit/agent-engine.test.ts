@@ -4,13 +4,20 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY } from '../../protocol/policy.js';
 import { generateCode, newTotpParams } from '../../protocol/totp.js';
 import type { Snapshot, UserRecord } from '../../protocol/messages.js';
 import { Cache, sqlLiteral } from '../../agent/store/cache.js';
 import { CacheCipher, loadOrCreateCacheKey } from '../../agent/store/crypto.js';
 import { LoginEngine } from '../../agent/policy/engine.js';
+import { boundedRecoveryVerifier } from '../../agent/policy/recovery.js';
+import { Database } from '../../protocol/io/sqlite.js';
+import {
+  generateRecoveryCodes,
+  hashRecoveryCode,
+  recoveryCodeId,
+} from '../../protocol/recovery.js';
 
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 10);
 const totp = newTotpParams();
@@ -263,5 +270,240 @@ describe('login engine', () => {
     expect((await e.begin(ctx)).type).toBe('prompt');
     now -= 3600_000;
     expect((await e.verify(ctx, code)).type).toBe('invalid');
+  });
+});
+
+describe('recovery codes at login', () => {
+  // Real scrypt hashes at the lowest cost the verifier accepts (2^10), to keep the test quick.
+  const CHEAP = { ln: 10, r: 8, p: 1 };
+  let codes: string[];
+  let hashes: string[];
+  beforeAll(async () => {
+    codes = generateRecoveryCodes(3);
+    hashes = await Promise.all(codes.map((c) => hashRecoveryCode(c, CHEAP)));
+  });
+  const withCodes = (over: Partial<UserRecord> = {}) =>
+    user('alice', { recoveryCodes: hashes, ...over });
+  /** An engine whose verifier counts how often the slow check ran. */
+  const counting = () => {
+    const real = boundedRecoveryVerifier();
+    const calls = { n: 0 };
+    const e = new LoginEngine({
+      cache,
+      now: () => now,
+      connected: () => true,
+      log,
+      recovery: (h, c) => {
+        calls.n++;
+        return real(h, c);
+      },
+    });
+    return { e, calls };
+  };
+  const delta = (from: number, upsert: UserRecord[]) =>
+    cache.applyDelta(
+      {
+        type: 'delta',
+        fromRevision: from,
+        revision: from + 1,
+        serverTime: now,
+        upsert,
+        remove: [],
+      },
+      now,
+    );
+
+  it('a matching code logs in once, says how many are left, and is reported by its id', async () => {
+    await cache.applySnapshot(snapshot([withCodes()]), now);
+    const e = engine();
+    await e.verify(ctx, '000000');
+    const ok = await e.verify(ctx, codes[1]!);
+    expect(ok).toEqual({
+      type: 'ok',
+      message:
+        'Recovery code accepted; 2 recovery codes left. If your phone is lost, set up a new one in the portal',
+    });
+    expect((await cache.getCounters('alice')).failures).toBe(0);
+    const events = await cache.outboxBatch(10);
+    expect(events.at(-1)).toMatchObject({
+      outcome: 'ok',
+      reason: 'recovery',
+      recoveryCodeId: recoveryCodeId(hashes[1]!),
+    });
+    expect(JSON.stringify(events)).not.toContain(codes[1]!);
+    // The same code again is a wrong code (counted); the others still work.
+    expect(await e.verify(ctx, codes[1]!)).toEqual({
+      type: 'invalid',
+      attemptsLeft: 4,
+      message: 'Wrong code, 4 attempts left',
+    });
+    expect((await cache.outboxBatch(10)).at(-1)).toMatchObject({
+      outcome: 'invalid',
+      reason: 'mismatch',
+    });
+    expect((await e.verify(ctx, codes[0]!)).type).toBe('ok');
+  });
+
+  it('the use is durable: after a restart of the cache the code is still refused', async () => {
+    await cache.applySnapshot(snapshot([withCodes()]), now);
+    expect((await engine().verify(ctx, codes[2]!)).type).toBe('ok');
+    await cache.close();
+    cache = await Cache.open(
+      join(dir, 'cache.db'),
+      new CacheCipher(loadOrCreateCacheKey(join(dir, 'cache.key'))),
+    );
+    expect((await cache.getUser('alice'))?.recoveryCodes).toHaveLength(2);
+    expect((await engine().verify(ctx, codes[2]!)).type).toBe('invalid');
+  });
+
+  it('two parallel logins with the same recovery code: exactly one ok', async () => {
+    await cache.applySnapshot(snapshot([withCodes()]), now);
+    const e = engine();
+    const replies = await Promise.all([e.verify(ctx, codes[0]!), e.verify(ctx, codes[0]!)]);
+    expect(replies.map((r) => r.type).sort()).toEqual(['invalid', 'ok']);
+  });
+
+  it('a code not among the hashes counts as a failure and can lock the user out', async () => {
+    await cache.applySnapshot(snapshot([withCodes()], 1, { maxAttempts: 2 }), now);
+    const e = engine();
+    expect((await e.verify(ctx, 'aaaa-bbbb-cccc')).type).toBe('invalid');
+    expect((await e.verify(ctx, 'aaaa-bbbb-cccc')).type).toBe('locked');
+    expect((await cache.getCounters('alice')).failures).toBe(2);
+  });
+
+  it('a locked-out user is refused even with a valid code, without the slow check', async () => {
+    await cache.applySnapshot(snapshot([withCodes()], 1, { maxAttempts: 1 }), now);
+    const { e, calls } = counting();
+    expect((await e.verify(ctx, '000000')).type).toBe('locked');
+    expect((await e.verify(ctx, codes[0]!)).type).toBe('locked');
+    expect(calls.n).toBe(0);
+    expect((await cache.getUser('alice'))?.recoveryCodes).toHaveLength(3);
+  });
+
+  it('an unenrolled or suspended user cannot log in with a recovery code', async () => {
+    await cache.applySnapshot(
+      snapshot([
+        withCodes({ totp: null }),
+        user('bob', { recoveryCodes: hashes, status: 'suspended' }),
+      ]),
+      now,
+    );
+    const { e, calls } = counting();
+    // alice is within her enrollment grace: no code is asked for, and none is checked.
+    expect((await e.verify(ctx, codes[0]!)).type).toBe('skip');
+    expect((await e.verify({ user: 'bob', service: 'sudo' }, codes[0]!)).type).toBe('deny');
+    expect(calls.n).toBe(0);
+    expect((await cache.outboxBatch(10)).some((x) => x.recoveryCodeId !== undefined)).toBe(false);
+  });
+
+  it('a used code stays refused while the server still lists it, and is forgotten once it does not', async () => {
+    await cache.applySnapshot(snapshot([withCodes()], 1), now);
+    const e = engine();
+    expect((await e.verify(ctx, codes[0]!)).type).toBe('ok');
+    // The server has not received the event yet (offline): it still lists the code.
+    await cache.applySnapshot(snapshot([withCodes()], 2), now);
+    await delta(2, [withCodes()]);
+    expect((await cache.getUser('alice'))?.recoveryCodes).toEqual(hashes.slice(1));
+    expect((await e.verify(ctx, codes[0]!)).type).toBe('invalid');
+    const usedRows = async () => {
+      await cache.close();
+      const db = await Database.open(join(dir, 'cache.db'));
+      const rows = await db.all<{ code_id: string }>('SELECT code_id FROM used_recovery');
+      await db.close();
+      cache = await Cache.open(
+        join(dir, 'cache.db'),
+        new CacheCipher(loadOrCreateCacheKey(join(dir, 'cache.key'))),
+      );
+      return rows.map((r) => r.code_id);
+    };
+    expect(await usedRows()).toEqual([recoveryCodeId(hashes[0]!)]);
+    // The server got the event and no longer lists it: the row is dropped, the rest unchanged.
+    await delta(3, [withCodes({ recoveryCodes: hashes.slice(1) })]);
+    expect(await usedRows()).toEqual([]);
+    expect((await cache.getUser('alice'))?.recoveryCodes).toEqual(hashes.slice(1));
+    expect((await engine().verify(ctx, codes[1]!)).type).toBe('ok');
+  });
+
+  it('regenerated codes pushed during a login: the old code is no longer accepted', async () => {
+    await cache.applySnapshot(snapshot([withCodes()], 1), now);
+    const fresh = await hashRecoveryCode(generateRecoveryCodes(1)[0]!, CHEAP);
+    const real = boundedRecoveryVerifier();
+    const e = new LoginEngine({
+      cache,
+      now: () => now,
+      connected: () => true,
+      log,
+      // The admin regenerates the codes while the hashes are being checked.
+      recovery: async (h, c) => {
+        const r = await real(h, c);
+        await delta(1, [withCodes({ recoveryCodes: [fresh] })]);
+        return r;
+      },
+    });
+    expect((await e.verify(ctx, codes[0]!)).type).toBe('invalid');
+  });
+});
+
+describe('replay guard and re-enrollment', () => {
+  it('a new secret (reset + re-enroll) resets the guard: the new app works in the same step', async () => {
+    await cache.applySnapshot(snapshot([user('alice')], 1), now);
+    const e = engine();
+    expect((await e.verify(ctx, generateCode(totp, now))).type).toBe('ok');
+    // Reset and re-enrollment within the same 30-s step.
+    await cache.applyDelta(
+      {
+        type: 'delta',
+        fromRevision: 1,
+        revision: 2,
+        serverTime: now,
+        upsert: [user('alice', { totp: null })],
+        remove: [],
+      },
+      now,
+    );
+    const fresh = newTotpParams();
+    await cache.applyDelta(
+      {
+        type: 'delta',
+        fromRevision: 2,
+        revision: 3,
+        serverTime: now,
+        upsert: [user('alice', { totp: fresh })],
+        remove: [],
+      },
+      now,
+    );
+    expect((await cache.getCounters('alice')).lastStep).toBeNull();
+    expect((await e.verify(ctx, generateCode(fresh, now))).type).toBe('ok');
+    // And the guard protects the new secret from then on.
+    expect((await e.verify(ctx, generateCode(fresh, now))).type).toBe('invalid');
+  });
+  it('a new secret arriving straight in a snapshot resets it too', async () => {
+    await cache.applySnapshot(snapshot([user('alice')], 1), now);
+    expect((await engine().verify(ctx, generateCode(totp, now))).type).toBe('ok');
+    const fresh = newTotpParams();
+    await cache.applySnapshot(snapshot([user('alice', { totp: fresh })], 5), now);
+    expect((await engine().verify(ctx, generateCode(fresh, now))).type).toBe('ok');
+  });
+  it('the same secret sent again (any other change, a snapshot) keeps the guard', async () => {
+    await cache.applySnapshot(snapshot([user('alice')], 1), now);
+    const code = generateCode(totp, now);
+    expect((await engine().verify(ctx, code)).type).toBe('ok');
+    await cache.applyDelta(
+      {
+        type: 'delta',
+        fromRevision: 1,
+        revision: 2,
+        serverTime: now,
+        upsert: [user('alice', { groups: ['ops'] })],
+        remove: [],
+      },
+      now,
+    );
+    await cache.applySnapshot(snapshot([user('alice', { totp: { ...totp } })], 3), now);
+    expect(await engine().verify(ctx, code)).toMatchObject({
+      type: 'invalid',
+      message: expect.stringContaining('already used'),
+    });
   });
 });
