@@ -174,6 +174,25 @@ describe.skipIf(skip)('portal in a real browser', { timeout: 120_000 }, () => {
       totp(secret),
     );
     expect(login.code).toBe(0);
+    // A recovery code shown by the portal logs in through the helper as well, once; the agent
+    // reports it and the server stops listing it.
+    const rec = await runHelper(
+      ['--socket', agent.socket, '--authtok'],
+      pamEnv('pat'),
+      codes[0] as string,
+    );
+    expect(rec.code).toBe(0);
+    expect(rec.stdout).toContain('9 recovery codes left');
+    const recAgain = await runHelper(
+      ['--socket', agent.socket, '--authtok'],
+      pamEnv('pat'),
+      codes[0] as string,
+    );
+    expect(recAgain.code).toBe(1);
+    await waitFor(
+      async () => (await ctl(['user', 'recovery-codes', 'pat'])).remaining === 9,
+      'the server to drop the used recovery code',
+    );
 
     // Admin reset: the agent stops asking for the old app's codes within a second.
     const reset = await ctl(['user', 'reset-mfa', 'pat']);
