@@ -5,7 +5,7 @@
  * can make it busy, so that is a refusal.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,11 @@ describe.skipIf(noSetpriv)(
       await fakeAgent([JSON.stringify({ type: 'skip' })]);
       chmodSync(dir, 0o755);
       chmodSync(socket, 0o600);
+      // The checkout may sit in a folder only root can enter (CI clones into a 0700 temp dir):
+      // run a copy of the self-contained helper bundle from the test's own folder.
+      const helperCopy = join(dir, 'idv-pam-helper.cjs');
+      copyFileSync(HELPER_JS, helperCopy);
+      chmodSync(helperCopy, 0o644);
       const r = spawnSync(
         'setpriv',
         [
@@ -90,7 +95,7 @@ describe.skipIf(noSetpriv)(
           '--regid=65534',
           '--clear-groups',
           process.execPath,
-          HELPER_JS,
+          helperCopy,
           '--socket',
           socket,
           '--authtok',

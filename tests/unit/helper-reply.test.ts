@@ -124,9 +124,10 @@ describe('lean reply validator = protocol localReplySchema', () => {
       }),
       { numRuns: 6000 },
     );
-    // Both sides of the boundary must really have been explored.
-    expect(accepted).toBeGreaterThan(300);
-    expect(refused).toBeGreaterThan(300);
+    // Both sides of the boundary must really have been explored (about 5 % of the near-valid
+    // lines are valid; the bound leaves room for the random draw).
+    expect(accepted).toBeGreaterThan(100);
+    expect(refused).toBeGreaterThan(100);
   });
 
   it('accepts every valid reply the helper consumes', () => {
