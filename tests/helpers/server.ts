@@ -174,13 +174,26 @@ export async function startServer(opts: StartServerOptions = {}): Promise<TestSe
       server.url = current.url;
     },
   };
-  if (ownDir) {
-    process.once('exit', () => {
-      server.kill();
-      rmSync(base, { recursive: true, force: true });
-    });
-  }
+  // `base` is always ours (the data dir lives in it unless the caller gave one).
+  cleanups.push(() => {
+    server.kill();
+    rmSync(base, { recursive: true, force: true });
+  });
   return server;
+}
+
+/**
+ * Whatever a test file started is killed and its temp folders removed when the file ends (under
+ * vitest), or when the process exits (benchmarks run by tsx).
+ */
+const cleanups: (() => void)[] = [];
+const cleanAll = (): void => {
+  for (const c of cleanups.splice(0)) c();
+};
+process.once('exit', cleanAll);
+if (process.env.VITEST) {
+  const { afterAll } = await import('vitest');
+  afterAll(cleanAll);
 }
 
 /** Runs `./bin/idvctl --server URL --token T --json ...args` as a real process. */

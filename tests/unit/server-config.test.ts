@@ -1,10 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { isLoopback, loadConfig } from '../../server/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'idv-config-unit-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const file = (data: unknown) => {
   const p = join(dir, `${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(p, JSON.stringify(data));
