@@ -2,20 +2,46 @@
  * Admin authentication: `Authorization: Bearer <token>` on every /v1 route except registration.
  * Runs before the body is read and before any lookup the route would do, and answers every
  * failure with the same 401 body, so a caller learns nothing about users or routes.
+ *
+ * The decision follows the route the router matched, not the raw URL: the router decodes
+ * percent-escapes (`/%76%31/users` is `/v1/users`), so a check on the raw text could be walked
+ * around. A request that matches no route is judged by its decoded path, so unknown /v1 paths
+ * get the same 401 as known ones.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { IdvError } from '../../protocol/errors.js';
 import type { ServerContext } from '../context.js';
 import { hashToken } from '../store/crypto.js';
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]{16,256})$/;
+/** Route patterns under /v1 that carry their own credential (or none). */
 const PUBLIC = new Set(['/v1/register']);
+
+function underV1(path: string): boolean {
+  return path === '/v1' || path.startsWith('/v1/');
+}
+
+/** The path as the router sees it, or null when it cannot be decoded (treated as /v1). */
+function decodedPath(url: string): string | null {
+  const path = url.split('?')[0] as string;
+  try {
+    return decodeURIComponent(path).replace(/\/{2,}/g, '/');
+  } catch {
+    return null;
+  }
+}
+
+/** True when this request must carry an admin token. Fails closed when unsure. */
+export function needsAdminToken(req: FastifyRequest): boolean {
+  const route = req.routeOptions.url;
+  if (route !== undefined && route !== '') return underV1(route) && !PUBLIC.has(route);
+  const path = decodedPath(req.url);
+  return path === null || underV1(path.toLowerCase()) || underV1(req.url.toLowerCase());
+}
 
 export function registerAuth(app: FastifyInstance, ctx: ServerContext): void {
   app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0] as string;
-    if (!path.startsWith('/v1/') && path !== '/v1') return;
-    if (PUBLIC.has(path)) return;
+    if (!needsAdminToken(req)) return;
     const m = BEARER.exec(req.headers.authorization ?? '');
     if (!m || !(await ctx.store.hasAdminToken(hashToken(m[1] as string)))) {
       throw new IdvError('UNAUTHORIZED');
