@@ -1,10 +1,30 @@
 /** Human output of idvctl: aligned tables and key/value blocks (JSON goes out unchanged). */
 
+// C0 and C1 controls, DEL, and the bidi overrides/isolates that reorder what a terminal shows.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text safe to print on the admin's terminal. Events and device facts come from devices, and
+ * partly from whoever attempts a login there (the user name typed at ssh): escape sequences in
+ * them must not drive the terminal, and a newline must not forge a row. Shown as \xHH / \uHHHH.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const n = c.charCodeAt(0);
+    return n <= 0xff
+      ? `\\x${n.toString(16).padStart(2, '0')}`
+      : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
+}
+
 export function table(
   headers: string[],
   rows: (string | number | boolean | null | undefined)[][],
 ): string {
-  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  const cells = rows.map((r) =>
+    r.map((c) => (c === null || c === undefined ? '-' : printable(String(c)))),
+  );
   const widths = headers.map((h, i) =>
     Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)),
   );
@@ -21,7 +41,7 @@ export function block(obj: Record<string, unknown>): string {
   return Object.entries(obj)
     .map(
       ([k, v]) =>
-        `${k.padEnd(width)}  ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v ?? '-')}`,
+        `${printable(k).padEnd(width)}  ${printable(typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v ?? '-'))}`,
     )
     .join('\n');
 }

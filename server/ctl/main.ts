@@ -14,7 +14,7 @@ import { parseDuration } from '../../protocol/duration.js';
 import { IdvError } from '../../protocol/errors.js';
 import { IDV_VERSION } from '../../protocol/version.js';
 import { ApiClient } from './client.js';
-import { block, table } from './format.js';
+import { block, printable, table } from './format.js';
 
 type Json = Record<string, unknown>;
 
@@ -135,6 +135,7 @@ function policyPatch(values: Parsed['values']): Json {
 
 function eventLine(e: Json): string {
   return [e.at, e.device, e.user, e.service, e.outcome, e.reason ?? '', e.rhost ?? '']
+    .map((v) => printable(String(v)))
     .join('  ')
     .trimEnd();
 }

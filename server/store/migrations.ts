@@ -86,4 +86,30 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 3: which recovery code a login used (LoginEvent.recoveryCodeId), kept with the event.
   `ALTER TABLE events ADD COLUMN recovery_code_id TEXT;`,
+  // 4: events are unique per (device, id), not per id: with a global key one device could store
+  // an event under an id another device will use and so suppress that device's event.
+  `
+  CREATE TABLE events_v4 (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    service TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    rhost TEXT,
+    tty TEXT,
+    reason TEXT,
+    received_at INTEGER NOT NULL,
+    recovery_code_id TEXT,
+    UNIQUE (device_id, id)
+  );
+  INSERT INTO events_v4 (seq, id, device_id, at, user, service, outcome, rhost, tty, reason, received_at, recovery_code_id)
+    SELECT seq, id, device_id, at, user, service, outcome, rhost, tty, reason, received_at, recovery_code_id FROM events;
+  DROP TABLE events;
+  ALTER TABLE events_v4 RENAME TO events;
+  CREATE INDEX events_user_at ON events (user, at);
+  CREATE INDEX events_device_at ON events (device_id, at);
+  CREATE INDEX events_at ON events (at);
+  `,
 ];

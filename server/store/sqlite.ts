@@ -594,7 +594,7 @@ export class SqliteStore implements Store {
       for (const e of events) {
         const r = await tx.run(
           `INSERT INTO events (id, device_id, at, user, service, outcome, rhost, tty, reason, recovery_code_id, received_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, id) DO NOTHING`,
           [
             e.id,
             deviceId,

@@ -13,12 +13,13 @@ import {
   parseAgentToServer,
   type AgentToServer,
   type Hello,
+  type LoginEvent,
 } from '../../protocol/messages.js';
 import type { ErrorCode } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { ServerContext } from '../context.js';
 import type { DeviceActivity, DeviceState } from '../store/store.js';
-import type { GroupMessage } from './view.js';
+import { entitledGroups, type GroupMessage } from './view.js';
 
 export type ConnectionState = 'challenged' | 'syncing' | 'ready' | 'closed';
 
@@ -183,16 +184,15 @@ export class AgentConnection {
       case 'events': {
         if (this.state !== 'ready' || !this.device)
           return this.fail('OUT_OF_ORDER', 'events before hello');
-        const stored = await this.ctx.store.addEvents(this.device.id, msg.events, this.ctx.clock());
+        const device = this.device;
+        const stored = await this.ctx.store.addEvents(device.id, msg.events, this.ctx.clock());
         let used = false;
         for (const e of stored) {
           this.ctx.metrics.events.inc({ outcome: e.outcome });
           // A recovery code works once: remove it everywhere as soon as one device reports it.
-          if (
-            e.recoveryCodeId &&
-            (await this.ctx.store.useRecoveryCode(e.user, e.recoveryCodeId, this.ctx.clock()))
-          ) {
-            used = true;
+          if (e.recoveryCodeId && (await this.mayUseRecoveryCode(device, e))) {
+            if (await this.ctx.store.useRecoveryCode(e.user, e.recoveryCodeId, this.ctx.clock()))
+              used = true;
           }
         }
         if (used) this.hooks.changed();
@@ -201,6 +201,21 @@ export class AgentConnection {
         return;
       }
     }
+  }
+
+  /**
+   * An event can only spend a recovery code of a user this device holds (its group's policy
+   * entitles the user now) and only with a successful login: a device must not be able to
+   * remove other users' codes, whatever ids it has learnt.
+   */
+  private async mayUseRecoveryCode(device: DeviceState, e: LoginEvent): Promise<boolean> {
+    if (e.outcome !== 'ok') return false;
+    const user = await this.ctx.store.getUser(e.user);
+    if (!user) return false;
+    const { policy } = await this.ctx.store.getPolicy(device.deviceGroup);
+    if (entitledGroups(policy, user.groups)) return true;
+    this.log.warn({ user: user.name }, 'recovery code report for a user this device does not hold');
+    return false;
   }
 
   private async hello(msg: Hello): Promise<void> {

@@ -126,3 +126,46 @@ describe('SqliteStore', () => {
     await expect(store.getUser('a')).rejects.toThrow(/wrong master key/);
   });
 });
+
+describe('migration 4 (events unique per device and id)', () => {
+  it('keeps the events of a version-3 database and their order, and stores new ones after them', async () => {
+    const { Database } = await import('../../protocol/io/sqlite.js');
+    const { MIGRATIONS } = await import('../../server/store/migrations.js');
+    const path = join(dir, 'v3.db');
+    const old = await Database.open(path, { synchronous: 'FULL' });
+    await old.migrate(MIGRATIONS.slice(0, 3));
+    const dev = randomUUID();
+    const ids = [randomUUID(), randomUUID()];
+    for (const [i, id] of ids.entries()) {
+      await old.run(
+        `INSERT INTO events (id, device_id, at, user, service, outcome, received_at, recovery_code_id)
+           VALUES (?, ?, ?, 'u', 'sudo', 'ok', ?, NULL)`,
+        [id, dev, 1000 + i, 2000 + i],
+      );
+    }
+    await old.close();
+    const s = await SqliteStore.open(path, new SecretBox(randomBytes(32)));
+    try {
+      const other = randomUUID();
+      const e = {
+        id: ids[0] as string,
+        at: 5000,
+        user: 'u',
+        service: 'sshd',
+        outcome: 'ok' as const,
+      };
+      // The same id from another device is a different event; from the same device, a resend.
+      expect(await s.addEvents(other, [e], 6000)).toHaveLength(1);
+      expect(await s.addEvents(dev, [e], 6000)).toHaveLength(0);
+      const all = await s.queryEvents({ limit: 10 });
+      expect(all.map((x) => [x.device, x.id, x.at])).toEqual([
+        [dev, ids[0], 1000],
+        [dev, ids[1], 1001],
+        [other, ids[0], 5000],
+      ]);
+      expect(all[2]?.seq).toBeGreaterThan(all[1]?.seq as number);
+    } finally {
+      await s.close();
+    }
+  });
+});
