@@ -1,5 +1,5 @@
 /** Registration tokens, devices (list, show, revoke) and device registration by agents. */
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { IdvError } from '../../protocol/errors.js';
@@ -10,6 +10,36 @@ import { hashToken, newToken } from '../store/crypto.js';
 import type { DeviceState } from '../store/store.js';
 import type { Hub } from '../sync/hub.js';
 import { emptyBody, idParams, iso, parseInput } from './validate.js';
+
+/**
+ * Encodings of the Ed25519 points of small order (libsodium's blocklist, sign bit ignored):
+ * the identity, points of order 2, 4 and 8, and the non-canonical y = p, p + 1. With such a key
+ * a signature can be forged without any private key, so it proves nothing.
+ */
+const SMALL_ORDER = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+];
+
+/** A canonical base64url encoding of 32 bytes that is a usable Ed25519 public key. */
+export function usablePublicKey(text: string): boolean {
+  const raw = Buffer.from(text, 'base64url');
+  if (raw.length !== 32 || raw.toString('base64url') !== text) return false;
+  const unsigned = Buffer.from(raw);
+  unsigned[31] = (unsigned[31] as number) & 0x7f;
+  if (SMALL_ORDER.includes(unsigned.toString('hex'))) return false;
+  try {
+    createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: text }, format: 'jwk' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const tokenBody = z.strictObject({
   deviceGroup: nameSchema.optional(),
@@ -79,6 +109,11 @@ export function registerDeviceRoutes(app: FastifyInstance, ctx: ServerContext, h
   // No bearer: the registration token in the body is the credential.
   app.post('/v1/register', async (req) => {
     const body = parseInput(registerRequestSchema, req.body, 'register');
+    if (!usablePublicKey(body.publicKey))
+      throw new IdvError(
+        'VALIDATION_FAILED',
+        'register: publicKey: not a usable Ed25519 public key (32 bytes, canonical base64url)',
+      );
     const device = await ctx.store.registerDevice(
       hashToken(body.token),
       {
