@@ -51,6 +51,8 @@ import { csrfMatches, fingerprint, SessionStore, type Session } from './sessions
 import { PORTAL_CSS } from './style.js';
 
 const TOKEN_RE = /^[A-Za-z0-9_-]{16,256}$/;
+/** Sign-in failures one client address may make (any names) before a pause. */
+export const CLIENT_LIMITS = { maxAttempts: 20, lockoutSeconds: 900, forgetAfterSeconds: 900 };
 const FORM_LIMIT = 8 * 1024;
 
 /** Registers the portal's pages and its admin API additions on the server's app. */
@@ -64,6 +66,12 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
   const log = ctx.log.child({ part: 'portal' });
   const sessions = new SessionStore({ clock: ctx.clock });
   const limiter = new SignInLimiter();
+  /**
+   * Failures per client address across all names: the per-name limit alone lets someone who
+   * rotates through many user names try maxAttempts codes for each of them. A success does not
+   * reset it (else one valid account would launder guesses at the others).
+   */
+  const clients = new SignInLimiter(10_000);
   /** Last TOTP step accepted at portal sign-in, per user: a code signs in at most once. */
   const lastStep = new Map<string, number>();
   const secure = () => ctx.config.tlsCert !== undefined || ctx.publicUrl().startsWith('https:');
@@ -354,6 +362,13 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
       );
     }
     const user = name.data;
+    const client = `client:${req.ip}`;
+    const now0 = ctx.clock();
+    const clientState = clients.state(client, CLIENT_LIMITS, now0, null);
+    if (clientState.locked) {
+      log.info({ client: req.ip }, 'portal sign-in refused: too many failures from this client');
+      return html(reply, 429, lockedPage(clientState.until));
+    }
     const u = await ctx.store.getUser(user);
     const limits = await limitsFor(u);
     const now = ctx.clock();
@@ -388,6 +403,7 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
       }
     }
     if (!ok) {
+      clients.fail(client, CLIENT_LIMITS, now);
       const after = limiter.fail(user, limits, now);
       log.info({ user }, 'portal sign-in refused: wrong code');
       if (after.locked) return html(reply, 429, lockedPage(after.until));

@@ -8,6 +8,8 @@
 export interface Limits {
   maxAttempts: number;
   lockoutSeconds: number;
+  /** Failures older than this are forgotten (for counters no success ever resets). */
+  forgetAfterSeconds?: number;
 }
 
 interface Entry {
@@ -36,14 +38,17 @@ export class SignInLimiter {
       this.entries.delete(user);
       return { locked: false, attemptsLeft: limits.maxAttempts };
     }
-    if (unlockedAt !== null && unlockedAt >= e.lastFailureAt) {
+    const stale =
+      limits.forgetAfterSeconds !== undefined &&
+      now - e.lastFailureAt >= limits.forgetAfterSeconds * 1000;
+    if (stale || (unlockedAt !== null && unlockedAt >= e.lastFailureAt)) {
       this.entries.delete(user);
       return { locked: false, attemptsLeft: limits.maxAttempts };
     }
     return { locked: false, attemptsLeft: Math.max(0, limits.maxAttempts - e.failures) };
   }
 
-  /** Counts one failure; returns the state after it. */
+  /** Counts one failure (call `state` first: it forgets what ran out); returns the state after. */
   fail(user: string, limits: Limits, now: number): LimitState {
     let e = this.entries.get(user);
     if (!e) {
