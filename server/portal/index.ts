@@ -363,15 +363,16 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     }
     const user = name.data;
     const client = `client:${req.ip}`;
-    const now0 = ctx.clock();
-    const clientState = clients.state(client, CLIENT_LIMITS, now0, null);
+    const u = await ctx.store.getUser(user);
+    const limits = await limitsFor(u);
+    const now = ctx.clock();
+    // Checked after the awaits, in the same turn as the TOTP check and the failure count, so
+    // that many requests sent at once cannot all pass the check before any failure is counted.
+    const clientState = clients.state(client, CLIENT_LIMITS, now, null);
     if (clientState.locked) {
       log.info({ client: req.ip }, 'portal sign-in refused: too many failures from this client');
       return html(reply, 429, lockedPage(clientState.until));
     }
-    const u = await ctx.store.getUser(user);
-    const limits = await limitsFor(u);
-    const now = ctx.clock();
     const state = limiter.state(user, limits, now, u?.unlockedAt ?? null);
     if (state.locked) {
       log.info({ user }, 'portal sign-in refused: locked');
