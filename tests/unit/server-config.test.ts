@@ -53,6 +53,23 @@ describe('server config', () => {
     ]).toEqual([true, true, true, false, false]);
   });
 
+  it('refuses plain http on every wildcard and non-loopback spelling (fails closed when unsure)', () => {
+    for (const listen of [
+      '0.0.0.0:80',
+      '[::]:80',
+      '[::ffff:127.0.0.1]:80',
+      '[::ffff:10.0.0.1]:80',
+      '[0:0:0:0:0:0:0:0]:80',
+      '127.0.0.1.nip.io:80',
+      'localhost.example.com:80',
+    ])
+      expect(() => loadConfig({ env: {}, flags: { listen } }), listen).toThrow(
+        /refusing plain http/,
+      );
+    for (const listen of ['127.0.0.1:80', '[::1]:80', 'localhost:80'])
+      expect(loadConfig({ env: {}, flags: { listen } }).listen).toBe(listen);
+  });
+
   it('names the file and the field on error', () => {
     const f = file({ maxDeltaChanges: 0 });
     expect(() => loadConfig({ file: f, env: {}, flags: {} })).toThrow(
