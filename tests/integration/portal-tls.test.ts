@@ -1,5 +1,4 @@
 /** Over TLS the portal's session cookie is `__Host-` prefixed and Secure. */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -7,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/require.js';
 import { idvctl, startServer, type TestServer } from '../helpers/server.js';
+import { selfSignedCert } from '../helpers/tls.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'idv-portal-tls-'));
 let server: TestServer | undefined;
@@ -32,31 +32,7 @@ function get(
 
 describe.skipIf(missing({ commands: ['openssl'] }))('portal over TLS', () => {
   it('sets a __Host- Secure HttpOnly SameSite=Strict cookie from an https link', async () => {
-    const cert = join(tmp, 'cert.pem');
-    const key = join(tmp, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '2',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = selfSignedCert(tmp);
     server = await startServer({ args: ['--tls-cert', cert, '--tls-key', key] });
     const ca = readFileSync(cert);
     expect((await idvctl(server, ['--ca', cert, 'user', 'add', 'tess'])).code).toBe(0);

@@ -2,7 +2,7 @@
  * Operating the server: init and serve contracts, the config file (strict, path and reason on
  * error), plain http only on loopback, TLS with a private CA for idvctl and agents.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import {
   type TestServer,
 } from '../helpers/server.js';
 import { SimAgent } from '../helpers/sim-agent.js';
+import { selfSignedCert } from '../helpers/tls.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'idv-server-config-'));
 const started: TestServer[] = [];
@@ -164,31 +165,7 @@ describe('config file', () => {
 
 describe('TLS', () => {
   it('serves https and wss with the given certificate; idvctl and agents verify it with --ca', async () => {
-    const cert = join(tmp, 'cert.pem');
-    const key = join(tmp, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '2',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = selfSignedCert(tmp);
     const dir = await initDir('tls');
     const s = await startServer({ dataDir: dir, args: ['--tls-cert', cert, '--tls-key', key] });
     started.push(s);
