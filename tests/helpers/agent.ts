@@ -334,3 +334,12 @@ export async function agentStatus(agent: TestAgent): Promise<{
   if (r.code !== 0) throw new Error(`status failed: ${r.stdout}${r.stderr}`);
   return r.json as never;
 }
+
+/** Waits until `idv-agent status` says the agent is (or is no longer) connected to its server. */
+export function waitConnected(agent: TestAgent, want: boolean): Promise<unknown> {
+  return waitFor(
+    async () => (await agentStatus(agent)).connected === want,
+    `connected=${want}`,
+    15_000,
+  );
+}

@@ -7,6 +7,7 @@ import {
   begin,
   codeFor,
   startAgent,
+  waitConnected,
   waitFor,
   type TestAgent,
 } from '../helpers/agent.js';
@@ -22,17 +23,14 @@ afterEach(async () => {
   server = undefined;
 });
 
-const connected = (a: TestAgent, want: boolean) =>
-  waitFor(async () => (await agentStatus(a)).connected === want, `connected=${want}`, 15_000);
-
 describe('idv-agent offline and reconnecting', () => {
   it('server stopped: codes still verified from the cache, events queue, then upload after restart', async () => {
     server = await startServer();
     const { totp } = await addEnrolledUser(server, 'alice');
     agent = await startAgent({ server });
-    await connected(agent, true);
+    await waitConnected(agent, true);
     await server.stop();
-    await connected(agent, false);
+    await waitConnected(agent, false);
 
     const [p, ok] = await askAgent(agent.socket, [
       begin('alice'),
@@ -44,7 +42,7 @@ describe('idv-agent offline and reconnecting', () => {
     expect(queued.outbox).toBeGreaterThanOrEqual(2);
 
     await server.restart();
-    await connected(agent, true);
+    await waitConnected(agent, true);
     await waitFor(async () => (await agentStatus(agent!)).outbox === 0, 'outbox uploaded');
     const ev = await idvctl(server, ['events', '--user', 'alice']);
     expect(JSON.stringify(ev.json)).toContain('"ok"');
@@ -54,16 +52,16 @@ describe('idv-agent offline and reconnecting', () => {
     server = await startServer();
     await addEnrolledUser(server, 'alice');
     agent = await startAgent({ server, agentConfig: { heartbeatSeconds: 1 } });
-    await connected(agent, true);
+    await waitConnected(agent, true);
     const pid = server.process().pid!;
     process.kill(pid, 'SIGSTOP');
     try {
-      await connected(agent, false);
+      await waitConnected(agent, false);
       expect(agent.logs()).toMatch(/connection is dead/);
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    await connected(agent, true);
+    await waitConnected(agent, true);
   });
 
   it('cache older than offlineMaxAge: failMode secure refuses, safe lets through', async () => {
@@ -73,7 +71,7 @@ describe('idv-agent offline and reconnecting', () => {
       server,
       policy: { offlineMaxAgeSeconds: 3600, failMode: 'secure' },
     });
-    await connected(agent, true);
+    await waitConnected(agent, true);
     expect((await askAgent(agent.socket, [begin('alice')]))[0]).toMatchObject({ type: 'prompt' });
     await server.stop();
     await agent.kill('SIGTERM');
@@ -89,7 +87,7 @@ describe('idv-agent offline and reconnecting', () => {
 
     // Same with failMode safe (set while the server is up, the agent picks it up, then offline again).
     await server.restart();
-    await connected(agent, true);
+    await waitConnected(agent, true);
     const pol = await idvctl(server, [
       'policy',
       'set',
@@ -121,10 +119,10 @@ describe('idv-agent offline and reconnecting', () => {
     server = await startServer();
     await addEnrolledUser(server, 'alice');
     agent = await startAgent({ server });
-    await connected(agent, true);
+    await waitConnected(agent, true);
     const r = await idvctl(server, ['device', 'revoke', agent.deviceId]);
     expect(r.code).toBe(0);
-    await connected(agent, false);
+    await waitConnected(agent, false);
     await waitFor(() => /revoked this device/.test(agent!.logs()), 'revocation logged');
     expect((await askAgent(agent.socket, [begin('alice')]))[0]).toMatchObject({ type: 'prompt' });
   });

@@ -14,6 +14,7 @@ import {
   askAgent,
   begin,
   startAgent,
+  waitConnected,
   waitFor,
   type TestAgent,
 } from '../helpers/agent.js';
@@ -27,9 +28,6 @@ afterEach(async () => {
   agent = undefined;
   server = undefined;
 });
-
-const connected = (a: TestAgent, want: boolean) =>
-  waitFor(async () => (await agentStatus(a)).connected === want, `connected=${want}`, 15_000);
 
 async function remaining(s: TestServer, name: string): Promise<number> {
   const r = await idvctl(s, ['user', 'recovery-codes', name]);
@@ -53,7 +51,7 @@ describe('recovery codes at login', () => {
     const [c0, c1, c2] = codes as [string, string, string];
 
     agent = await startAgent({ server, policy: { maxAttempts: 5, prompts: 1 } });
-    await connected(agent, true);
+    await waitConnected(agent, true);
     await waitFor(async () => {
       const [r] = await askAgent(agent!.socket, [begin('alice', 'sshd')]);
       return r?.type === 'prompt';
@@ -76,7 +74,7 @@ describe('recovery codes at login', () => {
 
     // Offline: the server is down, the cache decides; the event waits in the outbox.
     await server.stop();
-    await connected(agent, false);
+    await waitConnected(agent, false);
     const off = await login(agent, 'alice', c1);
     expect(off.code).toBe(0);
     expect(off.stdout).toContain('8 recovery codes left');
@@ -91,7 +89,7 @@ describe('recovery codes at login', () => {
 
     // Back online: the event arrives, the server drops the code, and the agent keeps refusing it.
     await server.restart();
-    await connected(agent, true);
+    await waitConnected(agent, true);
     await waitFor(async () => (await agentStatus(agent!)).outbox === 0, 'outbox uploaded');
     await waitFor(async () => (await remaining(server!, 'alice')) === 8, 'the server to drop c1');
     expect((await login(agent, 'alice', c1)).code).toBe(1);
@@ -114,7 +112,7 @@ describe('recovery codes at login', () => {
     const first = await idvctl(server, ['user', 'recovery-codes', 'bob', '--regenerate']);
     const old = (first.json as { codes: string[] }).codes[0]!;
     agent = await startAgent({ server, policy: { prompts: 1 } });
-    await connected(agent, true);
+    await waitConnected(agent, true);
     const before = (await agentStatus(agent)).revision;
     const second = await idvctl(server, ['user', 'recovery-codes', 'bob', '--regenerate']);
     const fresh = (second.json as { codes: string[] }).codes[0]!;
@@ -132,7 +130,7 @@ describe('replay guard after a re-enrollment', () => {
     server = await startServer();
     const { totp: oldApp } = await addEnrolledUser(server, 'carol');
     agent = await startAgent({ server, policy: { window: 1, prompts: 1 } });
-    await connected(agent, true);
+    await waitConnected(agent, true);
     // The last accepted old code is the one of the NEXT step (window 1 accepts it), so the
     // replay guard stands one step ahead and the new app's code below falls on that very step.
     const next = Date.now() + oldApp.period * 1000;
