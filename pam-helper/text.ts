@@ -3,7 +3,8 @@
  * One line per outcome: pam_exec's `stdout` option turns each into a PAM info message.
  */
 export const TEXT = {
-  prompt: 'Verification code: ',
+  /** Says where the code comes from: a first-time user may not know which code is meant. */
+  prompt: 'Verification code (authenticator app): ',
   notACode: 'That is not a 6-digit code',
   unavailable: 'Verification service unavailable',
   noPermission: 'Verification service unavailable: this program may not ask it (permission denied)',

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import QRCode from 'qrcode';
+import { TEXT } from '../pam-helper/text.js';
 import { groupSecret, parseOtpauthUri } from '../protocol/totp.js';
 import { CodeClock } from './demo/codes.js';
 import { Processes, type RunResult, type Started } from './demo/processes.js';
@@ -222,7 +223,7 @@ async function main(): Promise<void> {
         });
       } else {
         const rl = createInterface({ input: process.stdin, output: process.stdout });
-        const typed = await rl.question('   Verification code: ');
+        const typed = await rl.question(`   ${TEXT.prompt}`);
         rl.close();
         code = (await login(typed.trim())).code;
       }

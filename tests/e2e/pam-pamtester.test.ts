@@ -1,7 +1,7 @@
 /**
  * The shipped Debian PAM snippets for sudo, su and login, run by the real Linux-PAM with the real
  * pam_exec, pamtester as the PAM application, under a pseudo-terminal: a person types the
- * password and then the code at "Verification code:". sudo and su are setuid root; pamtester is
+ * password and then the code at "Verification code (authenticator app):". sudo and su are setuid root; pamtester is
  * run with the person's real uid and root's effective uid (setpriv --ruid) to be in the same
  * situation (pam_rootok sees the person, pam_exec's seteuid matters).
  */
@@ -55,9 +55,15 @@ describe.skipIf(skip)(
       const { os, idv } = await person();
       const s = pamtester(service('sudo'), os.name, os.uid);
       await s.answer(/Password: $/, `${os.password}\r`);
-      await s.answer(/Verification code: $/, 'hello\r');
-      await s.answer(/That is not a 6-digit code\r?\nVerification code: $/, `${idv.wrong()}\r`);
-      await s.answer(/Wrong code, 4 attempts left\r?\nVerification code: $/, `${idv.code()}\r`);
+      await s.answer(/Verification code \(authenticator app\): $/, 'hello\r');
+      await s.answer(
+        /That is not a 6-digit code\r?\nVerification code \(authenticator app\): $/,
+        `${idv.wrong()}\r`,
+      );
+      await s.answer(
+        /Wrong code, 4 attempts left\r?\nVerification code \(authenticator app\): $/,
+        `${idv.code()}\r`,
+      );
       await s.expect(/exit=0/);
       expect(s.output()).toContain('successfully authenticated');
       // Echo was off while the code was typed, and is back on afterwards.
@@ -77,7 +83,8 @@ describe.skipIf(skip)(
       const { os, idv } = await person();
       const s = pamtester(service('sudo'), os.name, os.uid);
       await s.answer(/Password: $/, `${os.password}\r`);
-      for (let i = 0; i < 3; i++) await s.answer(/Verification code: $/, `${idv.wrong()}\r`);
+      for (let i = 0; i < 3; i++)
+        await s.answer(/Verification code \(authenticator app\): $/, `${idv.wrong()}\r`);
       await s.expect(/exit=1/);
       expect(s.output()).toContain('Wrong code, 2 attempts left');
       expect(s.output()).not.toContain('successfully authenticated');
@@ -87,7 +94,7 @@ describe.skipIf(skip)(
       const { os, idv } = await person();
       const s = pamtester(service('su'), os.name, os.uid);
       await s.answer(/Password: $/, `${os.password}\r`);
-      await s.answer(/Verification code: $/, `${idv.code()}\r`);
+      await s.answer(/Verification code \(authenticator app\): $/, `${idv.code()}\r`);
       await s.expect(/exit=0/);
     });
 
@@ -95,7 +102,7 @@ describe.skipIf(skip)(
       const { os, idv } = await person();
       const s = pamtester(service('login'), os.name, null);
       await s.answer(/Password: $/, `${os.password}\r`);
-      await s.answer(/Verification code: $/, `${idv.code()}\r`);
+      await s.answer(/Verification code \(authenticator app\): $/, `${idv.code()}\r`);
       await s.expect(/exit=0/, 20_000);
     });
 
@@ -103,7 +110,7 @@ describe.skipIf(skip)(
       const { os } = await person();
       const s = pamtester(service('sudo'), os.name, os.uid);
       await s.answer(/Password: $/, `${os.password}\r`);
-      await s.answer(/Verification code: $/, '12\x03');
+      await s.answer(/Verification code \(authenticator app\): $/, '12\x03');
       await s.expect(/exit=1/);
       expect(s.output()).toContain('Verification cancelled');
       await s.expect(/tty: icanon echo \./);

@@ -144,7 +144,7 @@ describe('npm run demo (interactive, on a terminal)', () => {
       )!.params;
       await seen(/to confirm: /);
       term.write(`${generateCode(params, Date.now() - 30_000)}\r`);
-      await seen(/Verification code: /);
+      await seen(/Verification code \(authenticator app\): /);
       term.write(`${generateCode(params, Date.now())}\r`);
       await seen(/=> login (allowed|refused)/);
       expect(out).toContain('=> login allowed (exit 0)');
