@@ -1,9 +1,12 @@
-// Builds the four programs into dist/ with esbuild: one bundle per program.
+// Builds the four programs into dist/ with esbuild: one bundle per program, then the native PAM
+// module dist/pam/pam_idv.so where a C compiler and the PAM headers are there (pam-module/).
 // Server, idvctl and agent are ESM and keep their npm dependencies external (native addons among
 // them). The PAM helper is bundled whole as CommonJS: a login then loads one small file through
 // Node's CommonJS loader, which starts measurably faster than the ESM loader (docs/benchmarks.md).
 import { build } from 'esbuild';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 
 const programs = [
   { entry: 'server/main.ts', out: 'idv-server.js' },
@@ -30,3 +33,33 @@ await Promise.all(
   ),
 );
 for (const p of programs) chmodSync(`dist/${p.out}`, 0o755);
+
+// The PAM module: optional for a checkout (the helper works without it), so a machine without a
+// compiler or the headers gets one line saying why and how, and the build goes on. A module that
+// does not compile where it can be compiled is a real error.
+const recipe = JSON.parse(readFileSync('pam-module/build.json', 'utf8'));
+const cc = process.env.CC || 'cc';
+const hasCc = spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0;
+const hasHeaders =
+  hasCc &&
+  spawnSync(cc, ['-E', '-x', 'c', '-'], {
+    input: '#include <security/pam_modules.h>\n',
+    stdio: ['pipe', 'ignore', 'ignore'],
+  }).status === 0;
+if (!hasHeaders) {
+  console.log(
+    `pam_idv.so not built: ${hasCc ? 'no PAM headers (security/pam_modules.h)' : `no C compiler (${cc})`}; to build it: apt-get install ${hasCc ? '' : 'gcc '}libpam0g-dev, then npm run build`,
+  );
+} else {
+  mkdirSync(path.dirname(recipe.output), { recursive: true });
+  const platform = process.platform === 'darwin' ? recipe.darwin : recipe.linux;
+  const r = spawnSync(
+    cc,
+    [...recipe.cflags, ...platform, '-o', recipe.output, ...recipe.sources, ...recipe.libs],
+    { stdio: 'inherit' },
+  );
+  if (r.status !== 0) {
+    console.error(`pam_idv.so: ${cc} failed (exit ${r.status ?? r.signal})`);
+    process.exit(1);
+  }
+}
