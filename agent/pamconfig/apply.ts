@@ -15,18 +15,23 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { ensurePrivateDir, writePrivateFile } from '../../protocol/io/files.js';
 import { IdvError } from '../../protocol/errors.js';
+import { parseStack } from './stack.js';
 import {
+  factsOf,
+  findBlock,
   inspect,
   managedBlock,
   modeFor,
   modulesFor,
   planDisable,
+  type Hook,
   planEnable,
   verifyEnabled,
   type LineOptions,
+  type BlockFacts,
   type Plan,
   type ServiceState,
 } from './plan.js';
@@ -70,8 +75,64 @@ function readOrNull(path: string): string | null {
   }
 }
 
+/**
+ * Why a module file at an absolute path must not be used, or null. PAM loads it into sudo, su
+ * and sshd as root: whoever can replace the file (or rename a folder above it) owns every login.
+ */
+export function unsafeModulePath(path: string): string | null {
+  for (let p = path; ; p = dirname(p)) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      return `${p} does not exist`;
+    }
+    if (st.uid !== 0) return `${p} is owned by uid ${st.uid}, not root`;
+    if ((st.mode & 0o022) !== 0 && !(st.isDirectory() && (st.mode & 0o1000) !== 0 && p !== path))
+      return `${p} is writable by group or others (mode ${(st.mode & 0o7777).toString(8)})`;
+    if (p === dirname(p)) return null;
+  }
+}
+
+/** Where PAM would load the module from: an absolute path, or the first module folder holding it. */
+export function moduleFile(o: Pick<PamDirOptions, 'module' | 'moduleDirs'>): string | null {
+  if (isAbsolute(o.module)) return existsSync(o.module) ? o.module : null;
+  const dir = o.moduleDirs.find((d) => existsSync(join(d, o.module)));
+  return dir === undefined ? null : join(dir, o.module);
+}
+
+function checkModule(o: PamDirOptions): void {
+  if (!/^(\/[^\s]+|[A-Za-z0-9_.-]+)\.so$/.test(o.module))
+    throw new IdvError(
+      'USAGE',
+      `--module-path must be an absolute path or a file name ending in .so: ${o.module}`,
+    );
+  const file = moduleFile(o);
+  if (file === null)
+    throw new IdvError(
+      'VALIDATION_FAILED',
+      isAbsolute(o.module)
+        ? `the module ${o.module} does not exist`
+        : `${o.module} was not found in ${o.moduleDirs.join(', ')}; install the idv-agent package, give --module-path, or use --hook exec`,
+    );
+  if (isAbsolute(o.module)) {
+    const unsafe = unsafeModulePath(o.module);
+    if (unsafe)
+      throw new IdvError(
+        'VALIDATION_FAILED',
+        `refusing to load ${o.module} into logins: ${unsafe}; install it in the system's PAM module folder, root-owned`,
+      );
+  }
+}
+
 /** Refuses before any file is touched when the lines would point at something missing. */
 export function checkPrerequisites(services: string[], o: PamDirOptions): void {
+  if (o.hook === 'module') checkModule(o);
+  else checkHelper(o);
+  checkCommon(services, o);
+}
+
+function checkHelper(o: PamDirOptions): void {
   if (!isAbsolute(o.helper))
     throw new IdvError(
       'USAGE',
@@ -85,12 +146,22 @@ export function checkPrerequisites(services: string[], o: PamDirOptions): void {
       `the helper ${o.helper} does not exist or is not executable`,
     );
   }
-  if (!isAbsolute(o.socket))
-    throw new IdvError('USAGE', `--socket must be an absolute path: ${o.socket}`);
+}
+
+function checkCommon(services: string[], o: PamDirOptions): void {
+  if (!isAbsolute(o.socket) || /\s/.test(o.socket))
+    throw new IdvError('USAGE', `--socket must be an absolute path without spaces: ${o.socket}`);
   if (!existsSync(o.pamDir))
     throw new IdvError('VALIDATION_FAILED', `no PAM directory at ${o.pamDir}`);
   const modules = new Set(
-    services.flatMap((s) => modulesFor(modeFor(s) ?? 'terminal', (o.breakGlass ?? []).length > 0)),
+    services.flatMap((s) =>
+      modulesFor(
+        modeFor(s) ?? 'terminal',
+        o.hook,
+        o.ssh ?? 'publickey',
+        (o.breakGlass ?? []).length > 0,
+      ),
+    ),
   );
   for (const m of modules) {
     if (!o.moduleDirs.some((d) => existsSync(join(d, m))))
@@ -202,9 +273,16 @@ export function disableService(service: string, o: PamDirOptions): ServiceResult
   );
 }
 
+/** What the service's current idv block says (hook, sshd mode, break-glass), or null. */
+export function existingFacts(service: string, o: PamDirOptions): BlockFacts | null {
+  const text = readOrNull(join(o.pamDir, service));
+  return text === null ? null : factsOf(findBlock(parseStack(text)));
+}
+
 export interface ServiceStatus {
   service: string;
   state: ServiceState | 'missing';
+  hook?: Hook;
   note: string;
 }
 

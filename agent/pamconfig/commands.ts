@@ -1,24 +1,35 @@
 /**
- * `idv-agent pam enable|disable|status`: wires idv-pam-helper into /etc/pam.d (or --pam-dir).
- * The agent's command table spreads `pamCommands` in.
+ * `idv-agent pam enable|disable|status`: wires idv into /etc/pam.d (or --pam-dir), through the
+ * native module pam_idv.so or through pam_exec + idv-pam-helper. The agent's command table
+ * spreads `pamCommands` in.
  */
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { EXIT, stringFlag, type Command, type Io, type Parsed } from '../../protocol/cli.js';
 import { IdvError } from '../../protocol/errors.js';
+import { agentPaths } from '../config.js';
+import { coverage, createAccountHint, describeCoverage, localAccountExists } from './accounts.js';
 import {
   DEFAULT_MODULE_DIRS,
   checkPrerequisites,
   disableService,
   enableService,
+  existingFacts,
+  moduleFile,
   serviceStatus,
+  unsafeModulePath,
   type PamDirOptions,
   type ServiceResult,
 } from './apply.js';
-import { DEFAULT_SERVICES } from './plan.js';
+import { DEFAULT_SERVICES, HOOKS, SSH_FIRST, type Hook, type SshFirst } from './plan.js';
 import { checkSshd, readSshdConfig, sshdEffective, type SshdSetting } from './sshd.js';
 
 const OPTIONS = {
   service: { type: 'string' },
+  hook: { type: 'string' },
+  module: { type: 'boolean' },
+  'module-path': { type: 'string' },
+  ssh: { type: 'string' },
   'pam-dir': { type: 'string' },
   helper: { type: 'string' },
   socket: { type: 'string' },
@@ -30,6 +41,7 @@ const OPTIONS = {
 const DEFAULTS = {
   pamDir: '/etc/pam.d',
   helper: '/usr/bin/idv-pam-helper',
+  module: 'pam_idv.so',
   socket: '/run/idv/agent.sock',
   backupDir: '/var/backups/idv',
   sshdConfig: '/etc/ssh/sshd_config',
@@ -40,7 +52,44 @@ interface Request {
   /** True when --service named them: a missing file is then an error, not a skip. */
   explicit: boolean;
   options: PamDirOptions;
+  /** Why this hook, for the report (the default depends on what is installed). */
+  hookReason: string;
   sshdConfig: string | null;
+}
+
+/** The module a checkout builds (dist/pam/pam_idv.so beside dist/idv-agent.js, via bin/). */
+function checkoutModule(): string {
+  return resolve(dirname(process.argv[1] ?? '.'), '../dist/pam/pam_idv.so');
+}
+
+/**
+ * --hook, --module and --module-path; without them: the module when it is installed in the
+ * system's PAM module folder, else the checkout's build when it is root-owned, else pam_exec.
+ */
+function chooseHook(values: Parsed['values']): { hook: Hook; module: string; reason: string } {
+  const flag = stringFlag(values, 'hook');
+  if (flag !== undefined && !(HOOKS as readonly string[]).includes(flag))
+    throw new IdvError('USAGE', `--hook must be exec or module, not ${JSON.stringify(flag)}`);
+  const path = stringFlag(values, 'module-path');
+  const wantModule = flag === 'module' || values.module === true || path !== undefined;
+  if (flag === 'exec') {
+    if (wantModule)
+      throw new IdvError('USAGE', '--module / --module-path and --hook exec contradict each other');
+    return { hook: 'exec', module: DEFAULTS.module, reason: 'chosen with --hook exec' };
+  }
+  if (path !== undefined) return { hook: 'module', module: path, reason: 'from --module-path' };
+  const installed = moduleFile({ module: DEFAULTS.module, moduleDirs: DEFAULT_MODULE_DIRS });
+  if (installed) return { hook: 'module', module: DEFAULTS.module, reason: installed };
+  const built = checkoutModule();
+  if (existsSync(built) && (wantModule || unsafeModulePath(built) === null))
+    return { hook: 'module', module: built, reason: 'built in this checkout' };
+  // Asked for explicitly but nowhere: checkPrerequisites refuses with where it looked.
+  if (wantModule) return { hook: 'module', module: DEFAULTS.module, reason: 'not installed' };
+  return {
+    hook: 'exec',
+    module: DEFAULTS.module,
+    reason: 'pam_idv.so is not installed, so pam_exec runs the helper; see docs/pam.md',
+  };
 }
 
 function request(values: Parsed['values']): Request {
@@ -58,29 +107,59 @@ function request(values: Parsed['values']): Request {
   for (const u of breakGlass ?? [])
     if (!/^[a-z_][a-z0-9_.-]{0,31}$/i.test(u))
       throw new IdvError('USAGE', `--break-glass: ${JSON.stringify(u)} is not a user name`);
+  const ssh = stringFlag(values, 'ssh');
+  if (ssh !== undefined && !(SSH_FIRST as readonly string[]).includes(ssh))
+    throw new IdvError('USAGE', `--ssh must be publickey or password, not ${JSON.stringify(ssh)}`);
+  const hook = chooseHook(values);
   return {
     services: [...new Set(services)],
     explicit: list !== undefined,
     sshdConfig: sshdConfig ?? null,
+    hookReason: hook.reason,
     options: {
+      hook: hook.hook,
+      module: hook.module,
       pamDir: stringFlag(values, 'pam-dir') ?? DEFAULTS.pamDir,
       helper: stringFlag(values, 'helper') ?? DEFAULTS.helper,
       socket: stringFlag(values, 'socket') ?? process.env.IDV_SOCKET ?? DEFAULTS.socket,
       backupDir: stringFlag(values, 'backup-dir') ?? DEFAULTS.backupDir,
       breakGlass,
+      ssh: ssh as SshFirst | undefined,
       moduleDirs: DEFAULT_MODULE_DIRS,
       now: () => new Date(),
     },
   };
 }
 
+/** What sshd checks before the code: --ssh, else what the sshd block has, else the key. */
+function sshFirst(r: Request): SshFirst {
+  return r.options.ssh ?? existingFacts('sshd', r.options)?.ssh ?? 'publickey';
+}
+
 /** With --sshd-config, that file (and its Include files); else `sshd -T`, else the default file. */
 function sshdSettings(r: Request): { source: string; settings: SshdSetting[] } {
+  const first = sshFirst(r);
   if (r.sshdConfig)
-    return { source: r.sshdConfig, settings: checkSshd(readSshdConfig(r.sshdConfig)) };
+    return { source: r.sshdConfig, settings: checkSshd(readSshdConfig(r.sshdConfig), first) };
   const effective = sshdEffective();
-  if (effective) return { source: 'sshd -T', settings: checkSshd(effective) };
-  return { source: DEFAULTS.sshdConfig, settings: checkSshd(readSshdConfig(DEFAULTS.sshdConfig)) };
+  if (effective) return { source: 'sshd -T', settings: checkSshd(effective, first) };
+  return {
+    source: DEFAULTS.sshdConfig,
+    settings: checkSshd(readSshdConfig(DEFAULTS.sshdConfig), first),
+  };
+}
+
+/** openssh-server installs /etc/pam.d/sshd; without it there is no sshd to wire. */
+function sshdInstalled(r: Request): boolean {
+  return existsSync(join(r.options.pamDir, 'sshd'));
+}
+
+function sshdMissing(r: Request): ServiceResult {
+  return {
+    service: 'sshd',
+    outcome: 'missing',
+    message: `sshd is not installed here (no ${join(r.options.pamDir, 'sshd')}; Debian: apt install openssh-server), so there is nothing to wire for ssh`,
+  };
 }
 
 function printSshd(io: Io, source: string, settings: SshdSetting[]): void {
@@ -96,17 +175,27 @@ function printSshd(io: Io, source: string, settings: SshdSetting[]): void {
 }
 
 /**
- * The sshd block asks for the code instead of the password: with keyboard-interactive alone
- * allowed, the code would be the only factor. So sshd is wired only once sshd_config requires a
- * key first.
+ * sshd is wired only once sshd_config sends every login through keyboard-interactive (and, for
+ * key + code, a key first): else a key or the password method would log in without the code, or
+ * the code would be the only factor.
  */
-function sshdNotReady(settings: SshdSetting[]): ServiceResult {
+function sshdNotReady(settings: SshdSetting[], first: SshFirst): ServiceResult {
   const missing = settings.filter((s) => !s.ok).map((s) => s.line);
   return {
     service: 'sshd',
     outcome: 'refused',
-    message: `sshd_config must require a key and then the code first; set ${missing.map((m) => `"${m}"`).join(', ')}, check with \`sshd -t\`, reload sshd, then run this again`,
+    message: `sshd_config must require ${first === 'publickey' ? 'a key and then the code' : 'keyboard-interactive (password, then code)'} first; set ${missing.map((m) => `"${m}"`).join(', ')}, check with \`sshd -t\`, reload sshd, then run this again`,
   };
+}
+
+/** Refuses break-glass accounts that do not exist: their skip line would protect no one. */
+function checkBreakGlass(r: Request): void {
+  for (const name of r.options.breakGlass ?? [])
+    if (!localAccountExists(name))
+      throw new IdvError(
+        'VALIDATION_FAILED',
+        `--break-glass: there is no local account ${name} (not in /etc/passwd). Create it first, with a long random password kept offline: ${createAccountHint(name)}; then run this again`,
+      );
 }
 
 function ok(r: Request, res: ServiceResult): boolean {
@@ -114,61 +203,106 @@ function ok(r: Request, res: ServiceResult): boolean {
   return !['refused', 'failed'].includes(res.outcome);
 }
 
-function report(
+function hookLine(r: Request): string {
+  const o = r.options;
+  return o.hook === 'module'
+    ? `hook: module, ${o.module} (${r.hookReason})`
+    : `hook: exec, pam_exec + ${o.helper} (${r.hookReason})`;
+}
+
+async function report(
   io: Io,
-  json: boolean,
+  values: Parsed['values'],
   r: Request,
   results: ServiceResult[],
   verb: 'enable' | 'disable',
-): number {
-  const sshd = r.services.includes('sshd') && verb === 'enable' ? sshdSettings(r) : null;
+): Promise<number> {
+  const json = values.json === true;
+  const sshd =
+    verb === 'enable' && r.services.includes('sshd') && sshdInstalled(r) ? sshdSettings(r) : null;
+  const changed = results.some((res) => res.outcome === 'added' || res.outcome === 'updated');
+  const accounts =
+    verb === 'enable'
+      ? await coverage(
+          agentPaths({ dataDir: stringFlag(values, 'data-dir'), socket: r.options.socket }),
+        )
+      : null;
   const good = results.every((res) => ok(r, res));
   if (json) {
     io.out(
       JSON.stringify({
         ok: good,
+        ...(verb === 'enable'
+          ? {
+              hook: r.options.hook,
+              ...(r.options.hook === 'module'
+                ? { module: r.options.module }
+                : { helper: r.options.helper }),
+            }
+          : {}),
         services: results,
         ...(sshd ? { sshdConfig: { source: sshd.source, settings: sshd.settings } } : {}),
+        ...(verb === 'enable'
+          ? {
+              accounts: accounts && {
+                unknownUsers: accounts.unknownUsers,
+                unmanaged: accounts.unmanaged.map((a) => a.name),
+                exempt: accounts.exempt,
+              },
+            }
+          : {}),
       }),
     );
     return good ? EXIT.OK : EXIT.FAILED;
   }
+  if (verb === 'enable') io.out(hookLine(r));
   for (const res of results) {
     const backup = res.backup && res.outcome !== 'failed' ? ` (backup: ${res.backup})` : '';
-    io.out(`${res.service}: ${res.outcome}: ${res.message}${backup}`);
+    // disable says what happened in words: "sudo: idv lines removed; ..."
+    const word =
+      verb === 'disable' && (res.outcome === 'removed' || res.outcome === 'unchanged')
+        ? ''
+        : `${res.outcome}: `;
+    io.out(`${res.service}: ${word}${res.message}${backup}`);
     if (res.byHand) {
       io.out(
         `  Add these lines to ${join(r.options.pamDir, res.service)} by hand, in the auth section`,
       );
       io.out(
-        '  (after the password step; for sshd in its place), see /usr/share/idv/pam and docs/pam.md:',
+        '  (after the password step; for sshd key + code in its place), see /usr/share/idv/pam and docs/pam.md:',
       );
       for (const l of res.byHand) io.out(`    ${l}`);
     }
   }
   if (sshd) printSshd(io, sshd.source, sshd.settings);
-  if (
-    verb === 'enable' &&
-    results.some((res) => res.outcome === 'added' || res.outcome === 'updated')
-  )
+  if (verb === 'enable') for (const l of describeCoverage(accounts).lines) io.out(l);
+  if (verb === 'enable' && changed)
     io.out('Keep this root shell open and try a login in another terminal before you close it.');
   return good ? EXIT.OK : EXIT.FAILED;
 }
 
 export const pamCommands: Record<string, Command> = {
   'pam enable': {
-    summary: 'Add idv-pam-helper to the PAM services (backup first, checked, idempotent)',
+    summary:
+      'Ask for the idv code in the PAM services (pam_idv.so or pam_exec; backup first, checked, idempotent)',
     options: OPTIONS,
     run: async ({ values }, io) => {
       const r = request(values);
-      checkPrerequisites(r.services, r.options);
-      const sshd = r.services.includes('sshd') ? sshdSettings(r) : null;
+      const wanted = r.services.filter((s) => s !== 'sshd' || sshdInstalled(r));
+      if (r.services.includes('sshd')) r.options.ssh = sshFirst(r);
+      checkBreakGlass(r);
+      checkPrerequisites(wanted, r.options);
+      const sshd = wanted.includes('sshd') ? sshdSettings(r) : null;
       const results = r.services.map((s) =>
-        s === 'sshd' && sshd && sshd.settings.some((x) => !x.ok)
-          ? sshdNotReady(sshd.settings)
-          : enableService(s, r.options),
+        s !== 'sshd'
+          ? enableService(s, r.options)
+          : sshd === null
+            ? sshdMissing(r)
+            : sshd.settings.some((x) => !x.ok)
+              ? sshdNotReady(sshd.settings, sshFirst(r))
+              : enableService(s, r.options),
       );
-      return report(io, values.json === true, r, results, 'enable');
+      return report(io, values, r, results, 'enable');
     },
   },
   'pam disable': {
@@ -177,21 +311,25 @@ export const pamCommands: Record<string, Command> = {
     run: async ({ values }, io) => {
       const r = request(values);
       const results = r.services.map((s) => disableService(s, r.options));
-      return report(io, values.json === true, r, results, 'disable');
+      return report(io, values, r, results, 'disable');
     },
   },
   'pam status': {
-    summary: 'Show which PAM services ask for the idv code, and the sshd_config lines it needs',
+    summary:
+      'Show which PAM services ask for the idv code, through which hook, and what sshd needs',
     options: OPTIONS,
     run: async ({ values }, io) => {
       const r = request(values);
       const statuses = r.services.map((s) => serviceStatus(s, r.options));
-      const sshd = r.services.includes('sshd') ? sshdSettings(r) : null;
+      const sshd = r.services.includes('sshd') && sshdInstalled(r) ? sshdSettings(r) : null;
       if (values.json === true) {
         io.out(JSON.stringify({ services: statuses, ...(sshd ? { sshdConfig: sshd } : {}) }));
         return EXIT.OK;
       }
-      for (const s of statuses) io.out(`${s.service}: ${s.state}: ${s.note}`);
+      for (const s of statuses)
+        io.out(
+          `${s.service}: ${s.state}${s.hook ? ` (${s.hook === 'module' ? 'pam_idv.so' : 'pam_exec + idv-pam-helper'})` : ''}: ${s.note}`,
+        );
       if (sshd) printSshd(io, sshd.source, sshd.settings);
       return EXIT.OK;
     },

@@ -2,16 +2,20 @@
  * Where the idv line goes in a PAM service file, and the edits `idv-agent pam enable|disable`
  * make. Pure: file text in, new text (or a refusal with the reason) out.
  *
+ * Two hooks ask for the code: `exec` (pam_exec runs idv-pam-helper) and `module` (pam_idv.so,
+ * which runs inside the application and asks through the PAM conversation).
+ *
  * Placement rules, from how Linux-PAM runs a stack:
- * - Terminal services (sudo, su, login): the code is asked after the password, so the line goes
- *   right after the password step (`@include common-auth`, `auth include|substack system-auth`,
- *   or the `pam_unix.so` auth line) — unless that step can end the stack early on success
+ * - The code after the password (sudo, su, login; sshd password + code): the line goes right
+ *   after the password step (`@include common-auth`, `auth include|substack system-auth`, or the
+ *   `pam_unix.so` auth line) — unless that step can end the stack early on success
  *   (`sufficient`, `success=done` in an included file), which would skip the code: then it goes
  *   right before it (the code is asked first; a wrong code still fails the login).
- * - sshd: public key + code (docs/pam.md: password + code cannot work with pam_exec, since
- *   Linux-PAM keeps one auth token for both). The block takes the place of the password step,
- *   which it keeps as a comment (`#idv-replaced: ...`) and `pam disable` puts back; sshd
- *   checks the key before PAM runs (AuthenticationMethods publickey,keyboard-interactive).
+ * - sshd public key + code: the block takes the place of the password step, which it keeps as a
+ *   comment (`#idv-replaced: ...`) and `pam disable` puts back; sshd checks the key before PAM
+ *   runs (AuthenticationMethods publickey,keyboard-interactive).
+ * - sshd password + code needs the module: pam_exec can only take the one auth token Linux-PAM
+ *   keeps per login, which pam_unix has already used for the password (docs/pam.md).
  * Anything else is an unknown layout: refused, with the lines to add by hand.
  */
 import { canShortCircuit, parseLine, parseStack, renderStack, type PamLine } from './stack.js';
@@ -20,7 +24,7 @@ export const MARK_BEGIN = '# idv-pam-helper (managed by idv-agent pam)';
 export const MARK_END = '# end idv-pam-helper';
 
 export const TERMINAL_SERVICES = ['sudo', 'sudo-i', 'su', 'su-l', 'login'] as const;
-export const AUTHTOK_SERVICES = ['sshd'] as const;
+export const SSHD_SERVICES = ['sshd'] as const;
 export const DEFAULT_SERVICES = ['sshd', 'sudo', 'su', 'login'] as const;
 
 /** Shown by pam_echo before pam_exec's fixed "Password: " prompt (it cannot be changed). */
@@ -30,19 +34,43 @@ export const SSHD_INSTRUCTION =
 /** Keeps the line the sshd block replaces, so that `pam disable` can put it back verbatim. */
 export const REPLACED_PREFIX = '#idv-replaced: ';
 
+/** How PAM reaches idv: pam_exec + idv-pam-helper, or the native module pam_idv.so. */
+export type Hook = 'exec' | 'module';
+export const HOOKS: readonly Hook[] = ['exec', 'module'];
+/** What sshd checks before the code: the user's key (sshd itself) or the password (pam_unix). */
+export type SshFirst = 'publickey' | 'password';
+export const SSH_FIRST: readonly SshFirst[] = ['publickey', 'password'];
+
 export interface LineOptions {
-  /** Absolute path of idv-pam-helper (pam_exec runs without PATH). */
+  hook: Hook;
+  /** Absolute path of idv-pam-helper (pam_exec runs without PATH); the exec hook. */
   helper: string;
+  /** pam_idv.so as the line names it: a bare name (system module folder) or an absolute path. */
+  module: string;
   socket: string;
   /** Accounts never asked for the code, even with the agent down; undefined keeps what is there. */
   breakGlass?: string[] | undefined;
+  /** sshd only; undefined keeps what the block has (publickey for a new block). */
+  ssh?: SshFirst | undefined;
 }
 
-export type Mode = 'terminal' | 'authtok';
+export type Mode = 'terminal' | 'sshd';
 
 export function modeFor(service: string): Mode | null {
   if ((TERMINAL_SERVICES as readonly string[]).includes(service)) return 'terminal';
-  if ((AUTHTOK_SERVICES as readonly string[]).includes(service)) return 'authtok';
+  if ((SSHD_SERVICES as readonly string[]).includes(service)) return 'sshd';
+  return null;
+}
+
+/** The code replaces the password step (sshd key + code) or follows it (everything else). */
+function replacesPassword(mode: Mode, ssh: SshFirst): boolean {
+  return mode === 'sshd' && ssh === 'publickey';
+}
+
+/** Why this combination cannot be wired, or null. */
+export function unsupported(mode: Mode, hook: Hook, ssh: SshFirst): string | null {
+  if (mode === 'sshd' && ssh === 'password' && hook === 'exec')
+    return 'sshd password + code needs the module (pam_idv.so): pam_exec gets the one auth token PAM keeps per login, which pam_unix has already used for the password; use --hook module, or --ssh publickey';
   return null;
 }
 
@@ -56,49 +84,69 @@ export function managedBlock(
   o: LineOptions,
   replaced?: string,
   breakGlass: readonly string[] = o.breakGlass ?? [],
+  ssh: SshFirst = o.ssh ?? 'publickey',
 ): string[] {
-  // Break-glass accounts skip the idv lines (echo and helper: 2; helper: 1) even when the agent
-  // is down; pam_succeed_if runs no program and needs no network.
+  // Break-glass accounts skip the idv lines (echo and helper: 2; helper or module: 1) even when
+  // the agent is down; pam_succeed_if runs no program and needs no network.
   const skip = (n: number): string[] =>
     breakGlass.length
       ? [
           `auth [success=${n} default=ignore] pam_succeed_if.so quiet user in ${breakGlass.join(':')}`,
         ]
       : [];
-  const lines =
-    mode === 'authtok'
-      ? [
-          ...(replaced === undefined ? [] : [`${REPLACED_PREFIX}${replaced.replace(/\s+$/, '')}`]),
-          ...skip(2),
-          `auth optional pam_echo.so ${SSHD_INSTRUCTION}`,
-          `auth requisite pam_exec.so quiet stdout expose_authtok ${o.helper} --authtok --socket ${o.socket}`,
-          // pam_exec does nothing at setcred time; without a module that does, sshd's
-          // pam_setcred fails after a good code.
-          'auth optional pam_permit.so',
-        ]
-      : [
-          ...skip(1),
-          `auth requisite pam_exec.so quiet stdout seteuid ${o.helper} --socket ${o.socket}`,
-        ];
+  const kept = replaced === undefined ? [] : [`${REPLACED_PREFIX}${replaced.replace(/\s+$/, '')}`];
+  let lines: string[];
+  if (o.hook === 'module')
+    // pam_idv.so answers pam_setcred itself: no pam_permit line.
+    lines = [...kept, ...skip(1), `auth requisite ${o.module} socket=${o.socket}`];
+  else if (replacesPassword(mode, ssh))
+    lines = [
+      ...kept,
+      ...skip(2),
+      `auth optional pam_echo.so ${SSHD_INSTRUCTION}`,
+      `auth requisite pam_exec.so quiet stdout expose_authtok ${o.helper} --authtok --socket ${o.socket}`,
+      // pam_exec does nothing at setcred time; without a module that does, sshd's
+      // pam_setcred fails after a good code.
+      'auth optional pam_permit.so',
+    ];
+  else
+    lines = [
+      ...skip(1),
+      `auth requisite pam_exec.so quiet stdout seteuid ${o.helper} --socket ${o.socket}`,
+    ];
   return [MARK_BEGIN, ...lines, MARK_END];
 }
 
-/** The modules the block needs; enabling refuses when one is missing (the stack would break). */
-export function modulesFor(mode: Mode, breakGlass = false): string[] {
-  return [
-    ...(mode === 'authtok' ? ['pam_echo.so', 'pam_exec.so', 'pam_permit.so'] : ['pam_exec.so']),
-    ...(breakGlass ? ['pam_succeed_if.so'] : []),
-  ];
+/**
+ * The stock modules the block needs (pam_idv.so itself is checked apart); enabling refuses when
+ * one is missing (the stack would break).
+ */
+export function modulesFor(mode: Mode, hook: Hook, ssh: SshFirst, breakGlass = false): string[] {
+  const exec = replacesPassword(mode, ssh)
+    ? ['pam_echo.so', 'pam_exec.so', 'pam_permit.so']
+    : ['pam_exec.so'];
+  return [...(hook === 'exec' ? exec : []), ...(breakGlass ? ['pam_succeed_if.so'] : [])];
 }
 
-/** The break-glass accounts of an existing block (kept when `pam enable` is run without the flag). */
-function breakGlassOf(block: Block): string[] | undefined {
-  if (block.state !== 'present') return undefined;
+/** What an existing block says: its hook, what sshd checks first, its break-glass accounts. */
+export interface BlockFacts {
+  hook: Hook;
+  ssh: SshFirst;
+  breakGlass: string[];
+}
+
+export function factsOf(block: Block): BlockFacts | null {
+  if (block.state !== 'present') return null;
+  let breakGlass: string[] = [];
   for (const l of block.lines) {
     const m = /pam_succeed_if\.so quiet user in (\S+)$/.exec(l);
-    if (m) return (m[1] as string).split(':');
+    if (m) breakGlass = (m[1] as string).split(':');
   }
-  return [];
+  return {
+    hook: block.lines.some((l) => /^auth\s.*\bpam_exec\.so\b/.test(l)) ? 'exec' : 'module',
+    ssh: block.lines.some((l) => l.startsWith(REPLACED_PREFIX)) ? 'publickey' : 'password',
+    breakGlass,
+  };
 }
 
 const PASSWORD_FILES = ['common-auth', 'system-auth', 'password-auth'];
@@ -158,7 +206,7 @@ type Reader = (name: string) => string | null;
 /** Where the block goes, given the file without any idv block. */
 function placement(
   lines: PamLine[],
-  mode: Mode,
+  replace: boolean,
   readFile: Reader,
 ): { index: number; note: string; replaces?: string } | { refuse: string } {
   const invalid = lines.find((l) => l.kind === 'invalid');
@@ -173,7 +221,7 @@ function placement(
         'unknown layout: no password step found (@include common-auth, auth include/substack system-auth or password-auth, or an auth pam_unix.so line)',
     };
   const what = anchor.line.text.trim().replace(/\s+/g, ' ');
-  if (mode === 'authtok')
+  if (replace)
     return {
       index: anchor.index,
       replaces: anchor.line.text,
@@ -208,11 +256,20 @@ export function planEnable(text: string, mode: Mode, o: LineOptions, readFile: R
   const block = findBlock(lines);
   if (block.state === 'broken')
     return { kind: 'refuse', reason: `${block.reason}; fix or remove them, then run again` };
+  const facts = factsOf(block);
+  const ssh = o.ssh ?? facts?.ssh ?? 'publickey';
+  const breakGlass = o.breakGlass ?? facts?.breakGlass ?? [];
+  const impossible = unsupported(mode, o.hook, ssh);
+  if (impossible) return { kind: 'refuse', reason: impossible };
   const base = withoutBlock(lines, block);
-  const place = placement(base, mode, readFile);
+  const place = placement(base, replacesPassword(mode, ssh), readFile);
   if ('refuse' in place)
-    return { kind: 'refuse', reason: place.refuse, byHand: managedBlock(mode, o) };
-  const want = managedBlock(mode, o, place.replaces, o.breakGlass ?? breakGlassOf(block) ?? []);
+    return {
+      kind: 'refuse',
+      reason: place.refuse,
+      byHand: managedBlock(mode, o, undefined, breakGlass, ssh),
+    };
+  const want = managedBlock(mode, o, place.replaces, breakGlass, ssh);
   if (
     block.state === 'present' &&
     block.begin === place.index &&
@@ -236,8 +293,13 @@ export function planDisable(text: string): Plan {
   const block = findBlock(lines);
   if (block.state === 'broken')
     return { kind: 'refuse', reason: `${block.reason}; remove the idv lines by hand` };
-  if (block.state === 'absent') return { kind: 'unchanged', text, note: 'not enabled' };
-  return { kind: 'write', text: renderStack(withoutBlock(lines, block)), note: 'removed' };
+  if (block.state === 'absent')
+    return { kind: 'unchanged', text, note: 'not enabled; nothing to change' };
+  return {
+    kind: 'write',
+    text: renderStack(withoutBlock(lines, block)),
+    note: 'idv lines removed; the file is as it was before `pam enable`',
+  };
 }
 
 export type ServiceState = 'enabled' | 'disabled' | 'outdated' | 'broken';
@@ -250,18 +312,24 @@ export function inspect(
   readFile: Reader,
 ): {
   state: ServiceState;
+  /** Which hook the block uses (absent when there is no block). */
+  hook?: Hook;
   note: string;
 } {
   const block = findBlock(parseStack(text));
   if (block.state === 'absent') return { state: 'disabled', note: 'no idv lines' };
   if (block.state === 'broken') return { state: 'broken', note: block.reason };
+  const facts = factsOf(block) as BlockFacts;
+  const hook = facts.hook;
   if (mode === null)
-    return { state: 'enabled', note: 'idv lines present (service not managed here)' };
-  const plan = planEnable(text, mode, o, readFile);
+    return { state: 'enabled', hook, note: 'idv lines present (service not managed here)' };
+  // Judged against the hook the block uses: status tells, `pam enable --hook` changes it.
+  const plan = planEnable(text, mode, { ...o, hook }, readFile);
   if (plan.kind === 'unchanged')
-    return { state: 'enabled', note: plan.note.replace(/^already enabled /, '') };
+    return { state: 'enabled', hook, note: plan.note.replace(/^already enabled /, '') };
   return {
     state: 'outdated',
+    hook,
     note:
       plan.kind === 'refuse'
         ? plan.reason

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import type { SshFirst } from './plan.js';
 
 export interface SshdSetting {
   line: string;
@@ -85,11 +86,17 @@ export function sshdEffective(): Map<string, string> | null {
   return null;
 }
 
-/** The settings the code prompt over SSH needs, with what is in effect now. */
-export function checkSshd(values: Map<string, string>): SshdSetting[] {
+/**
+ * The settings the code prompt over SSH needs, with what is in effect now. Every list of
+ * AuthenticationMethods must hold keyboard-interactive (a list without it logs in with no code),
+ * and for key + code also publickey (the PAM stack then asks for the code alone).
+ */
+export function checkSshd(values: Map<string, string>, first: SshFirst): SshdSetting[] {
   const usePam = values.get('usepam') ?? 'no';
   const kbd = values.get('kbdinteractiveauthentication') ?? 'yes';
   const methods = values.get('authenticationmethods') ?? 'any';
+  const need =
+    first === 'publickey' ? ['publickey', 'keyboard-interactive'] : ['keyboard-interactive'];
   return [
     {
       line: 'UsePAM yes',
@@ -104,12 +111,15 @@ export function checkSshd(values: Map<string, string>): SshdSetting[] {
       ok: kbd === 'yes',
     },
     {
-      line: 'AuthenticationMethods publickey,keyboard-interactive',
-      why: 'without it a key alone logs in and the code is never asked',
+      line: `AuthenticationMethods ${need.join(',')}`,
+      why:
+        first === 'publickey'
+          ? 'without it a key alone, or the code alone, logs in'
+          : 'without it a key or the password method logs in without the code',
       actual: values.get('authenticationmethods') ?? null,
       ok:
         methods !== 'any' &&
-        methods.split(/\s+/).every((list) => list.split(',').includes('keyboard-interactive')),
+        methods.split(/\s+/).every((list) => need.every((m) => list.split(',').includes(m))),
     },
   ];
 }

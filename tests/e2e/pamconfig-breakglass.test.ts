@@ -62,6 +62,8 @@ describe.skipIf(skip !== null)(
         conf,
         '--break-glass',
         'root',
+        '--hook',
+        'exec',
       ]);
       expect(r.code, r.out).toBe(0);
       // Only the auth part matters to `pamtester ... authenticate`.

@@ -2,6 +2,7 @@
 // temp --pam-dir (never the machine's /etc/pam.d), through the real ./bin/idv-agent.
 import { execFile } from 'node:child_process';
 import {
+  chmodSync,
   cpSync,
   mkdirSync,
   mkdtempSync,
@@ -17,6 +18,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyPlan, DEFAULT_MODULE_DIRS } from '../../agent/pamconfig/apply.js';
 import { MARK_BEGIN, MARK_END, planEnable } from '../../agent/pamconfig/plan.js';
 import { parseStack } from '../../agent/pamconfig/stack.js';
+import { isRoot } from '../helpers/require.js';
 
 const FIXTURES = resolve('tests/e2e/pamconfig-fixtures');
 const HELPER = resolve('bin/idv-pam-helper');
@@ -27,12 +29,15 @@ let pamDir: string;
 let backupDir: string;
 let sshdConfig: string;
 
+/** The real agent with this test's paths; pam_exec unless the arguments choose a hook. */
 function agent(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const hook = args.some((a) => /^--(hook|module|module-path)$/.test(a)) ? [] : ['--hook', 'exec'];
   return new Promise((done) => {
     execFile(
       resolve('bin/idv-agent'),
       [
         ...args,
+        ...hook,
         '--pam-dir',
         pamDir,
         '--backup-dir',
@@ -158,8 +163,12 @@ describe('idv-agent pam on Debian 12 files', () => {
     expect(off.code).toBe(0);
     expect(read('sudo')).toBe(originals.sudo);
     expect(read('sshd')).toBe(originals.sshd);
+    expect(off.stdout).toContain(
+      'sudo: idv lines removed; the file is as it was before `pam enable` (backup: ',
+    );
+    expect(off.stdout).not.toContain('removed: removed');
     expect((await agent(['pam', 'disable', '--service', 'sudo'])).stdout).toContain(
-      'sudo: unchanged: not enabled',
+      'sudo: not enabled; nothing to change',
     );
   });
 
@@ -179,9 +188,9 @@ describe('idv-agent pam on Debian 12 files', () => {
 describe('idv-agent pam --break-glass', () => {
   it('adds a skip for the accounts, keeps it on a later enable, and removes it with "none"', async () => {
     setup('debian');
-    const skipLine = 'auth [success=1 default=ignore] pam_succeed_if.so quiet user in root:rescue';
+    const skipLine = 'auth [success=1 default=ignore] pam_succeed_if.so quiet user in root:daemon';
     expect(
-      (await agent(['pam', 'enable', '--service', 'sudo', '--break-glass', 'root,rescue'])).code,
+      (await agent(['pam', 'enable', '--service', 'sudo', '--break-glass', 'root,daemon'])).code,
     ).toBe(0);
     const l = lines('sudo');
     expect(l[l.indexOf(MARK_BEGIN) + 1]).toBe(skipLine);
@@ -194,6 +203,18 @@ describe('idv-agent pam --break-glass', () => {
     expect(read('sudo')).not.toContain('pam_succeed_if');
     const bad = await agent(['pam', 'enable', '--service', 'sudo', '--break-glass', 'root;rm']);
     expect(bad.code).toBe(2);
+  });
+
+  it('refuses an account that does not exist, says how to create it, and changes nothing', async () => {
+    setup('debian');
+    const before = read('sudo');
+    const name = `idvnone${process.pid}`;
+    const r = await agent(['pam', 'enable', '--service', 'sudo', '--break-glass', `root,${name}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`there is no local account ${name}`);
+    expect(r.stderr).toContain(`useradd --create-home --shell /bin/bash ${name} && passwd ${name}`);
+    expect(read('sudo')).toBe(before);
+    expect(() => readdirSync(backupDir)).toThrow();
   });
 });
 
@@ -274,6 +295,8 @@ describe('idv-agent pam refuses what it cannot do safely', () => {
           backupDir,
           '--helper',
           '/nope/idv-pam-helper',
+          '--hook',
+          'exec',
         ],
         (err, stdout, stderr) =>
           done({ code: (err as { code?: number } | null)?.code ?? 0, out: stdout + stderr }),
@@ -296,6 +319,8 @@ describe('idv-agent pam refuses what it cannot do safely', () => {
     const path = join(pamDir, 'sudo');
     const before = read('sudo');
     const options = {
+      hook: 'exec' as const,
+      module: 'pam_idv.so',
       pamDir,
       backupDir,
       helper: HELPER,
@@ -318,5 +343,204 @@ describe('idv-agent pam refuses what it cannot do safely', () => {
     expect(res.outcome).toBe('failed');
     expect(res.message).toContain('restored from the backup');
     expect(read('sudo')).toBe(before);
+  });
+});
+
+describe.skipIf(!isRoot)(
+  `idv-agent pam --hook module${isRoot ? '' : ' (skipped: needs root)'}`,
+  () => {
+    /** A stand-in for pam_idv.so (these tests edit files only; PAM never loads it). */
+    let module: string;
+    const moduleLine = (): string => `auth requisite ${module} socket=${SOCKET}`;
+    beforeEach(() => {
+      module = join(tmp, 'pam_idv.so');
+      writeFileSync(module, 'not loaded by these tests', { mode: 0o644 });
+    });
+    const withModule = (args: string[]): ReturnType<typeof agent> =>
+      agent([...args, '--module-path', module]);
+    const usePasswordFirst = (): void =>
+      writeFileSync(
+        join(tmp, 'sshd_config.d', '50-idv.conf'),
+        'KbdInteractiveAuthentication yes\nAuthenticationMethods keyboard-interactive\n',
+      );
+
+    it('writes the module line: after the password for sudo, su, login; in the password’s place for sshd key + code', async () => {
+      setup('debian');
+      const originals = Object.fromEntries(
+        ['sudo', 'su', 'login', 'sshd'].map((s) => [s, read(s)]),
+      );
+      const r = await withModule(['pam', 'enable']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`hook: module, ${module} (from --module-path)`);
+      for (const s of ['sudo', 'su', 'login']) {
+        expect(around(s).before).toBe('@include common-auth');
+        const l = lines(s);
+        expect(l[l.indexOf(MARK_BEGIN) + 1]).toBe(moduleLine());
+      }
+      expect(r.stdout).toContain(
+        'sshd: added: in place of "@include common-auth" (public key + code',
+      );
+      const sshd = read('sshd');
+      expect(sshd).toContain(moduleLine());
+      expect(sshd).not.toMatch(/pam_echo|pam_exec|pam_permit/);
+      expect(sshd).toContain('#idv-replaced: @include common-auth');
+
+      const status = await withModule(['pam', 'status']);
+      for (const s of ['sudo', 'su', 'login', 'sshd'])
+        expect(status.stdout).toContain(`${s}: enabled (pam_idv.so)`);
+      const json = JSON.parse((await withModule(['pam', 'status', '--json'])).stdout) as {
+        services: { service: string; hook: string }[];
+      };
+      expect(json.services.map((s) => s.hook)).toEqual(['module', 'module', 'module', 'module']);
+
+      const off = await withModule(['pam', 'disable']);
+      expect(off.code).toBe(0);
+      for (const s of ['sudo', 'su', 'login', 'sshd']) expect(read(s)).toBe(originals[s]);
+    });
+
+    it('switches a service from pam_exec to the module and back in place, one block at a time', async () => {
+      setup('debian');
+      await agent(['pam', 'enable', '--service', 'sudo']);
+      expect((await withModule(['pam', 'status', '--service', 'sudo'])).stdout).toContain(
+        'sudo: enabled (pam_exec + idv-pam-helper)',
+      );
+      const r = await withModule(['pam', 'enable', '--service', 'sudo', '--break-glass', 'root']);
+      expect(r.stdout).toContain('sudo: updated');
+      const l = lines('sudo');
+      expect(l.filter((x) => x === MARK_BEGIN)).toHaveLength(1);
+      expect(l[l.indexOf(MARK_BEGIN) + 1]).toBe(
+        'auth [success=1 default=ignore] pam_succeed_if.so quiet user in root',
+      );
+      expect(l[l.indexOf(MARK_BEGIN) + 2]).toBe(moduleLine());
+      expect(read('sudo')).not.toContain('pam_exec');
+      // Back to pam_exec: the break-glass account stays.
+      expect((await agent(['pam', 'enable', '--service', 'sudo'])).stdout).toContain(
+        'sudo: updated',
+      );
+      expect(read('sudo')).toContain('pam_succeed_if.so quiet user in root');
+      expect(read('sudo')).toContain('pam_exec.so');
+    });
+
+    it('sshd password + code: after the password step, once sshd_config sends every login through keyboard-interactive', async () => {
+      setup('debian');
+      writeFileSync(
+        join(tmp, 'sshd_config.d', '50-idv.conf'),
+        'KbdInteractiveAuthentication yes\n',
+      );
+      const original = read('sshd');
+      const refused = await withModule(['pam', 'enable', '--service', 'sshd', '--ssh', 'password']);
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toContain(
+        'sshd: refused: sshd_config must require keyboard-interactive',
+      );
+      expect(refused.stdout).toMatch(/MISSING AuthenticationMethods keyboard-interactive/);
+      expect(read('sshd')).toBe(original);
+
+      usePasswordFirst();
+      const r = await withModule(['pam', 'enable', '--service', 'sshd', '--ssh', 'password']);
+      expect(r.code, r.stdout).toBe(0);
+      expect(r.stdout).toContain('sshd: added: after "@include common-auth"');
+      expect(r.stdout).toMatch(/ok +AuthenticationMethods keyboard-interactive/);
+      expect(around('sshd').before).toBe('@include common-auth');
+      expect(read('sshd')).not.toContain('#idv-replaced');
+      // Run again without --ssh: the block says password + code, and stays.
+      const again = await withModule(['pam', 'enable', '--service', 'sshd']);
+      expect(again.stdout).toContain('sshd: unchanged');
+      expect((await withModule(['pam', 'status', '--service', 'sshd'])).stdout).toContain(
+        'sshd: enabled (pam_idv.so)',
+      );
+      expect((await withModule(['pam', 'disable', '--service', 'sshd'])).code).toBe(0);
+      expect(read('sshd')).toBe(original);
+    });
+
+    it('refuses sshd password + code through pam_exec, and key + code when sshd_config lets the code alone in', async () => {
+      setup('debian');
+      usePasswordFirst();
+      const exec = await agent(['pam', 'enable', '--service', 'sshd', '--ssh', 'password']);
+      expect(exec.code).toBe(1);
+      expect(exec.stdout).toContain('sshd: refused: sshd password + code needs the module');
+      const key = await withModule(['pam', 'enable', '--service', 'sshd']);
+      expect(key.code).toBe(1);
+      expect(key.stdout).toContain(
+        'sshd: refused: sshd_config must require a key and then the code',
+      );
+      expect(key.stdout).toMatch(/MISSING AuthenticationMethods publickey,keyboard-interactive/);
+      expect(read('sshd')).not.toContain('idv');
+    });
+
+    it('RHEL password + code: after `auth substack password-auth`', async () => {
+      setup('rhel');
+      usePasswordFirst();
+      const r = await withModule(['pam', 'enable', '--service', 'sshd', '--ssh', 'password']);
+      expect(r.code, r.stdout).toBe(0);
+      expect(around('sshd').before).toBe('auth       substack     password-auth');
+      expect(around('sshd').after).toBe('auth       include      postlogin');
+    });
+
+    it('refuses a module file that others could replace, or that is not there, before touching any file', async () => {
+      setup('debian');
+      const before = read('sudo');
+      chmodSync(module, 0o666);
+      const loose = await withModule(['pam', 'enable', '--service', 'sudo']);
+      expect(loose.code).toBe(1);
+      expect(loose.stderr).toContain(`refusing to load ${module} into logins`);
+      expect(loose.stderr).toContain('writable by group or others');
+      const gone = await agent([
+        'pam',
+        'enable',
+        '--service',
+        'sudo',
+        '--module-path',
+        join(tmp, 'nowhere', 'pam_idv.so'),
+      ]);
+      expect(gone.code).toBe(1);
+      expect(gone.stderr).toContain(
+        `the module ${join(tmp, 'nowhere', 'pam_idv.so')} does not exist`,
+      );
+      expect(read('sudo')).toBe(before);
+      expect(() => readdirSync(backupDir)).toThrow();
+    });
+
+    it('matches the packaging/pam module snippets (sudo, su, login, sshd both ways)', async () => {
+      setup('debian');
+      const auth = (text: string): string[] =>
+        parseStack(text.replaceAll(module, 'pam_idv.so')).flatMap((l) =>
+          l.kind === 'include' && l.target === 'common-auth'
+            ? ['@include common-auth']
+            : l.kind === 'rule' && l.type === 'auth'
+              ? [[l.control, l.module, ...l.args].join(' ')]
+              : [],
+        );
+      const snippet = (name: string): string[] =>
+        auth(readFileSync(resolve('packaging/pam/debian', name), 'utf8'));
+      expect((await withModule(['pam', 'enable', '--service', 'sudo,su,login,sshd'])).code).toBe(0);
+      for (const s of ['sudo', 'su', 'login'])
+        expect(auth(read(s))).toEqual(snippet(`${s}-module`));
+      expect(auth(read('sshd'))).toEqual(snippet('sshd-publickey-code-module'));
+      await withModule(['pam', 'disable', '--service', 'sshd']);
+      usePasswordFirst();
+      expect(
+        (await withModule(['pam', 'enable', '--service', 'sshd', '--ssh', 'password'])).code,
+      ).toBe(0);
+      expect(auth(read('sshd'))).toEqual(snippet('sshd-password-code-module'));
+    });
+  },
+);
+
+describe('idv-agent pam on a machine without sshd', () => {
+  it('says sshd is not installed instead of talking about sshd_config', async () => {
+    setup('debian');
+    rmSync(join(pamDir, 'sshd'));
+    const named = await agent(['pam', 'enable', '--service', 'sshd']);
+    expect(named.code).toBe(1);
+    expect(named.stdout).toContain('sshd: missing: sshd is not installed here');
+    expect(named.stdout).not.toContain('sshd_config');
+    // Not named: the other services are wired, sshd is reported and skipped.
+    const all = await agent(['pam', 'enable']);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toContain('sudo: added');
+    expect(all.stdout).toContain('sshd is not installed here');
+    expect(all.stdout).not.toContain('sshd_config');
   });
 });
