@@ -14,6 +14,7 @@ import { collectFacts } from './facts.js';
 import { askSocket } from './localapi/client.js';
 import { LoginEngine } from './policy/engine.js';
 import type { StatusReport } from '../protocol/messages.js';
+import { coverage, describeCoverage, type Coverage } from './pamconfig/accounts.js';
 
 export const PATH_OPTIONS = {
   'data-dir': { type: 'string' },
@@ -70,10 +71,18 @@ async function offlineStatus(p: Parsed): Promise<StatusReport> {
   }
 }
 
-function printStatus(io: Io, s: StatusReport, running: boolean, json: boolean): void {
+function printStatus(
+  io: Io,
+  s: StatusReport,
+  running: boolean,
+  json: boolean,
+  accounts: Coverage | null,
+): void {
   const { type: _type, ...fields } = s;
   if (json) {
-    io.out(JSON.stringify({ ...fields, running }));
+    // null: the cache could not be read (not synced yet, or not root).
+    const unmanagedAccounts = accounts && accounts.unmanaged.map((a) => a.name);
+    io.out(JSON.stringify({ ...fields, running, unmanagedAccounts }));
     return;
   }
   io.out(
@@ -87,6 +96,7 @@ function printStatus(io: Io, s: StatusReport, running: boolean, json: boolean): 
       `last sync:  ${s.lastSyncAt ?? 'never'}`,
       `locked:     ${s.locked.length ? s.locked.join(', ') : 'none'}`,
       `outbox:     ${s.outbox} event(s) waiting for upload`,
+      ...describeCoverage(accounts).lines,
     ].join('\n'),
   );
 }
@@ -158,10 +168,11 @@ export const agentCommands: Record<string, Command> = {
         if (reply?.type === 'error') throw new IdvError(reply.code as never, reply.message);
         if (reply?.type !== 'status')
           throw new IdvError('INVALID_MESSAGE', 'unexpected answer from the agent');
-        printStatus(io, reply, true, Boolean(p.values.json));
+        printStatus(io, reply, true, Boolean(p.values.json), await coverage(paths));
       } catch (err) {
         if (!(err instanceof IdvError && err.code === 'AGENT_UNAVAILABLE')) throw err;
-        printStatus(io, await offlineStatus(p), false, Boolean(p.values.json));
+        const offline = await offlineStatus(p);
+        printStatus(io, offline, false, Boolean(p.values.json), await coverage(paths));
       }
       return 0;
     },

@@ -16,6 +16,7 @@ import { requestJson } from './controlclient/http.js';
 import { loadCa, loadDeviceKey, openCache } from './daemon.js';
 import { askSocket } from './localapi/client.js';
 import { pathsOf } from './commands.js';
+import { accountChecks } from './pamconfig/accounts.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 export interface Check {
@@ -60,7 +61,7 @@ function modeCheck(
   return { name, status: 'pass', detail: `${path} ${mode.toString(8).padStart(4, '0')}` };
 }
 
-/** Services in `pamDir` whose file mentions idv-pam-helper (comments ignored). */
+/** Services in `pamDir` whose file calls idv-pam-helper or pam_idv.so (comments ignored). */
 export function pamServices(pamDir: string): string[] {
   let names: string[];
   try {
@@ -73,7 +74,11 @@ export function pamServices(pamDir: string): string[] {
       try {
         return readFileSync(join(pamDir, n), 'utf8')
           .split('\n')
-          .some((l) => !l.trim().startsWith('#') && l.includes('idv-pam-helper'));
+          .some(
+            (l) =>
+              !l.trim().startsWith('#') &&
+              (l.includes('idv-pam-helper') || /\bpam_idv\.so\b/.test(l)),
+          );
       } catch {
         return false;
       }
@@ -209,9 +214,10 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
     name: 'PAM services',
     status: services.length ? 'pass' : 'warn',
     detail: services.length
-      ? `${services.join(', ')} call idv-pam-helper (${pamDir})`
-      : `no service in ${pamDir} calls idv-pam-helper: logins are not protected (see "idv-agent pam enable")`,
+      ? `${services.join(', ')} call idv-pam-helper or pam_idv.so (${pamDir})`
+      : `no service in ${pamDir} calls idv-pam-helper or pam_idv.so: logins are not protected (see "idv-agent pam enable")`,
   });
+  checks.push(...(await accountChecks(paths, pamDir)));
   return checks;
 }
 

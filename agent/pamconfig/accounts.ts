@@ -6,9 +6,12 @@
  * not through NSS: a break-glass account must work when a directory service is down, and
  * directory users are idv's to manage.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AgentPaths } from '../config.js';
 import { openCache } from '../daemon.js';
+import { factsOf, findBlock } from './plan.js';
+import { parseStack } from './stack.js';
 
 export interface AccountFiles {
   passwd: string;
@@ -167,4 +170,76 @@ export function describeCoverage(c: Coverage | null): { warn: boolean; lines: st
       ...(c.unmanaged.length ? [DENY_HINT] : []),
     ],
   };
+}
+
+/** The break-glass accounts each idv block in the PAM folder names (service → accounts). */
+export function breakGlassInPam(pamDir: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let names: string[];
+  try {
+    names = readdirSync(pamDir).sort();
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    let text: string;
+    try {
+      text = readFileSync(join(pamDir, n), 'utf8');
+    } catch {
+      continue;
+    }
+    const facts = factsOf(findBlock(parseStack(text)));
+    for (const account of facts?.breakGlass ?? [])
+      out.set(account, [...(out.get(account) ?? []), n]);
+  }
+  return out;
+}
+
+interface AccountCheck {
+  name: string;
+  status: 'pass' | 'warn' | 'fail';
+  detail: string;
+}
+
+/**
+ * `doctor`'s account checks: every break-glass account named in PAM exists locally (a missing
+ * one protects no one and reads as a safety net), and which local login accounts idv does not
+ * manage, with what the policy does to them.
+ */
+export async function accountChecks(
+  paths: AgentPaths,
+  pamDir: string,
+  files: AccountFiles = SYSTEM_FILES,
+): Promise<AccountCheck[]> {
+  const checks: AccountCheck[] = [];
+  const breakGlass = breakGlassInPam(pamDir);
+  if (breakGlass.size === 0)
+    checks.push({
+      name: 'break-glass account',
+      status: 'warn',
+      detail:
+        'none in the PAM files: with the agent down, only root (console, rescue mode) gets in; see `idv-agent pam enable --break-glass NAME`',
+    });
+  for (const [account, services] of breakGlass)
+    checks.push(
+      localAccountExists(account, files)
+        ? {
+            name: 'break-glass account',
+            status: 'pass',
+            detail: `${account} exists (skips the code at ${services.join(', ')})`,
+          }
+        : {
+            name: 'break-glass account',
+            status: 'fail',
+            detail: `${account} (named at ${services.join(', ')}) is not a local account; create it: ${createAccountHint(account)}`,
+          },
+    );
+  const c = await coverage(paths, files);
+  const words = describeCoverage(c);
+  checks.push({
+    name: 'accounts idv does not manage',
+    status: words.warn ? 'warn' : 'pass',
+    detail: words.lines.join(' '),
+  });
+  return checks;
 }
