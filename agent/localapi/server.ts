@@ -30,6 +30,7 @@ import { ensurePrivateDir } from '../../protocol/io/files.js';
 import type { Logger } from '../../protocol/io/log.js';
 import { LIMITS, parseLocalRequest, type LocalReply } from '../../protocol/messages.js';
 import { MESSAGES } from '../policy/messages.js';
+import { foldName } from '../policy/names.js';
 import { dispatchLocal, isPrivileged, type RouteDeps, type Session } from './routes.js';
 
 export interface LocalApiOptions {
@@ -166,10 +167,15 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
       return;
     }
     const session: Session = { login: null, promptsLeft: 0, begun: false };
-    /** The user whose prompt slot this connection holds, if any. */
+    /**
+     * The account whose prompt slot this connection holds, if any. Reserved when `begin` arrives,
+     * before the first await (parallel begins must see each other's slots), and released as soon
+     * as the login is no longer waiting at the prompt. Counted under the case-folded name:
+     * `Alice` and `alice` may be one account (agent/policy/names.ts) and share one budget.
+     */
     let slot: string | null = null;
     const syncSlot = (): void => {
-      const user = session.login?.user ?? null;
+      const user = session.login ? foldName(session.login.user) : null;
       if (slot === user) return;
       if (slot !== null) holdLogin(slot, -1);
       if (user !== null) holdLogin(user, 1);
@@ -204,14 +210,16 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
       if (isPrivileged(req) && !privilegedPeer(socket)) {
         return send({ type: 'error', code: 'FORBIDDEN', message: `${req.type} is for root only` });
       }
-      if (
-        req.type === 'begin' &&
-        !session.begun &&
-        (openLogins.get(req.user) ?? 0) >= maxLoginsPerUser
-      ) {
-        session.begun = true;
-        opts.log.warn({ user: req.user }, 'local socket: too many logins of one user at once');
-        return send({ type: 'deny', message: MESSAGES.tooManyLogins });
+      if (req.type === 'begin' && !session.begun && slot === null) {
+        const key = foldName(req.user);
+        if ((openLogins.get(key) ?? 0) >= maxLoginsPerUser) {
+          session.begun = true;
+          opts.log.warn({ user: req.user }, 'local socket: too many logins of one user at once');
+          return send({ type: 'deny', message: MESSAGES.tooManyLogins });
+        }
+        // Check and count in one step: the slot is held from here, through the await below.
+        holdLogin(key, 1);
+        slot = key;
       }
       try {
         const reply = await dispatchLocal(session, req, opts.deps);
@@ -219,6 +227,8 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
         syncSlot();
         send(reply);
       } catch (err) {
+        session.login = null;
+        syncSlot();
         opts.log.error({ err: (err as Error).message, request: req.type }, 'local request failed');
         send({
           type: 'error',

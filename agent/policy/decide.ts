@@ -8,7 +8,8 @@
  *  2. mfa off for this device group → skip
  *  3. the PAM service is not one that asks → skip
  *  4. exempt user (break-glass) → skip
- *  5. user unknown here → policy.unknownUsers (skip: not managed here; deny)
+ *  5. user unknown here (names matched by agent/policy/names.ts: exact, else case-insensitive)
+ *     → policy.unknownUsers (skip: not managed here; deny); a name matching several → deny
  *  6. suspended → deny
  *  7. locked out → deny with the lockout message (outcome `locked`)
  *  8. not enrolled → skip with the deadline during the enrollment grace, deny after it
@@ -83,10 +84,13 @@ export interface BeginInput {
   now: number;
   state: SyncState;
   connected: boolean;
+  /** The login name as typed: exemption matches it exactly (never case-folded). */
   user: string;
   service: string;
-  /** The cached user, null when the server sent none by that name. */
+  /** The cached user (matched by agent/policy/names.ts), null when there is none. */
   record: CachedUser | null;
+  /** The name matches several cached users in different case: refused, whatever unknownUsers. */
+  ambiguousName?: boolean;
   counters: Counters;
 }
 
@@ -107,6 +111,13 @@ export function decideBegin(input: BeginInput): Decision {
   if (policy.exemptUsers.includes(input.user)) return skip('exempt');
   const u = input.record;
   if (u === null) {
+    if (input.ambiguousName) {
+      return {
+        reply: { type: 'deny', message: MESSAGES.ambiguousName },
+        outcome: 'deny',
+        reason: 'ambiguous-name',
+      };
+    }
     return policy.unknownUsers === 'deny'
       ? {
           reply: { type: 'deny', message: MESSAGES.unknownDenied },

@@ -8,6 +8,7 @@ import type { LocalReply, LoginEvent } from '../../protocol/messages.js';
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import type { Cache, Counters, UsedRecovery } from '../store/cache.js';
 import { decideBegin, lockState, type Decision } from './decide.js';
+import { matchName } from './names.js';
 import { boundedRecoveryVerifier } from './recovery.js';
 import { KeyedSerializer } from './serialize.js';
 import {
@@ -47,19 +48,41 @@ export class LoginEngine {
     this.#recovery = deps.recovery ?? boundedRecoveryVerifier();
   }
 
+  /**
+   * The login with its name resolved to the cached user it is (agent/policy/names.ts): counters,
+   * the per-user lock and the event all go by that one name.
+   */
+  #resolve(typed: LoginContext): { ctx: LoginContext; ambiguous: boolean } {
+    const match = matchName(typed.user, this.deps.cache.names);
+    if (match.kind === 'folded') {
+      this.deps.log.info(
+        { user: match.name, typed: typed.user },
+        'login name matched in another case',
+      );
+    }
+    const user = match.kind === 'exact' || match.kind === 'folded' ? match.name : typed.user;
+    return { ctx: { ...typed, user }, ambiguous: match.kind === 'ambiguous' };
+  }
+
   /** skip / prompt / deny for a login that starts. */
-  begin(ctx: LoginContext): Promise<LocalReply> {
+  begin(typed: LoginContext): Promise<LocalReply> {
+    const { ctx, ambiguous } = this.#resolve(typed);
     return this.#serial.run(ctx.user, async () => {
-      const { decision } = await this.#gate(ctx);
+      const { decision } = await this.#gate(ctx, ambiguous, typed.user);
       await this.#record(ctx, decision, null);
       return decision.reply;
     });
   }
 
   /** ok / invalid / locked (or deny / skip when the situation changed since `begin`). */
-  verify(ctx: LoginContext, code: string): Promise<LocalReply> {
+  verify(typed: LoginContext, code: string): Promise<LocalReply> {
+    const { ctx, ambiguous } = this.#resolve(typed);
     return this.#serial.run(ctx.user, async () => {
-      const { decision, now, record, counters, policy } = await this.#gate(ctx);
+      const { decision, now, record, counters, policy } = await this.#gate(
+        ctx,
+        ambiguous,
+        typed.user,
+      );
       if ((decision.outcome !== 'prompt' && decision.outcome !== 'locked') || !record || !policy) {
         await this.#record(ctx, decision, null);
         return decision.reply;
@@ -129,19 +152,21 @@ export class LoginEngine {
     return { codeId, left: ids.length - 1 };
   }
 
-  async #gate(ctx: LoginContext) {
+  /** `ctx.user` is the resolved name; exemption is checked on the name as typed (exact). */
+  async #gate(ctx: LoginContext, ambiguousName: boolean, typed: string) {
     const now = this.deps.now();
     const state = this.deps.cache.state;
-    const record = await this.deps.cache.getUser(ctx.user);
+    const record = ambiguousName ? null : await this.deps.cache.getUser(ctx.user);
     const counters = await this.deps.cache.getCounters(ctx.user);
     const decision = decideBegin({
       now,
       state,
       connected: this.deps.connected(),
-      user: ctx.user,
+      user: typed,
       service: ctx.service,
       record,
       counters,
+      ambiguousName,
     });
     return { decision, now, record, counters, policy: state.policy };
   }

@@ -45,6 +45,8 @@ export const MESSAGES = {
   graceOver: (deadline: number) =>
     `You had to set up your authenticator app by ${dayMonth(deadline)}: ask your administrator for a new enrollment link`,
   suspended: 'Your account is suspended: contact your administrator',
+  ambiguousName:
+    'This login name matches more than one idv account (in different case): log in with the exact name',
   unknownDenied: 'This account is not allowed to log in here: contact your administrator',
   neverSynced:
     'Cannot check your code: this machine has not synchronised with the idv server yet; contact your administrator',

@@ -25,6 +25,7 @@ import {
 import { policySchema, type Policy } from '../../protocol/policy.js';
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import { z } from 'zod';
+import { foldName, type NameIndex } from '../policy/names.js';
 import type { CacheCipher } from './crypto.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -97,6 +98,8 @@ export interface UsedRecovery {
 export class Cache {
   #state: SyncState;
   #users = new Map<string, UserRow>();
+  /** foldName(name) → the cached names with that key (agent/policy/names.ts). */
+  #folded = new Map<string, string[]>();
   #counters = new Map<string, Counters>();
   /** Per user, the ids of the recovery codes used here that the server may still list. */
   #used = new Map<string, Set<string>>();
@@ -121,6 +124,7 @@ export class Cache {
       this.#counters = new Map(counters.map((c) => [c.name, countersOf(c)]));
       this.#used = new Map();
       for (const r of used) this.#markUsed(r.name, r.code_id);
+      this.#indexNames();
       return;
     }
     for (const name of names) {
@@ -137,7 +141,25 @@ export class Cache {
       this.#used.delete(name);
       for (const r of used) this.#markUsed(name, r.code_id);
     }
+    this.#indexNames();
   }
+
+  #indexNames(): void {
+    const folded = new Map<string, string[]>();
+    for (const name of this.#users.keys()) {
+      const key = foldName(name);
+      const list = folded.get(key);
+      if (list) list.push(name);
+      else folded.set(key, [name]);
+    }
+    this.#folded = folded;
+  }
+
+  /** The cached names, for matchName: exact, and by case-folded key. */
+  readonly names: NameIndex = {
+    has: (name) => this.#users.has(name),
+    folded: (key) => this.#folded.get(key) ?? [],
+  };
 
   #markUsed(name: string, codeId: string): void {
     let set = this.#used.get(name);
