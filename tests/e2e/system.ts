@@ -28,6 +28,23 @@ export function snippet(name: string, socket: string, extra = ''): string {
     .replaceAll('--socket /run/idv/agent.sock', `--socket ${socket}${extra ? ` ${extra}` : ''}`);
 }
 
+/** The module this checkout builds (scripts/build.mjs), loaded by PAM from its absolute path. */
+export const MODULE = path.join(REPO, 'dist/pam/pam_idv.so');
+
+/**
+ * A shipped module snippet (packaging/pam/<distro>/<name>-module) with this checkout's module
+ * and the test's agent socket; `extra` is appended to the module's options.
+ */
+export function moduleSnippet(name: string, socket: string, extra = ''): string {
+  const text = readFileSync(path.join(REPO, 'packaging/pam', name), 'utf8');
+  if (!text.includes('pam_idv.so socket=/run/idv/agent.sock'))
+    throw new Error(`${name} runs no module`);
+  return text.replaceAll(
+    'pam_idv.so socket=/run/idv/agent.sock',
+    `${MODULE} socket=${socket}${extra ? ` ${extra}` : ''}`,
+  );
+}
+
 export interface Removable {
   remove(): void;
 }
