@@ -97,8 +97,14 @@ export function managedBlock(
   const kept = replaced === undefined ? [] : [`${REPLACED_PREFIX}${replaced.replace(/\s+$/, '')}`];
   let lines: string[];
   if (o.hook === 'module')
-    // pam_idv.so answers pam_setcred itself: no pam_permit line.
-    lines = [...kept, ...skip(1), `auth requisite ${o.module} socket=${o.socket}`];
+    lines = [
+      ...kept,
+      ...skip(1),
+      `auth requisite ${o.module} socket=${o.socket}`,
+      // pam_idv.so answers pam_setcred itself, but a break-glass jump over it in a stack with no
+      // password step leaves no module that said yes: PAM refuses such a stack.
+      ...(replacesPassword(mode, ssh) && breakGlass.length ? ['auth optional pam_permit.so'] : []),
+    ];
   else if (replacesPassword(mode, ssh))
     lines = [
       ...kept,
@@ -125,7 +131,8 @@ export function modulesFor(mode: Mode, hook: Hook, ssh: SshFirst, breakGlass = f
   const exec = replacesPassword(mode, ssh)
     ? ['pam_echo.so', 'pam_exec.so', 'pam_permit.so']
     : ['pam_exec.so'];
-  return [...(hook === 'exec' ? exec : []), ...(breakGlass ? ['pam_succeed_if.so'] : [])];
+  const module = replacesPassword(mode, ssh) && breakGlass ? ['pam_permit.so'] : [];
+  return [...(hook === 'exec' ? exec : module), ...(breakGlass ? ['pam_succeed_if.so'] : [])];
 }
 
 /** What an existing block says: its hook, what sshd checks first, its break-glass accounts. */

@@ -1,19 +1,30 @@
-// `idv-agent pam enable --break-glass USER`, checked with the real Linux-PAM through pamtester:
-// with the agent down, the break-glass account still authenticates, anyone else is refused.
-// The stack is the one `pam enable` writes for sshd (key + code: no password step), installed
-// under a test service name of its own in /etc/pam.d and removed afterwards.
+// `idv-agent pam enable --break-glass USER`, checked with the real Linux-PAM through pamtester,
+// for both hooks (pam_exec + helper, and pam_idv.so): with the agent down, the break-glass
+// account still authenticates, anyone else is refused. The stack is the one `pam enable` writes
+// for sshd (key + code: no password step), installed under a test service name of its own in
+// /etc/pam.d and removed afterwards.
 import { execFile, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { missing } from '../helpers/require.js';
+import { missing, REQUIRE_E2E } from '../helpers/require.js';
+import { MODULE } from './system.js';
 
 const skip = missing({ commands: ['pamtester'], root: true });
 const HELPER = resolve('bin/idv-pam-helper');
-
-let tmp: string;
-let service: string;
+const HOOKS = [
+  { name: 'exec', args: ['--hook', 'exec'] },
+  { name: 'module', args: ['--module-path', MODULE] },
+];
 
 function agent(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((done) =>
@@ -23,7 +34,11 @@ function agent(args: string[]): Promise<{ code: number; out: string }> {
   );
 }
 
-function pamtester(user: string, input: string): { status: number | null; out: string } {
+function pamtester(
+  service: string,
+  user: string,
+  input: string,
+): { status: number | null; out: string } {
   const r = spawnSync('pamtester', [service, user, 'authenticate'], {
     input,
     encoding: 'utf8',
@@ -32,9 +47,11 @@ function pamtester(user: string, input: string): { status: number | null; out: s
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-describe.skipIf(skip !== null)(
-  `break-glass with real PAM${skip ? ` (skipped: ${skip})` : ''}`,
-  () => {
+describe.skipIf(skip !== null || (!existsSync(MODULE) && !REQUIRE_E2E)).each(HOOKS)(
+  `break-glass with real PAM, hook $name${skip ? ` (skipped: ${skip})` : ''}`,
+  ({ args }) => {
+    let tmp: string;
+    let service: string;
     beforeAll(async () => {
       tmp = mkdtempSync(join(tmpdir(), 'idv-breakglass-'));
       const pamDir = join(tmp, 'pam.d');
@@ -62,8 +79,7 @@ describe.skipIf(skip !== null)(
         conf,
         '--break-glass',
         'root',
-        '--hook',
-        'exec',
+        ...args,
       ]);
       expect(r.code, r.out).toBe(0);
       // Only the auth part matters to `pamtester ... authenticate`.
@@ -81,14 +97,14 @@ describe.skipIf(skip !== null)(
     });
 
     it('lets the break-glass account in with the agent down, without asking for a code', () => {
-      const r = pamtester('root', '');
+      const r = pamtester(service, 'root', '');
       expect(r.out).toContain('successfully authenticated');
       expect(r.out).not.toContain('verification code');
       expect(r.status).toBe(0);
     });
 
     it('refuses everyone else with the agent down (fail closed)', () => {
-      const r = pamtester('nobody', '123456\n');
+      const r = pamtester(service, 'nobody', '123456\n');
       expect(r.out).not.toContain('successfully authenticated');
       expect(r.status).not.toBe(0);
     });
