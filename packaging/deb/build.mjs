@@ -3,7 +3,9 @@
 //
 // Each package carries its own copy of the binary and the sqlite3 addon in a private folder
 // (/usr/lib/idv, /usr/lib/idv-server; the binary finds the addon beside its real path), with
-// the program names as links in /usr/bin. The two packages install side by side.
+// the program names as links in /usr/bin. The two packages install side by side. The agent's
+// package also carries pam_idv.so (built by scripts/build.mjs into dist/pam/) in the system's PAM
+// module folder, where PAM finds it by its bare name.
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
@@ -20,6 +22,25 @@ import {
 import { dirname, join } from 'node:path';
 
 const ARCH = { x64: 'amd64', arm64: 'arm64' };
+const MULTIARCH = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' };
+
+/**
+ * The PAM module folder as this system's PAM package lays it out: the folder of pam_unix.so
+ * (`/lib/x86_64-linux-gnu/security` on Debian amd64), else Debian's multiarch default.
+ */
+export function pamModuleDir() {
+  try {
+    const files = execFileSync('dpkg-query', ['-L', 'libpam-modules'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).split('\n');
+    const unix = files.find((f) => f.endsWith('/security/pam_unix.so'));
+    if (unix) return dirname(unix);
+  } catch {
+    // no dpkg-query or no libpam-modules: the default below
+  }
+  return `/lib/${MULTIARCH[process.arch]}/security`;
+}
 
 const PACKAGES = [
   {
@@ -31,7 +52,8 @@ const PACKAGES = [
     description:
       'idv device agent and PAM helper (TOTP second factor for logins)\n' +
       ' Keeps this machine in sync with idv-server, caches users, secrets and policy, and\n' +
-      ' decides each login (sudo, su, login, sshd) through idv-pam-helper and pam_exec.\n' +
+      ' decides each login (sudo, su, login, sshd) through the PAM module pam_idv.so\n' +
+      ' (or idv-pam-helper and pam_exec).\n' +
       ' Installing it does not change /etc/pam.d: run `idv-agent pam enable` for that.',
     withPam: true,
   },
@@ -97,6 +119,16 @@ export function buildDebs({ root, out }) {
       if (existsSync(join(root, 'docs', d))) copyFileSync(join(root, 'docs', d), join(doc, d));
 
     if (p.withPam) {
+      const module = join(root, 'dist/pam/pam_idv.so');
+      if (existsSync(module)) {
+        const dir = join(stage, pamModuleDir());
+        mkdir(dir);
+        copyFileSync(module, join(dir, 'pam_idv.so'));
+        chmodSync(join(dir, 'pam_idv.so'), 0o644);
+      } else
+        console.warn(
+          'package: dist/pam/pam_idv.so is missing (npm run build needs cc and libpam0g-dev); the package will have no PAM module, and pam enable will use pam_exec',
+        );
       const pam = join(root, 'packaging/pam');
       const dest = join(stage, 'usr/share/idv/pam');
       mkdir(dest);
@@ -119,7 +151,7 @@ export function buildDebs({ root, out }) {
         `Architecture: ${arch}`,
         'Maintainer: idv maintainers <idv@localhost>',
         `Installed-Size: ${installedKb}`,
-        'Depends: libc6 (>= 2.28), libstdc++6, libgcc-s1',
+        `Depends: libc6 (>= 2.28), libstdc++6, libgcc-s1${p.withPam ? ', libpam0g' : ''}`,
         ...(p.withPam ? ['Recommends: libpam-modules'] : []),
         'Section: admin',
         'Priority: optional',

@@ -1,17 +1,35 @@
 // The .deb packages on this machine, as an administrator would use them: install both, check the
 // layout and the units (`systemd-analyze verify`), run server, idvctl and agent from /usr/bin,
-// then remove (config and data stay) and purge (nothing stays). /etc/pam.d must not change.
-// Needs root and dpkg; builds the packages into a temp folder first.
+// load the installed pam_idv.so with pamtester, then remove (config and data stay) and purge
+// (nothing stays). /etc/pam.d must not change (the pamtester service file is the test's own,
+// removed before the check). Needs root and dpkg; builds the packages into a temp folder first.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/require.js';
 import { IDV_VERSION } from '../../protocol/version.js';
+// @ts-expect-error: a plain .mjs build script, no types
+import { pamModuleDir } from '../../packaging/deb/build.mjs';
+import { installService } from './system.js';
 
-const skip = missing({ commands: ['dpkg', 'dpkg-deb', 'systemd-analyze'], root: true });
+const skip = missing({
+  commands: ['dpkg', 'dpkg-deb', 'systemd-analyze', 'pamtester'],
+  root: true,
+});
+
+/** Where the package puts the module: the folder of this system's pam_unix.so. */
+const MODULE_FILE = `${(pamModuleDir as () => string)()}/pam_idv.so`;
 
 const PACKAGES = ['idv-agent', 'idv-server'];
 const PROGRAM_FILES = [
@@ -27,6 +45,7 @@ const PROGRAM_FILES = [
   '/usr/share/idv/pam',
   '/usr/share/doc/idv-agent',
   '/usr/share/doc/idv-server',
+  MODULE_FILE,
 ];
 const KEPT_ON_REMOVE = [
   '/etc/idv/agent.env',
@@ -158,6 +177,9 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
     expect(statSync('/var/lib/idv').mode & 0o777).toBe(0o700);
     expect(statSync('/var/lib/idv-server').mode & 0o777).toBe(0o700);
     expect(readdirSync('/usr/share/idv/pam').length).toBeGreaterThan(0);
+    expect(MODULE_FILE).toMatch(/^\/(usr\/)?lib\/x86_64-linux-gnu\/security\/pam_idv\.so$/);
+    expect(statSync(MODULE_FILE).mode & 0o777).toBe(0o644);
+    expect(sh('dpkg', ['-S', MODULE_FILE]).out).toContain('idv-agent');
     expect(pamDigest()).toBe(pamBefore);
   });
 
@@ -179,7 +201,7 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
       expect(unit).toContain(line);
   });
 
-  it('runs server, idvctl and agent from /usr/bin (init, serve on loopback, register, sync)', async () => {
+  it('runs server, idvctl and agent from /usr/bin (init, serve on loopback, register, sync) and PAM loads the installed pam_idv.so', async () => {
     const init = sh('/usr/bin/idv-server', [
       'init',
       '--data-dir',
@@ -234,6 +256,45 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
       if (!status.connected) await new Promise((r) => setTimeout(r, 100));
     }
     expect(status.connected).toBe(true);
+
+    // PAM loads the installed module by its bare name, and it asks the running agent: an
+    // account the server does not manage is let through (unknownUsers: skip); with no agent on
+    // the socket named, the module refuses (fail closed).
+    const stack = (socket: string): string =>
+      `auth requisite pam_idv.so socket=${socket}\naccount required pam_permit.so\n`;
+    const live = installService('deb', stack('/run/idv/agent.sock'));
+    const dead = installService('deb', stack('/run/idv/nothing-here.sock'));
+    try {
+      const yes = sh('pamtester', [live.name, 'nobody', 'authenticate']);
+      expect(yes.out).toContain('successfully authenticated');
+      expect(yes.code).toBe(0);
+      const no = sh('pamtester', [dead.name, 'nobody', 'authenticate']);
+      expect(no.out).toContain('Verification service unavailable');
+      expect(no.out).not.toContain('successfully authenticated');
+      expect(no.code).not.toBe(0);
+    } finally {
+      live.remove();
+      dead.remove();
+    }
+
+    // The installed agent picks the installed module by default.
+    const pamDir = join(tmp, 'pam.d');
+    cpSync(resolve('tests/e2e/pamconfig-fixtures/debian'), pamDir, { recursive: true });
+    const enable = sh('/usr/bin/idv-agent', [
+      'pam',
+      'enable',
+      '--service',
+      'sudo',
+      '--pam-dir',
+      pamDir,
+      '--backup-dir',
+      join(tmp, 'backups'),
+    ]);
+    expect(enable.out).toContain(`hook: module, pam_idv.so (${MODULE_FILE})`);
+    expect(enable.code, enable.out).toBe(0);
+    expect(readFileSync(join(pamDir, 'sudo'), 'utf8')).toContain(
+      'auth requisite pam_idv.so socket=/run/idv/agent.sock',
+    );
     await stopChildren();
   });
 
