@@ -4,6 +4,7 @@
  * would hide a missing install step.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 export const REQUIRE_E2E = process.env.IDV_REQUIRE_E2E === '1';
 
@@ -22,8 +23,15 @@ export const isRoot = process.getuid?.() === 0;
  * Returns the reason a suite cannot run here, or null when it can. Throws under
  * IDV_REQUIRE_E2E=1 so that CI fails instead of skipping.
  */
-export function missing(requirements: { commands?: string[]; root?: boolean }): string | null {
+export function missing(requirements: {
+  commands?: string[];
+  root?: boolean;
+  /** Built files a suite needs, each with what to do when it is not there. */
+  files?: { path: string; hint: string }[];
+}): string | null {
   const reasons: string[] = [];
+  for (const f of requirements.files ?? [])
+    if (!existsSync(f.path)) reasons.push(`${f.path} missing (${f.hint})`);
   for (const c of requirements.commands ?? [])
     if (!hasCommand(c)) reasons.push(`${c} not installed`);
   if (requirements.root && !isRoot) reasons.push('needs root');
