@@ -33,7 +33,7 @@ import {
   securityHeaders,
   setSessionCookie,
 } from './http.js';
-import { SignInLimiter, type LimitState, type Limits } from './limiter.js';
+import { SignInLimiter, type LimitState, type Limits, type Reservation } from './limiter.js';
 import {
   accountPage,
   enrollPage,
@@ -272,22 +272,39 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     const u = await ctx.store.getUser(user);
     const limits = await limitsFor(u);
     const now = ctx.clock();
-    const state = limiter.state(user, limits, now, u?.unlockedAt ?? null);
-    if (state.locked) return html(reply, 429, lockedPage(state.until));
-    const pending = await ctx.store.getPendingTotp(user).catch(() => null);
-    if (!pending || fingerprint(pending.secret) !== s.enrolling)
-      return html(reply, 410, linkGonePage());
-    const code = (form.code ?? '').replace(/\s/g, '');
-    const result = verifyCode(pending, code, now, 1);
-    if (!result.ok) {
-      const after = limiter.fail(user, limits, now);
-      log.info({ user, reason: result.reason }, 'portal enrollment code refused');
-      if (after.locked) return html(reply, 429, lockedPage(after.until));
-      return renderEnroll(reply, s, 400, wrongCodeText(after, 'That code does not match.'));
+    // Checked and counted in one step before the awaits below (see limiter.ts).
+    const reserved = limiter.reserve(user, limits, now, u?.unlockedAt ?? null);
+    if (!reserved.ok) return html(reply, 429, lockedPage(reserved.state.until));
+    const { hold } = reserved;
+    try {
+      const pending = await ctx.store.getPendingTotp(user).catch(() => null);
+      if (!pending || fingerprint(pending.secret) !== s.enrolling)
+        return html(reply, 410, linkGonePage());
+      const code = (form.code ?? '').replace(/\s/g, '');
+      const result = verifyCode(pending, code, now, 1);
+      if (!result.ok) {
+        const after = hold.fail();
+        log.info({ user, reason: result.reason }, 'portal enrollment code refused');
+        if (after.locked) return html(reply, 429, lockedPage(after.until));
+        return renderEnroll(reply, s, 400, wrongCodeText(after, 'That code does not match.'));
+      }
+      hold.succeed();
+      return activate(req, reply, user, pending.secret, result.step, now);
+    } finally {
+      hold.release(); // not judged (the link was gone, or the store failed): not counted
     }
-    limiter.succeed(user);
-    await ctx.store.updateUser(user, { kind: 'activate', expectedSecret: pending.secret }, now);
-    lastStep.set(user, result.step);
+  });
+
+  async function activate(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    user: string,
+    secret: string,
+    step: number,
+    now: number,
+  ): Promise<FastifyReply> {
+    await ctx.store.updateUser(user, { kind: 'activate', expectedSecret: secret }, now);
+    lastStep.set(user, step);
     const codes = await issueRecoveryCodes(ctx, hub, user); // pushes activation and codes at once
     log.info({ user }, 'enrollment confirmed in the portal');
     // A fresh session id after the privilege change (no fixation).
@@ -295,11 +312,11 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     newSession(reply, {
       user,
       signedIn: true,
-      totpFp: fingerprint(pending.secret),
+      totpFp: fingerprint(secret),
       freshCodes: codes,
     });
     return see(reply, '/portal/recovery-codes');
-  });
+  }
 
   // -- recovery codes ------------------------------------------------------------------------
 
@@ -363,75 +380,98 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     }
     const user = name.data;
     const client = `client:${req.ip}`;
+    // Every attempt is checked and counted in one step, before anything awaits (limiter.ts):
+    // per client address first, then per name as soon as that name's limits are known.
+    const byClient = clients.reserve(client, CLIENT_LIMITS, ctx.clock(), null);
+    if (!byClient.ok) {
+      log.info({ client: req.ip }, 'portal sign-in refused: too many failures from this client');
+      return html(reply, 429, lockedPage(byClient.state.until));
+    }
+    const clientHold = byClient.hold;
+    try {
+      return await judgeSignIn(req, reply, s, form, user, code, clientHold);
+    } finally {
+      clientHold.release(); // not judged, or a success (which does not reset this count)
+    }
+  });
+
+  /** Judges one sign-in whose client-address attempt is already reserved. */
+  async function judgeSignIn(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    s: Session,
+    form: Record<string, string>,
+    user: string,
+    code: string,
+    clientHold: Reservation,
+  ): Promise<FastifyReply> {
     const u = await ctx.store.getUser(user);
     const limits = await limitsFor(u);
     const now = ctx.clock();
-    // Checked after the awaits, in the same turn as the TOTP check and the failure count, so
-    // that many requests sent at once cannot all pass the check before any failure is counted.
-    const clientState = clients.state(client, CLIENT_LIMITS, now, null);
-    if (clientState.locked) {
-      log.info({ client: req.ip }, 'portal sign-in refused: too many failures from this client');
-      return html(reply, 429, lockedPage(clientState.until));
-    }
-    const state = limiter.state(user, limits, now, u?.unlockedAt ?? null);
-    if (state.locked) {
+    const byName = limiter.reserve(user, limits, now, u?.unlockedAt ?? null);
+    if (!byName.ok) {
       log.info({ user }, 'portal sign-in refused: locked');
-      return html(reply, 429, lockedPage(state.until));
+      return html(reply, 429, lockedPage(byName.state.until));
     }
-    const usable = u !== null && u.status === 'active' && u.totp !== null;
-    let ok = false;
-    let usedRecovery = false;
-    const digits = code.replace(/\s/g, '');
-    if (/^[0-9]{6,8}$/.test(digits)) {
-      if (usable && u.totp) {
-        const r = verifyCode(u.totp, digits, now, limits.window, lastStep.get(user) ?? null);
-        if (r.ok) {
+    const { hold } = byName;
+    try {
+      const usable = u !== null && u.status === 'active' && u.totp !== null;
+      let ok = false;
+      let usedRecovery = false;
+      const digits = code.replace(/\s/g, '');
+      if (/^[0-9]{6,8}$/.test(digits)) {
+        if (usable && u.totp) {
+          const r = verifyCode(u.totp, digits, now, limits.window, lastStep.get(user) ?? null);
+          if (r.ok) {
+            ok = true;
+            lastStep.set(user, r.step);
+          }
+        }
+      } else if (normalizeRecoveryCode(code) !== null) {
+        const hashes = usable ? u.recoveryCodes : [];
+        const index = hashes.length
+          ? await findRecoveryCode(code, hashes)
+          : (await verifyRecoveryCode(code, await (decoy ??= hashRecoveryCode('aaaa-aaaa-aaaa'))),
+            -1);
+        const id = index >= 0 ? recoveryCodeId(hashes[index] as string) : null;
+        if (id && (await ctx.store.useRecoveryCode(user, id, now))) {
+          await hub.changed(); // the code stops working on every device at once
           ok = true;
-          lastStep.set(user, r.step);
+          usedRecovery = true;
         }
       }
-    } else if (normalizeRecoveryCode(code) !== null) {
-      const hashes = usable ? u.recoveryCodes : [];
-      const index = hashes.length
-        ? await findRecoveryCode(code, hashes)
-        : (await verifyRecoveryCode(code, await (decoy ??= hashRecoveryCode('aaaa-aaaa-aaaa'))),
-          -1);
-      const id = index >= 0 ? recoveryCodeId(hashes[index] as string) : null;
-      if (id && (await ctx.store.useRecoveryCode(user, id, now))) {
-        await hub.changed(); // the code stops working on every device at once
-        ok = true;
-        usedRecovery = true;
+      if (!ok) {
+        clientHold.fail();
+        const after = hold.fail();
+        log.info({ user }, 'portal sign-in refused: wrong code');
+        if (after.locked) return html(reply, 429, lockedPage(after.until));
+        return html(
+          reply,
+          400,
+          signInPage(
+            s.csrf,
+            wrongCodeText(after, 'The user name or the code is not right.'),
+            form.user ?? '',
+          ),
+        );
       }
+      hold.succeed();
+      log.info({ user, recovery: usedRecovery }, 'portal sign-in');
+      sessions.destroy(readCookie(req, cookieName(secure())));
+      const left = (u as UserState).recoveryCodes.length - 1;
+      newSession(reply, {
+        user,
+        signedIn: true,
+        totpFp: fingerprint((u as UserState).totp?.secret ?? ''),
+        notice: usedRecovery
+          ? `You used a recovery code; it will not work again. ${left} left.${left <= 3 ? ' Make new ones below.' : ''}`
+          : null,
+      });
+      return see(reply, '/portal/account');
+    } finally {
+      hold.release();
     }
-    if (!ok) {
-      clients.fail(client, CLIENT_LIMITS, now);
-      const after = limiter.fail(user, limits, now);
-      log.info({ user }, 'portal sign-in refused: wrong code');
-      if (after.locked) return html(reply, 429, lockedPage(after.until));
-      return html(
-        reply,
-        400,
-        signInPage(
-          s.csrf,
-          wrongCodeText(after, 'The user name or the code is not right.'),
-          form.user ?? '',
-        ),
-      );
-    }
-    limiter.succeed(user);
-    log.info({ user, recovery: usedRecovery }, 'portal sign-in');
-    sessions.destroy(readCookie(req, cookieName(secure())));
-    const left = (u as UserState).recoveryCodes.length - 1;
-    newSession(reply, {
-      user,
-      signedIn: true,
-      totpFp: fingerprint((u as UserState).totp?.secret ?? ''),
-      notice: usedRecovery
-        ? `You used a recovery code; it will not work again. ${left} left.${left <= 3 ? ' Make new ones below.' : ''}`
-        : null,
-    });
-    return see(reply, '/portal/account');
-  });
+  }
 
   app.get('/portal/account', async (req, reply) => {
     const who = await signedInUser(req);
