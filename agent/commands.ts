@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
  */
 import { IdvError } from '../protocol/errors.js';
 import { createLogger } from '../protocol/io/log.js';
+import { keepRunningWithoutOutput } from '../protocol/io/stdout.js';
 import { nameSchema } from '../protocol/policy.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { stringFlag, type Command, type Io, type Parsed } from '../protocol/cli.js';
@@ -145,6 +146,7 @@ export const agentCommands: Record<string, Command> = {
       const paths = pathsOf(p);
       const log = createLogger('idv-agent');
       const agent = await startAgent(paths, log);
+      keepRunningWithoutOutput();
       io.out(`idv-agent listening on ${paths.socket}`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

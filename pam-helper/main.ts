@@ -4,6 +4,7 @@
  * work. argv and the PAM environment are validated first; then one conversation with the agent.
  */
 import { IdvError } from '../protocol/errors.js';
+import { endOnClosedOutput } from '../protocol/io/stdout.js';
 import { IDV_VERSION } from '../protocol/version.js';
 import { readAuthtok } from './authtok.js';
 import { REFUSE, runLogin, type CodeSource } from './login.js';
@@ -23,6 +24,8 @@ async function main(): Promise<number> {
   // Should the event loop ever drain with the conversation unfinished, Node would exit with
   // process.exitCode — 0 by default, which pam_exec reads as success. Refuse unless set otherwise.
   process.exitCode = REFUSE;
+  // pam_exec gone (or `idv-pam-helper --help | head -1`): end quietly, and never with a yes.
+  endOnClosedOutput(REFUSE);
   let parsed;
   try {
     parsed = parseHelperArgs(process.argv.slice(2), process.env);

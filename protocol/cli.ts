@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { IdvError, type ErrorBody } from './errors.js';
+import { endOnClosedOutput } from './io/stdout.js';
 
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 
@@ -120,6 +121,7 @@ export async function runProgram(
   main: (argv: string[], io: Io) => Promise<number>,
   io: Io = processIo,
 ): Promise<number> {
+  if (io === processIo) endOnClosedOutput(EXIT.OK);
   try {
     return await main(argv, io);
   } catch (err) {

@@ -1,6 +1,7 @@
 /** idv-server: argv → config → start → signals; nothing else. */
 import { EXIT, dispatch, runProgram, stringFlag, type ProgramSpec } from '../protocol/cli.js';
 import { IdvError } from '../protocol/errors.js';
+import { keepRunningWithoutOutput } from '../protocol/io/stdout.js';
 import { IDV_VERSION } from '../protocol/version.js';
 import { loadConfig } from './config.js';
 import { initDataDir, openDataDir } from './datadir.js';
@@ -83,6 +84,7 @@ export const spec: ProgramSpec = {
           throw err;
         }
         const running = server;
+        keepRunningWithoutOutput();
         io.out(`idv-server listening on ${running.url}`);
         await new Promise<void>((resolve) => {
           const stop = () => {
