@@ -190,8 +190,17 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
     socket.on('close', () => {
       closed = true;
       sockets.delete(socket);
-      session.login = null;
-      syncSlot();
+      // After any request still being handled: a login it did not conclude was abandoned at the
+      // prompt (helper timeout, Ctrl-C, dropped connection) and gets its outcome event.
+      chain = chain.then(async () => {
+        const open = session.login;
+        session.login = null;
+        syncSlot();
+        if (!open) return;
+        await opts.deps.engine.abandon(open).catch((err: unknown) => {
+          opts.log.warn({ err: (err as Error).message }, 'could not record an abandoned login');
+        });
+      });
     });
 
     const send = (reply: LocalReply) => {

@@ -103,6 +103,21 @@ export class LoginEngine {
     });
   }
 
+  /**
+   * A login that ended at the prompt without a final answer (the helper timed out, the person
+   * pressed Ctrl-C, the connection dropped): its outcome event, so the admin sees how it ended.
+   * Counters are untouched: no code was refused.
+   */
+  abandon(ctx: LoginContext): Promise<void> {
+    return this.#serial.run(ctx.user, () =>
+      this.#record(
+        ctx,
+        { reply: { type: 'deny', message: '' }, outcome: 'deny', reason: 'abandoned' },
+        null,
+      ),
+    );
+  }
+
   /** Local break-glass unlock: clears the lockout and the failure count, keeps the replay guard. */
   unlock(user: string): Promise<{ wasLocked: boolean }> {
     return this.#serial.run(user, async () => {

@@ -85,8 +85,16 @@ export class ApiClient {
     return json as T;
   }
 
-  /** A streaming GET of NDJSON; calls `onItem` per object until the server ends the stream. */
-  async stream(path: string, onItem: (item: Record<string, unknown>) => void): Promise<void> {
+  /**
+   * A streaming GET of NDJSON: `onOpen` once the server accepted it, then `onItem` per object.
+   * Always ends with an error: SERVER_UNREACHABLE when the server closes or drops the stream,
+   * TIMEOUT when it goes silent past three of its keep-alive lines (a dead peer sends no FIN).
+   */
+  async stream(
+    path: string,
+    onItem: (item: Record<string, unknown>) => void,
+    onOpen: () => void = () => undefined,
+  ): Promise<never> {
     const res = await this.open('GET', path);
     if ((res.statusCode ?? 500) >= 400) {
       const chunks: Buffer[] = [];
@@ -99,20 +107,34 @@ export class ApiClient {
       }
       throw toError(json, res.statusCode ?? 500);
     }
-    res.socket?.setTimeout(0);
+    onOpen();
+    res.socket?.setTimeout(STREAM_SILENCE_MS, () =>
+      res.destroy(new IdvError('TIMEOUT', `the event stream from ${this.base.origin} went silent`)),
+    );
     let rest = '';
-    for await (const chunk of res) {
-      rest += (chunk as Buffer).toString('utf8');
-      let nl: number;
-      while ((nl = rest.indexOf('\n')) >= 0) {
-        const line = rest.slice(0, nl).trim();
-        rest = rest.slice(nl + 1);
-        if (line) onItem(JSON.parse(line) as Record<string, unknown>);
+    try {
+      for await (const chunk of res) {
+        rest += (chunk as Buffer).toString('utf8');
+        let nl: number;
+        while ((nl = rest.indexOf('\n')) >= 0) {
+          const line = rest.slice(0, nl).trim();
+          rest = rest.slice(nl + 1);
+          if (line) onItem(JSON.parse(line) as Record<string, unknown>);
+        }
       }
+    } catch (err) {
+      if (err instanceof IdvError) throw err;
+      throw new IdvError('SERVER_UNREACHABLE', `lost the event stream from ${this.base.origin}`);
     }
-    throw new IdvError('SERVER_UNREACHABLE', 'the server closed the event stream');
+    throw new IdvError(
+      'SERVER_UNREACHABLE',
+      `the server at ${this.base.origin} closed the event stream`,
+    );
   }
 }
+
+/** The server writes a keep-alive line every 15 s. */
+const STREAM_SILENCE_MS = 45_000;
 
 function toError(json: unknown, status: number): IdvError {
   const body = json as { code?: unknown; message?: unknown };

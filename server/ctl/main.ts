@@ -14,7 +14,8 @@ import { parseDuration } from '../../protocol/duration.js';
 import { IdvError } from '../../protocol/errors.js';
 import { IDV_VERSION } from '../../protocol/version.js';
 import { ApiClient } from './client.js';
-import { block, printable, table } from './format.js';
+import { eventsCommand } from './events.js';
+import { block, table } from './format.js';
 
 type Json = Record<string, unknown>;
 
@@ -131,23 +132,6 @@ function policyPatch(values: Parsed['values']): Json {
   if (Object.keys(patch).length === 0)
     throw new IdvError('USAGE', 'policy set needs at least one field flag (see --help)');
   return patch;
-}
-
-function eventLine(e: Json): string {
-  return [e.at, e.device, e.user, e.service, e.outcome, e.reason ?? '', e.rhost ?? '']
-    .map((v) => printable(String(v)))
-    .join('  ')
-    .trimEnd();
-}
-
-function eventQuery(values: Parsed['values']): string {
-  const q = new URLSearchParams();
-  for (const k of ['user', 'device', 'since', 'until', 'limit']) {
-    const v = stringFlag(values, k);
-    if (v !== undefined) q.set(k, v);
-  }
-  const s = q.toString();
-  return s ? `?${s}` : '';
 }
 
 export const spec: ProgramSpec = {
@@ -472,41 +456,7 @@ export const spec: ProgramSpec = {
         return show(io, values, r, () => `device group ${group}\n${block(r.policy as Json)}`);
       },
     },
-    events: {
-      summary: 'Login events, newest last; --follow streams new ones as they arrive',
-      options: {
-        user: { type: 'string' },
-        device: { type: 'string' },
-        since: { type: 'string' },
-        until: { type: 'string' },
-        limit: { type: 'string' },
-        follow: { type: 'boolean', short: 'f' },
-      },
-      run: async ({ values }, io) => {
-        const api = client(values);
-        if (values.follow) {
-          await api.stream(`/v1/events/stream${eventQuery(values)}`, (e) =>
-            io.out(values.json ? JSON.stringify(e) : eventLine(e)),
-          );
-          return EXIT.OK;
-        }
-        const r = await api.request<{ events: Json[] }>('GET', `/v1/events${eventQuery(values)}`);
-        return show(io, values, r, () =>
-          table(
-            ['AT', 'DEVICE', 'USER', 'SERVICE', 'OUTCOME', 'REASON', 'RHOST'],
-            r.events.map((e) => [
-              e.at as string,
-              e.device as string,
-              e.user as string,
-              e.service as string,
-              e.outcome as string,
-              e.reason as string,
-              e.rhost as string,
-            ]),
-          ),
-        );
-      },
-    },
+    events: eventsCommand(client),
   },
   epilog:
     '\nGlobal options: --server URL, --token T, --ca FILE (a private CA for https), --json.\nEnvironment: IDV_SERVER (server URL), IDV_TOKEN (admin token).\n',

@@ -1,4 +1,5 @@
 /** Users, user groups, enrollment, MFA reset and unlock. */
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { IdvError } from '../../protocol/errors.js';
@@ -8,6 +9,7 @@ import type { ServerContext } from '../context.js';
 import { hashToken, newToken } from '../store/crypto.js';
 import type { UserState } from '../store/store.js';
 import type { Hub } from '../sync/hub.js';
+import { ALL_DEVICES } from './events.js';
 import { emptyBody, iso, nameParams, parseInput } from './validate.js';
 
 const groupsSchema = z
@@ -171,6 +173,24 @@ export function registerUserRoutes(app: FastifyInstance, ctx: ServerContext, hub
       ctx.clock(),
     );
     await hub.changed();
+    // In the events feed too, next to the lockout it ends (`idvctl events`).
+    const now = ctx.clock();
+    ctx.feed.publish(
+      await ctx.store.addEvents(
+        body.device ?? ALL_DEVICES,
+        [
+          {
+            id: randomUUID(),
+            at: now,
+            user: name,
+            service: 'admin',
+            outcome: 'unlock',
+            reason: 'admin',
+          },
+        ],
+        now,
+      ),
+    );
     ctx.log.info({ user: name, device: body.device ?? 'all' }, 'user unlocked');
     return userView(user);
   });

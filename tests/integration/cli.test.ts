@@ -1,5 +1,5 @@
 // The four programs as a user runs them from a checkout: ./bin/<name>.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
@@ -29,6 +29,18 @@ describe.each(PROGRAMS)('%s', (program) => {
     const r = run(program, ['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^Usage: ${program}`));
+  });
+
+  it('ends quietly when its stdout is closed before it writes (`| head -0`)', async () => {
+    const child = spawn(`./bin/${program}`, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before the program has even started: its one write meets a pipe with no reader.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(stderr).toBe('');
+    // The helper may exit 0 only on an explicit yes from the agent: a closed stdout is a refusal.
+    expect(code).toBe(program === 'idv-pam-helper' ? 1 : 0);
   });
 
   it('refuses an unknown flag with exit code 2 and names it', () => {

@@ -3,7 +3,8 @@
  * it lets a login through only on the agent's explicit yes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { askAgent, begin } from '../helpers/agent.js';
+import { askAgent, begin, waitFor } from '../helpers/agent.js';
+import { idvctl } from '../helpers/server.js';
 import { TEXT } from '../../pam-helper/text.js';
 import { pamEnv, runHelper, startWorld, type World } from './helper-world.js';
 
@@ -104,6 +105,15 @@ describe('idv-pam-helper with a live agent', () => {
     const r = await runHelper([...sock(), '--authtok', '--timeout', '2'], pamEnv(u.name), 'open');
     expect(r.code).toBe(1);
     expect(r.stdout.trim()).toBe(TEXT.timedOut);
+    // The admin sees how that login ended: `idvctl events` gets its outcome from the agent.
+    const ended = await waitFor(async () => {
+      const ev = (await idvctl(world.server, ['events', '--user', u.name])).json as {
+        events: { service: string; outcome: string; reason?: string }[];
+      };
+      // After its `prompt` event, the outcome.
+      return ev.events.find((e) => e.service === 'sshd' && e.outcome !== 'prompt');
+    }, 'the outcome of the abandoned login in the events');
+    expect(ended).toMatchObject({ outcome: 'deny', reason: 'abandoned' });
   });
 
   it('refuses when the agent hangs (per-reply timeout), unless fail-mode safe', async () => {
