@@ -5,8 +5,9 @@
 // Node's CommonJS loader, which starts measurably faster than the ESM loader (docs/benchmarks.md).
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { CHECKOUT_LAUNCHER, buildLauncher } from './helper-launcher.mjs';
 
 const programs = [
   { entry: 'server/main.ts', out: 'idv-server.js' },
@@ -62,4 +63,24 @@ if (!hasHeaders) {
     console.error(`pam_idv.so: ${cc} failed (exit ${r.status ?? r.signal})`);
     process.exit(1);
   }
+}
+
+// ./bin/idv-pam-helper links to dist/idv-pam-helper: the launcher that starts this node by its
+// absolute path with only the PAM_* variables (pam-helper/launcher.c says why). Without a C
+// compiler there is no safe way to start the helper, so it only refuses, and says so.
+try {
+  buildLauncher({
+    out: CHECKOUT_LAUNCHER,
+    exec: realpathSync(process.execPath),
+    script: path.resolve('dist/idv-pam-helper.cjs'),
+  });
+} catch (err) {
+  console.warn(
+    `build: cannot compile the helper launcher (${err.message.split('\n')[0]}); ./bin/idv-pam-helper will refuse every login`,
+  );
+  writeFileSync(
+    CHECKOUT_LAUNCHER,
+    '#!/bin/sh\necho "Verification service unavailable: idv-pam-helper was built without a C compiler"\nexit 1\n',
+    { mode: 0o755 },
+  );
 }

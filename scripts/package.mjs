@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import vm from 'node:vm';
 import { buildDebs } from '../packaging/deb/build.mjs';
+import { buildLauncher } from './helper-launcher.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -213,7 +214,13 @@ async function buildBinary() {
   ]);
   copyFileSync(ADDON, join(out, 'node_sqlite3.node'));
   chmodSync(join(out, 'node_sqlite3.node'), 0o644);
-  for (const p of PROGRAMS) symlinkSync('idv', join(out, p));
+  // idv-pam-helper is not a link: pam_exec runs the launcher, which drops NODE_OPTIONS and every
+  // other variable but PAM_* before it execs the binary (pam-helper/launcher.c).
+  for (const p of PROGRAMS) if (p !== 'idv-pam-helper') symlinkSync('idv', join(out, p));
+  const launcher = buildLauncher({ out: join(out, 'idv-pam-helper'), exec: exe });
+  step(
+    `built the helper launcher (${launcher.static ? 'static' : 'dynamic: LD_* variables reach it'})`,
+  );
 
   // A binary that cannot start must not reach a package.
   const version = execFileSync(join(out, 'idv-agent'), ['--version'], { encoding: 'utf8' }).trim();

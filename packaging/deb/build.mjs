@@ -3,9 +3,11 @@
 //
 // Each package carries its own copy of the binary and the sqlite3 addon in a private folder
 // (/usr/lib/idv, /usr/lib/idv-server; the binary finds the addon beside its real path), with
-// the program names as links in /usr/bin. The two packages install side by side. The agent's
-// package also carries pam_idv.so (built by scripts/build.mjs into dist/pam/) in the system's PAM
-// module folder, where PAM finds it by its bare name.
+// the program names as links in /usr/bin (idv-pam-helper: the launcher of
+// pam-helper/launcher.c, which starts the binary with only the PAM_* variables). The two
+// packages install side by side. The agent's package also carries pam_idv.so (built by
+// scripts/build.mjs into dist/pam/) in the system's PAM module folder, where PAM finds it by its
+// bare name.
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
@@ -20,6 +22,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { buildLauncher } from '../../scripts/helper-launcher.mjs';
 
 const ARCH = { x64: 'amd64', arm64: 'arm64' };
 const MULTIARCH = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' };
@@ -93,8 +96,12 @@ export function buildDebs({ root, out }) {
     copyFileSync(join(out, 'node_sqlite3.node'), join(lib, 'node_sqlite3.node'));
     chmodSync(join(lib, 'node_sqlite3.node'), 0o644);
     mkdir(join(stage, 'usr/bin'));
-    for (const l of p.links)
-      symlinkSync(`../lib/${p.lib.split('/').pop()}/idv`, join(stage, 'usr/bin', l));
+    for (const l of p.links) {
+      // The helper is the launcher that starts the binary with only the PAM_* variables.
+      if (l === 'idv-pam-helper')
+        buildLauncher({ out: join(stage, 'usr/bin', l), exec: join(p.lib, 'idv') });
+      else symlinkSync(`../lib/${p.lib.split('/').pop()}/idv`, join(stage, 'usr/bin', l));
+    }
 
     mkdir(join(stage, 'lib/systemd/system'));
     copyFileSync(

@@ -9,8 +9,11 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
-/** pam_exec clears PATH: the helper is started by absolute paths, with an explicit node. */
-export const HELPER_COMMAND = `${process.execPath} ${path.join(REPO, 'dist/idv-pam-helper.cjs')}`;
+/**
+ * What the stacks run: the checkout's launcher, which starts node by its absolute path with only
+ * the PAM_* variables (pam_exec clears PATH; pam-helper/launcher.c).
+ */
+export const HELPER_COMMAND = path.join(REPO, 'bin/idv-pam-helper');
 
 export function suffix(): string {
   return randomBytes(4).toString('hex');

@@ -2,12 +2,13 @@
 // so nothing can come from node_modules): every program answers through its link, the helper
 // fails closed, and server, idvctl, agent and helper from the binary carry a real login.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOtpauthUri, generateCode } from '../../protocol/totp.js';
 import { IDV_VERSION } from '../../protocol/version.js';
+import { hostileEnv } from '../helpers/hostile-env.js';
 
 let tmp: string;
 let out: string;
@@ -79,8 +80,11 @@ afterAll(() => {
 });
 
 describe('npm run package', () => {
-  it('builds one binary with the sqlite3 addon beside it and a link per program', () => {
+  it('builds one binary with the sqlite3 addon beside it, a link per program and the helper launcher', () => {
     expect(statSync(join(out, 'idv')).mode & 0o111).not.toBe(0);
+    // idv-pam-helper is the small launcher (pam-helper/launcher.c), not a link to the binary.
+    expect(lstatSync(join(out, 'idv-pam-helper')).isSymbolicLink()).toBe(false);
+    expect(statSync(join(out, 'idv-pam-helper')).size).toBeLessThan(2_000_000);
     expect(existsSync(join(out, 'node_sqlite3.node'))).toBe(true);
     // A login loads only the dispatch and the helper, never the server's bundle.
     const main = readFileSync(join(out, 'build', 'idv.cjs'), 'utf8');
@@ -167,5 +171,28 @@ describe('npm run package', () => {
     const replay = await helper(code);
     expect(replay.code).not.toBe(0);
     expect(replay.stdout).toMatch(/Wrong code|attempts left/);
+
+    // The PAM environment cannot reach the binary's node: the binary itself obeys NODE_OPTIONS
+    // (the trap is armed), idv-pam-helper — the launcher pam_exec runs — does not.
+    const hostile = hostileEnv();
+    try {
+      const valid = new Set(
+        [-1, 0, 1, 2].map((s) => generateCode(params, Date.now() + s * 30_000)),
+      );
+      const wrong = ['111111', '222222', '333333'].find((c) => !valid.has(c)) as string;
+      const trap = await run('idv', ['idv-pam-helper', '--authtok', '--socket', socket], {
+        env: { ...env, NODE_OPTIONS: hostile.env.NODE_OPTIONS as string },
+        input: wrong,
+      });
+      expect(trap.code).toBe(0);
+      const refused = await run('idv-pam-helper', ['--authtok', '--socket', socket], {
+        env: { ...env, ...hostile.env },
+        input: wrong,
+      });
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toMatch(/Wrong code/);
+    } finally {
+      hostile.remove();
+    }
   });
 });
