@@ -1,5 +1,6 @@
 // Property-based fuzzing of every parse function of the shared contract: whatever arrives, the
-// parser returns a typed result, never throws, and every refusal carries a catalog code.
+// parser returns a typed result, never throws, and every refusal carries a catalog code. The
+// generators are the entry-point fuzzer's (tests/fuzz/generators.ts, `npm run fuzz`).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isErrorCode } from '../../protocol/errors.js';
@@ -13,6 +14,7 @@ import {
 } from '../../protocol/messages.js';
 import { DEFAULT_POLICY } from '../../protocol/policy.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
+import { VALID_LOCAL_REPLIES, VALID_LOCAL_REQUESTS, mutations } from '../fuzz/generators.js';
 
 const v = PROTOCOL_VERSION;
 const uuid = '3b241101-e2bb-4255-8caf-4136c566a962';
@@ -100,82 +102,15 @@ const CHANNELS: { name: string; parse: Parser; limit: number; valid: Record<stri
       name: 'local request',
       parse: parseLocalRequest,
       limit: LIMITS.localRequest,
-      valid: [
-        { type: 'begin', v, user: 'alice', service: 'sudo' },
-        { type: 'begin', v, user: 'alice', service: 'sshd', rhost: '::1', tty: 'ssh' },
-        { type: 'verify', code: '123456' },
-        { type: 'verify', code: '12345678' },
-        { type: 'verify', code: 'abcd-efgh-2345' },
-        { type: 'status', v },
-        { type: 'unlock', v, user: 'alice' },
-      ],
+      valid: VALID_LOCAL_REQUESTS,
     },
     {
       name: 'local reply',
       parse: parseLocalReply,
       limit: LIMITS.localReply,
-      valid: [
-        { type: 'skip' },
-        { type: 'skip', message: 'You must set up your authenticator app by 3 December' },
-        { type: 'deny', message: 'no' },
-        { type: 'prompt', prompts: 3 },
-        { type: 'ok' },
-        { type: 'invalid', attemptsLeft: 2, message: 'Wrong code, 2 attempts left' },
-        { type: 'locked', until: null, message: 'locked' },
-        status,
-        { type: 'unlocked', user: 'alice', wasLocked: true },
-        { type: 'error', code: 'INVALID_MESSAGE', message: 'bad' },
-      ],
+      valid: [...VALID_LOCAL_REPLIES, status, { type: 'unlocked', user: 'alice', wasLocked: true }],
     },
   ];
-
-/** A valid message with one near-miss mutation: the kind of input a buggy or hostile peer sends. */
-function mutations(valid: Record<string, unknown>[]): fc.Arbitrary<unknown> {
-  const base = fc.constantFrom(...valid);
-  const key = fc.constantFrom(
-    'type',
-    'v',
-    'user',
-    'revision',
-    'code',
-    'message',
-    'events',
-    'users',
-    'policy',
-    'extra',
-    '__proto__',
-    'constructor',
-  );
-  const value = fc.oneof(
-    fc.anything(),
-    fc.string(),
-    fc.integer(),
-    fc.double(),
-    fc.constant(null),
-    fc.constant(-1),
-    fc.constant(2 ** 60),
-    fc.constant('9'.repeat(500)),
-  );
-  return fc.oneof(
-    // drop a key
-    fc.tuple(base, fc.nat()).map(([m, i]) => {
-      const copy = { ...m };
-      const keys = Object.keys(copy);
-      delete copy[keys[i % keys.length] as string];
-      return copy;
-    }),
-    // set a key (existing or new) to an arbitrary value
-    fc.tuple(base, key, value).map(([m, k, val]) => ({ ...m, [k]: val })),
-    // a nested mutation: replace a nested element
-    fc
-      .tuple(base, value)
-      .map(([m, val]) =>
-        JSON.parse(JSON.stringify(m), (k, x) =>
-          k === 'name' || k === 'id' || k === 'secret' ? val : x,
-        ),
-      ),
-  );
-}
 
 function check(result: ParseResult<{ type: string }>): void {
   if (!result.ok) {
