@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 /**
  * The idv-agent commands: register, run, status, unlock (doctor lives in doctor.ts).
  */
@@ -8,12 +7,13 @@ import { keepRunningWithoutOutput } from '../protocol/io/stdout.js';
 import { nameSchema } from '../protocol/policy.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { stringFlag, type Command, type Io, type Parsed } from '../protocol/cli.js';
-import { agentPaths, loadAgentFile, type AgentFile } from './config.js';
+import { accessOf, needsRoot } from './access.js';
+import { agentPaths, loadAgentFile, type AgentFile, type AgentPaths } from './config.js';
 import { register } from './controlclient/register.js';
 import { openCache, startAgent, statusOf } from './daemon.js';
 import { collectFacts } from './facts.js';
 import { askSocket } from './localapi/client.js';
-import { LoginEngine } from './policy/engine.js';
+import { LoginEngine, unknownUserMessage, type UnlockResult } from './policy/engine.js';
 import type { StatusReport } from '../protocol/messages.js';
 import { coverage, describeCoverage, type Coverage } from './pamconfig/accounts.js';
 
@@ -37,6 +37,19 @@ function requireFlag(p: Parsed, name: string): string {
 
 const silentLog = () => createLogger('idv-agent', { level: process.env.IDV_LOG_LEVEL ?? 'warn' });
 
+/**
+ * Refuses, before anything is opened or created, when the agent's files exist but this user may
+ * not use them; resolves to false when there is no cache at all.
+ */
+function cacheUsable(paths: AgentPaths, write: boolean): boolean {
+  for (const path of [paths.dataDir, paths.cacheDb, paths.cacheKey]) {
+    const access = accessOf(path, write);
+    if (access === 'denied') throw needsRoot(path);
+    if (access === 'missing') return false;
+  }
+  return true;
+}
+
 /** Works without a running agent: reads the cache directly (then `connected` is false). */
 async function offlineStatus(p: Parsed): Promise<StatusReport> {
   const paths = pathsOf(p);
@@ -46,7 +59,7 @@ async function offlineStatus(p: Parsed): Promise<StatusReport> {
   } catch (err) {
     if (!(err instanceof IdvError && err.code === 'NOT_REGISTERED')) throw err;
   }
-  if (!existsSync(paths.cacheDb)) {
+  if (!cacheUsable(paths, false)) {
     return {
       type: 'status',
       server: config?.server ?? null,
@@ -75,15 +88,18 @@ async function offlineStatus(p: Parsed): Promise<StatusReport> {
 function printStatus(
   io: Io,
   s: StatusReport,
-  running: boolean,
+  down: IdvError | null,
   json: boolean,
   accounts: Coverage | null,
 ): void {
   const { type: _type, ...fields } = s;
+  const running = down === null;
   if (json) {
     // null: the cache could not be read (not synced yet, or not root).
     const unmanagedAccounts = accounts && accounts.unmanaged.map((a) => a.name);
-    io.out(JSON.stringify({ ...fields, running, unmanagedAccounts }));
+    const report = { ...fields, running, unmanagedAccounts };
+    // Not running is a failure (exit 1): the error object, with what the cache says beside it.
+    io.out(JSON.stringify(down ? { error: down.toBody(), ...report } : report));
     return;
   }
   io.out(
@@ -100,6 +116,13 @@ function printStatus(
       ...describeCoverage(accounts).lines,
     ].join('\n'),
   );
+  if (down) io.err(`idv-agent: ${down.message}: the figures above are from the cache`);
+}
+
+function unlockText(user: string, wasLocked: boolean, failures: number): string {
+  if (wasLocked) return `${user} unlocked`;
+  if (failures === 0) return `${user} is not locked`;
+  return `${user} is not locked; ${failures} failed ${failures === 1 ? 'attempt' : 'attempts'} cleared`;
 }
 
 export const agentCommands: Record<string, Command> = {
@@ -162,7 +185,8 @@ export const agentCommands: Record<string, Command> = {
     },
   },
   status: {
-    summary: 'show the sync state, cached users, locked users and the outbox',
+    summary:
+      'show the sync state, cached users, locked users and the outbox (exit 1 when the agent is not running)',
     async run(p, io) {
       const paths = pathsOf(p);
       try {
@@ -170,13 +194,14 @@ export const agentCommands: Record<string, Command> = {
         if (reply?.type === 'error') throw new IdvError(reply.code as never, reply.message);
         if (reply?.type !== 'status')
           throw new IdvError('INVALID_MESSAGE', 'unexpected answer from the agent');
-        printStatus(io, reply, true, Boolean(p.values.json), await coverage(paths));
+        printStatus(io, reply, null, Boolean(p.values.json), await coverage(paths));
+        return 0;
       } catch (err) {
         if (!(err instanceof IdvError && err.code === 'AGENT_UNAVAILABLE')) throw err;
         const offline = await offlineStatus(p);
-        printStatus(io, offline, false, Boolean(p.values.json), await coverage(paths));
+        printStatus(io, offline, err, Boolean(p.values.json), await coverage(paths));
+        return 1;
       }
-      return 0;
     },
   },
   unlock: {
@@ -188,7 +213,7 @@ export const agentCommands: Record<string, Command> = {
       if (!nameSchema.safeParse(user).success)
         throw new IdvError('USAGE', `not a valid user name: ${JSON.stringify(user.slice(0, 70))}`);
       const paths = pathsOf(p);
-      let wasLocked: boolean;
+      let result: UnlockResult;
       try {
         const [reply] = await askSocket(paths.socket, [
           { type: 'unlock', v: PROTOCOL_VERSION, user },
@@ -196,24 +221,31 @@ export const agentCommands: Record<string, Command> = {
         if (reply?.type === 'error') throw new IdvError(reply.code as never, reply.message);
         if (reply?.type !== 'unlocked')
           throw new IdvError('INVALID_MESSAGE', 'unexpected answer from the agent');
-        wasLocked = reply.wasLocked;
+        result = { known: true, wasLocked: reply.wasLocked, failures: reply.failures };
       } catch (err) {
         if (!(err instanceof IdvError && err.code === 'AGENT_UNAVAILABLE')) throw err;
         // The agent is down: unlock in the cache directly (same transaction as the agent's).
+        if (!cacheUsable(paths, true))
+          throw new IdvError(
+            'NOT_REGISTERED',
+            `${err.message}, and there is no cache in ${paths.dataDir}: nothing to unlock`,
+          );
         const cache = await openCache(paths);
         try {
-          ({ wasLocked } = await new LoginEngine({
+          result = await new LoginEngine({
             cache,
             now: Date.now,
             connected: () => false,
             log: silentLog(),
-          }).unlock(user));
+          }).unlock(user);
         } finally {
           await cache.close();
         }
+        if (!result.known) throw new IdvError('USER_NOT_FOUND', unknownUserMessage(user));
       }
-      if (p.values.json) io.out(JSON.stringify({ user, wasLocked }));
-      else io.out(wasLocked ? `${user} unlocked` : `${user} was not locked; failure count reset`);
+      const { wasLocked, failures } = result;
+      if (p.values.json) io.out(JSON.stringify({ user, wasLocked, failures }));
+      else io.out(unlockText(user, wasLocked, failures));
       return 0;
     },
   },

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { IdvError } from '../protocol/errors.js';
 import { describeIssues } from '../protocol/messages.js';
 import { nameSchema } from '../protocol/policy.js';
+import { isDenied, needsRoot } from './access.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/idv';
 export const DEFAULT_SOCKET = '/run/idv/agent.sock';
@@ -78,6 +79,7 @@ export function loadAgentFile(path: string): Readonly<AgentFile> {
         `${path} does not exist: run "idv-agent register" first`,
       );
     }
+    if (isDenied(err)) throw needsRoot(path);
     throw new IdvError('CONFIG_INVALID', `cannot read ${path}: ${code}`);
   }
   let data: unknown;

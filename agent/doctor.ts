@@ -4,12 +4,14 @@
  * clock offset to the server (from its HTTP Date header: TOTP needs clocks within a step), the
  * outbox, and which PAM services call idv-pam-helper.
  */
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
+import { formatDuration } from '../protocol/duration.js';
 import { IdvError } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import type { Command, Io } from '../protocol/cli.js';
 import { stringFlag } from '../protocol/cli.js';
+import { accessOf, deniedDetail, isDenied } from './access.js';
 import type { AgentPaths } from './config.js';
 import { loadAgentFile, type AgentFile } from './config.js';
 import { requestJson } from './controlclient/http.js';
@@ -37,8 +39,12 @@ function modeCheck(
   let st;
   try {
     st = lstatSync(path);
-  } catch {
-    return { name, status: 'fail', detail: `${path} is missing` };
+  } catch (err) {
+    return {
+      name,
+      status: 'fail',
+      detail: isDenied(err) ? deniedDetail(path) : `${path} is missing`,
+    };
   }
   const isKind =
     kind === 'dir' ? st.isDirectory() : kind === 'socket' ? st.isSocket() : st.isFile();
@@ -86,7 +92,11 @@ export function pamServices(pamDir: string): string[] {
     .sort();
 }
 
-async function clockCheck(config: AgentFile): Promise<Check> {
+/**
+ * The server's clock through /healthz. A server that cannot be reached is the documented offline
+ * mode, not a fault: a warning that says how long the cache still carries the logins.
+ */
+async function clockCheck(config: AgentFile, offline: string | null): Promise<Check> {
   const name = 'clock offset to the server';
   try {
     const t0 = Date.now();
@@ -108,8 +118,26 @@ async function clockCheck(config: AgentFile): Promise<Check> {
       detail,
     };
   } catch (err) {
-    return { name, status: 'fail', detail: err instanceof IdvError ? err.message : String(err) };
+    const message = err instanceof IdvError ? err.message : String(err);
+    if (err instanceof IdvError && (err.code === 'SERVER_UNREACHABLE' || err.code === 'TIMEOUT'))
+      return {
+        name,
+        status: 'warn',
+        detail: `not checked: ${message}; offline mode, logins are decided from the cache${offline ? ` (${offline})` : ''}`,
+      };
+    return { name, status: 'fail', detail: message };
   }
+}
+
+/** `3d 4h`, `2h 5m`, `12m`, `40s`: a rough figure for ages and time left. */
+function roughDuration(totalSeconds: number): string {
+  const t = Math.max(0, Math.round(totalSeconds));
+  const d = Math.floor(t / 86_400);
+  const h = Math.floor((t % 86_400) / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  if (d > 0) return h > 0 ? `${d}d ${h}h` : `${d}d`;
+  if (h > 0) return m > 0 ? `${h}h ${m}m` : `${h}h`;
+  return m > 0 ? `${m}m` : `${t}s`;
 }
 
 export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Check[]> {
@@ -128,7 +156,7 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
   }
   checks.push(modeCheck('registration file', paths.agentFile, 0o600, 'file'));
   checks.push(modeCheck('device key', paths.deviceKey, 0o600, 'file'));
-  if (existsSync(paths.deviceKey)) {
+  if (accessOf(paths.deviceKey) === 'ok') {
     try {
       loadDeviceKey(paths.deviceKey);
     } catch (err) {
@@ -138,7 +166,7 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
   checks.push(modeCheck('cache key', paths.cacheKey, 0o600, 'file'));
   checks.push(modeCheck('cache database', paths.cacheDb, 0o600, 'file'));
   for (const suffix of ['-wal', '-shm']) {
-    if (existsSync(paths.cacheDb + suffix))
+    if (accessOf(paths.cacheDb + suffix) === 'ok')
       checks.push(modeCheck(`cache database ${suffix}`, paths.cacheDb + suffix, 0o600, 'file'));
   }
   checks.push(modeCheck('socket folder', dirname(paths.socket), 0o700, 'dir'));
@@ -166,7 +194,11 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
     checks.push({ name: 'agent answers', status: 'fail', detail: (err as Error).message });
   }
 
-  if (existsSync(paths.cacheDb) && existsSync(paths.cacheKey)) {
+  let offline: string | null = null;
+  const cacheAccess = [paths.cacheDb, paths.cacheKey].map((f) => accessOf(f));
+  if (cacheAccess.includes('denied')) {
+    checks.push({ name: 'cache integrity', status: 'fail', detail: deniedDetail(paths.cacheDb) });
+  } else if (!cacheAccess.includes('missing')) {
     try {
       const cache = await openCache(paths);
       try {
@@ -186,10 +218,17 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
         } else {
           const age = connected ? 0 : Math.round((Date.now() - s.lastSyncAt) / 1000);
           const max = s.policy.offlineMaxAgeSeconds;
+          const limit = `offlineMaxAge ${formatDuration(max)}, then failMode ${s.policy.failMode}`;
+          offline =
+            age > max
+              ? `the cache expired ${roughDuration(age - max)} ago: ${limit}`
+              : `cache ${roughDuration(age)} old, valid for ${roughDuration(max - age)} more`;
           checks.push({
             name: 'cache age',
             status: age > max ? 'fail' : age > max / 2 ? 'warn' : 'pass',
-            detail: `${connected ? 'current (connected)' : `last sync ${new Date(s.lastSyncAt).toISOString()}, ${age} s ago`}; offline limit ${max} s (then failMode ${s.policy.failMode})`,
+            detail: connected
+              ? `current (connected); ${limit}`
+              : `last sync ${new Date(s.lastSyncAt).toISOString()} (${roughDuration(age)} ago); ${age > max ? 'expired' : `valid for ${roughDuration(max - age)} more`} (${limit})`,
           });
         }
         if ((await cache.getMeta('revoked')) === true) {
@@ -207,7 +246,7 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
     }
   }
 
-  if (config) checks.push(await clockCheck(config));
+  if (config) checks.push(await clockCheck(config, connected ? null : offline));
 
   const services = pamServices(pamDir);
   checks.push({

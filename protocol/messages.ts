@@ -261,7 +261,13 @@ export const localReplySchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('locked'), until: epochMs.nullable(), message: userMessage }),
   statusReportSchema,
-  z.strictObject({ type: z.literal('unlocked'), user: nameSchema, wasLocked: z.boolean() }),
+  z.strictObject({
+    type: z.literal('unlocked'),
+    user: nameSchema,
+    wasLocked: z.boolean(),
+    /** Failed attempts that counted toward the lockout, now cleared. */
+    failures: z.number().int().min(0).max(1_000_000),
+  }),
   z.strictObject({
     type: z.literal('error'),
     code: z.string().refine((c) => Object.hasOwn(ERRORS, c)),

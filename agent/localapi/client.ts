@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { IdvError } from '../../protocol/errors.js';
 import { parseLocalReply, type LocalReply } from '../../protocol/messages.js';
+import { isDenied, needsRoot } from '../access.js';
 
 export function askSocket(
   socketPath: string,
@@ -25,10 +26,13 @@ export function askSocket(
     s.setEncoding('utf8');
     s.on('error', (err: NodeJS.ErrnoException) =>
       fail(
-        new IdvError(
-          'AGENT_UNAVAILABLE',
-          `the agent is not running on ${socketPath} (${err.code ?? err.message})`,
-        ),
+        // A root-only socket refusing this user is not an agent that is down.
+        isDenied(err)
+          ? needsRoot(socketPath)
+          : new IdvError(
+              'AGENT_UNAVAILABLE',
+              `the agent is not running on ${socketPath} (${err.code ?? err.message})`,
+            ),
       ),
     );
     s.on('connect', () => {

@@ -4,7 +4,7 @@
  * connection's Session: `begin` opens it, `verify` may follow up to `prompts` times.
  */
 import type { LocalReply, LocalRequest, StatusReport } from '../../protocol/messages.js';
-import type { LoginContext, LoginEngine } from '../policy/engine.js';
+import { unknownUserMessage, type LoginContext, type LoginEngine } from '../policy/engine.js';
 import { MESSAGES } from '../policy/messages.js';
 
 export interface Session {
@@ -78,8 +78,10 @@ export const ROUTES: { [T in LocalRequest['type']]: Route<T> } = {
   unlock: {
     privileged: true,
     async handle(_session, req, { engine }) {
-      const { wasLocked } = await engine.unlock(req.user);
-      return { type: 'unlocked', user: req.user, wasLocked };
+      const r = await engine.unlock(req.user);
+      if (!r.known)
+        return { type: 'error', code: 'USER_NOT_FOUND', message: unknownUserMessage(req.user) };
+      return { type: 'unlocked', user: req.user, wasLocked: r.wasLocked, failures: r.failures };
     },
   },
 };

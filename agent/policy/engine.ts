@@ -25,6 +25,18 @@ export interface LoginContext {
   tty?: string | undefined;
 }
 
+/** What a local unlock did: `known` false when the cache has no such user (nothing changed). */
+export interface UnlockResult {
+  known: boolean;
+  wasLocked: boolean;
+  /** Failed attempts counted toward the lockout before the unlock (now cleared). */
+  failures: number;
+}
+
+/** The answer to an unlock of a name the cache does not know. */
+export const unknownUserMessage = (user: string) =>
+  `${user} is not a user idv knows on this machine (not in the cache): nothing to unlock`;
+
 export interface EngineDeps {
   cache: Cache;
   now: () => number;
@@ -118,13 +130,19 @@ export class LoginEngine {
     );
   }
 
-  /** Local break-glass unlock: clears the lockout and the failure count, keeps the replay guard. */
-  unlock(user: string): Promise<{ wasLocked: boolean }> {
+  /**
+   * Local break-glass unlock: clears the lockout and the failure count, keeps the replay guard.
+   * A name the cache has neither a user nor counters for changes nothing (`known: false`).
+   */
+  unlock(user: string): Promise<UnlockResult> {
     return this.#serial.run(user, async () => {
       const now = this.deps.now();
       const record = await this.deps.cache.getUser(user);
       const counters = await this.deps.cache.getCounters(user);
-      const wasLocked = lockState(counters, record?.unlockedAt ?? null, now).locked;
+      const state = lockState(counters, record?.unlockedAt ?? null, now);
+      const wasLocked = state.locked;
+      const failures = state.counters.failures;
+      if (!record && !wasLocked && failures === 0) return { known: false, wasLocked, failures };
       const cleared: Counters = {
         failures: 0,
         lastFailureAt: null,
@@ -134,11 +152,15 @@ export class LoginEngine {
       };
       await this.#record(
         { user, service: 'idv-agent' },
-        { reply: { type: 'unlocked', user, wasLocked }, outcome: 'unlock', reason: 'local' },
+        {
+          reply: { type: 'unlocked', user, wasLocked, failures },
+          outcome: 'unlock',
+          reason: 'local',
+        },
         cleared,
       );
-      this.deps.log.info({ user, wasLocked }, 'local unlock');
-      return { wasLocked };
+      this.deps.log.info({ user, wasLocked, failures }, 'local unlock');
+      return { known: true, wasLocked, failures };
     });
   }
 

@@ -59,7 +59,8 @@ describe('attempt limits and lockout', () => {
 
   it('local unlock (idv-agent unlock) clears it', async () => {
     const r = await agent.cli(['unlock', 'alice', '--json']);
-    expect(r.json).toEqual({ user: 'alice', wasLocked: true });
+    expect(r.json).toEqual({ user: 'alice', wasLocked: true, failures: 3 });
+    expect(r.code).toBe(0);
     const [p, ok] = await askAgent(agent.socket, [
       begin('alice'),
       { type: 'verify', code: codeFor(totp.alice!) },

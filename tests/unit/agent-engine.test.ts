@@ -266,7 +266,11 @@ describe('login engine', () => {
     expect((await e.verify(ctx, '000000')).type).toBe('locked');
     now += 3600_000;
     expect((await e.begin(ctx)).type).toBe('deny');
-    expect(await e.unlock('alice')).toEqual({ wasLocked: true });
+    expect(await e.unlock('alice')).toEqual({ known: true, wasLocked: true, failures: 2 });
+    // A name with neither a record nor counters: nothing changes, nothing is queued.
+    const queued = await cache.outboxCount();
+    expect(await e.unlock('nobody')).toEqual({ known: false, wasLocked: false, failures: 0 });
+    expect(await cache.outboxCount()).toBe(queued);
     expect((await e.begin(ctx)).type).toBe('prompt');
     now -= 3600_000;
     expect((await e.verify(ctx, code)).type).toBe('invalid');

@@ -108,7 +108,11 @@ const CHANNELS: { name: string; parse: Parser; limit: number; valid: Record<stri
       name: 'local reply',
       parse: parseLocalReply,
       limit: LIMITS.localReply,
-      valid: [...VALID_LOCAL_REPLIES, status, { type: 'unlocked', user: 'alice', wasLocked: true }],
+      valid: [
+        ...VALID_LOCAL_REPLIES,
+        status,
+        { type: 'unlocked', user: 'alice', wasLocked: true, failures: 3 },
+      ],
     },
   ];
 
