@@ -136,6 +136,13 @@ export const agentCommands: Record<string, Command> = {
       name: { type: 'string' },
       insecure: { type: 'boolean' },
     },
+    flags: {
+      server: { value: 'URL', help: 'the idv-server URL' },
+      token: { value: 'T', help: 'a registration token (idvctl device token create)' },
+      ca: { value: 'FILE', help: 'a private CA certificate (PEM) to trust' },
+      name: { value: 'NAME', help: 'the device name (default: the host name)' },
+      insecure: { help: 'allow plain http off loopback' },
+    },
     async run(p, io) {
       const paths = pathsOf(p);
       const file = await register({

@@ -9,6 +9,16 @@ export const spec: ProgramSpec = {
   name: 'idv-agent',
   version: IDV_VERSION,
   globalOptions: PATH_OPTIONS,
+  globalFlags: {
+    'data-dir': {
+      value: 'DIR',
+      help: 'the agent data directory (or IDV_DATA_DIR; default /var/lib/idv)',
+    },
+    socket: {
+      value: 'PATH',
+      help: "the agent's socket (or IDV_SOCKET; default /run/idv/agent.sock)",
+    },
+  },
   commands: {
     ...agentCommands,
     ...doctorCommand,

@@ -2,20 +2,36 @@
  * Command-line parsing shared by the four programs, over Node's util.parseArgs in strict mode
  * (unknown flags refused). Pure: the programs print and exit; exit code 2 means wrong usage.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
+import {
+  COMMON_OPTIONS,
+  commandHelp,
+  didYouMean,
+  groupHelp,
+  groupsOf,
+  programHelp,
+  usageLine,
+  type CommandDoc,
+  type FlagDoc,
+  type OptionSpec,
+  type ProgramDoc,
+} from './cli-help.js';
 import { IdvError, type ErrorBody } from './errors.js';
 import { endOnClosedOutput } from './io/stdout.js';
 
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 
-export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+export type { OptionSpec };
 
 export interface Parsed {
   values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
 }
 
-/** Parses argv strictly; wrong usage becomes an IdvError('USAGE') with parseArgs' own reason. */
+/**
+ * Parses argv strictly. Wrong usage becomes an IdvError('USAGE') in our words, never parseArgs'
+ * own text: an unknown flag is named with the closest known one, a missing value said plainly.
+ */
 export function parseCommandLine(args: string[], options: OptionSpec): Parsed {
   try {
     const { values, positionals } = parseArgs({
@@ -27,8 +43,27 @@ export function parseCommandLine(args: string[], options: OptionSpec): Parsed {
     });
     return { values: values as Parsed['values'], positionals };
   } catch (err) {
-    throw new IdvError('USAGE', (err as Error).message.split('\n')[0]);
+    throw new IdvError('USAGE', parseArgsReason(err as NodeJS.ErrnoException, options));
   }
+}
+
+function parseArgsReason(err: NodeJS.ErrnoException, options: OptionSpec): string {
+  const flag = /'(-[^' ]*)/.exec(err.message)?.[1] ?? '';
+  const name = flag.replace(/^--?/, '');
+  const long =
+    name.length === 1 ? Object.keys(options).find((k) => options[k]?.short === name) : name;
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    return `unknown option ${JSON.stringify(flag)}${didYouMean(
+      flag,
+      Object.keys(options).map((k) => `--${k}`),
+    )}`;
+  }
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && long !== undefined) {
+    return options[long]?.type === 'string'
+      ? `--${long} needs a value`
+      : `--${long} takes no value`;
+  }
+  return 'wrong usage';
 }
 
 /**
@@ -60,12 +95,7 @@ function joinValues(args: string[], options: OptionSpec): string[] {
   return out;
 }
 
-/** The flags every program takes. */
-export const COMMON_OPTIONS = {
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-  json: { type: 'boolean' },
-} as const satisfies OptionSpec;
+export { COMMON_OPTIONS };
 
 /** The text printed for a failure: JSON when asked, else `program: message`. */
 export function formatError(program: string, body: ErrorBody, json: boolean): string {
@@ -98,6 +128,15 @@ export function intFlag(
     throw new IdvError('USAGE', `--${name} must be a whole number from ${min} to ${max}`);
   }
   return Number(v);
+}
+
+/** An id flag (a device id): a UUID, checked here rather than after a round trip. */
+export function uuidFlag(values: Parsed['values'], name: string): string | undefined {
+  const v = stringFlag(values, name);
+  if (v === undefined) return undefined;
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v))
+    throw new IdvError('USAGE', `--${name} must be a device id (a UUID, as device list shows)`);
+  return v;
 }
 
 export interface Io {
@@ -155,45 +194,35 @@ export function helpOrVersion(
   return false;
 }
 
-export interface Command {
-  /** One line for the program's --help. */
-  summary: string;
-  /** Arguments after the command words, for the command's --help (`NAME [--group G]...`). */
-  args?: string;
-  options?: OptionSpec;
+export type { FlagDoc };
+
+export interface Command extends CommandDoc {
   /** Exact number of positionals, or [min, max]. */
   positionals?: number | [number, number];
   run: (parsed: Parsed, io: Io) => Promise<number>;
 }
 
-export interface ProgramSpec {
-  name: string;
+export interface ProgramSpec extends ProgramDoc {
   version: string;
-  /** Options accepted before the command and after it (`idvctl --json user list`). */
-  globalOptions?: OptionSpec;
   /** Keys are command words: `serve`, `user add`. */
   commands: Record<string, Command>;
-  /** Text after the command list in --help (environment variables, exit codes). */
-  epilog?: string;
 }
 
-export function programUsage(spec: ProgramSpec): string {
-  const width = Math.max(...Object.keys(spec.commands).map((k) => k.length));
-  const lines = Object.entries(spec.commands).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`);
-  return `Usage: ${spec.name} [options] <command> [arguments]\n\nCommands:\n${lines.join('\n')}\n\nEvery command takes --help. Exit codes: 0 success, 1 refused or failed, 2 wrong usage.\n${spec.epilog ?? ''}`;
+export const programUsage = programHelp;
+
+/** A usage error that ends with the one usage line of the command (or group) it is about. */
+function usageError(reason: string, usage: string): IdvError {
+  return new IdvError('USAGE', `${reason}\nusage: ${usage}`);
 }
 
-function commandUsage(spec: ProgramSpec, key: string, command: Command): string {
-  const flags = Object.entries(command.options ?? {}).map(([name, o]) => {
-    const value = o.type === 'string' ? ` ${name.toUpperCase().replace(/-/g, '_')}` : '';
-    return `[--${name}${value}]${o.multiple ? '...' : ''}`;
-  });
-  return `Usage: ${spec.name} ${key} ${[command.args ?? '', ...flags].filter(Boolean).join(' ')}\n\n${command.summary}\n`;
+function wantsHelp(args: string[]): boolean {
+  return args.includes('--help') || args.includes('-h');
 }
 
 /**
  * Runs argv against a program's command table: leading global options, then the longest
- * matching command words, then the command's own options (strict). Wrong usage throws USAGE.
+ * matching command words, then the command's own options (strict). A group of commands
+ * (`idvctl user`) prints its own help; wrong usage throws USAGE with a "did you mean".
  */
 export async function dispatch(spec: ProgramSpec, argv: string[], io: Io): Promise<number> {
   const globals: OptionSpec = { ...COMMON_OPTIONS, ...spec.globalOptions };
@@ -202,39 +231,106 @@ export async function dispatch(spec: ProgramSpec, argv: string[], io: Io): Promi
   while (i < argv.length && (argv[i] as string).startsWith('-')) {
     const flag = (argv[i] as string).replace(/^--?/, '').split('=')[0] as string;
     const o = globals[flag] ?? Object.values(globals).find((g) => g.short === flag);
-    if (!o) throw new IdvError('USAGE', `unknown option ${JSON.stringify(argv[i])}`);
+    if (!o) {
+      const known = Object.keys(globals).map((k) => `--${k}`);
+      throw usageError(
+        `unknown option ${JSON.stringify(argv[i])}${didYouMean(argv[i] as string, known)}`,
+        `${spec.name} [options] <command> [arguments] (see --help)`,
+      );
+    }
     i += o.type === 'string' && !(argv[i] as string).includes('=') ? 2 : 1;
   }
   const lead = parseCommandLine(argv.slice(0, i), globals);
   const rest = argv.slice(i);
-  // The longest match of up to three command words (`device token create`).
-  const words = rest.slice(0, 3);
+  // Command words are the leading arguments that are not flags; the longest match wins.
+  const words: string[] = [];
+  for (const a of rest.slice(0, 3)) {
+    if (a.startsWith('-')) break;
+    words.push(a);
+  }
   const key = [3, 2, 1]
     .map((n) => words.slice(0, n).join(' '))
-    .find((k) => k && Object.hasOwn(spec.commands, k));
+    .find((k) => k && words.length >= k.split(' ').length && Object.hasOwn(spec.commands, k));
   if (!key) {
-    if (helpOrVersion(lead.values, io, programUsage(spec), spec.version)) return EXIT.OK;
-    throw new IdvError(
-      'USAGE',
-      rest.length
-        ? `unknown command ${JSON.stringify(words.join(' '))} (see --help)`
-        : 'a command is required (see --help)',
+    const groups = groupsOf(spec);
+    const group = [2, 1]
+      .map((n) => words.slice(0, n).join(' '))
+      .find((g) => g && groups.includes(g) && words.length >= g.split(' ').length);
+    if (group !== undefined && words.length === group.split(' ').length) {
+      // `idvctl user`, `idvctl user --help`: that level's help.
+      if (lead.values.help || wantsHelp(rest)) {
+        io.out(groupHelp(spec, group));
+        return EXIT.OK;
+      }
+      if (lead.values.json)
+        throw usageError(`${group} needs a command`, `${spec.name} ${group} <command>`);
+      io.err(groupHelp(spec, group));
+      return EXIT.USAGE;
+    }
+    if (words.length === 0) {
+      if (helpOrVersion(lead.values, io, programHelp(spec), spec.version)) return EXIT.OK;
+      if (wantsHelp(rest)) {
+        io.out(programHelp(spec));
+        return EXIT.OK;
+      }
+      if (rest.length)
+        throw usageError(
+          `unknown option ${JSON.stringify(rest[0])}`,
+          `${spec.name} [options] <command> [arguments] (see --help)`,
+        );
+      throw usageError(
+        'a command is required',
+        `${spec.name} [options] <command> [arguments] (see --help)`,
+      );
+    }
+    // Name what was not understood: the group and the next word, or the first word.
+    const typed = words.slice(0, group === undefined ? 1 : group.split(' ').length + 1);
+    const known = [...Object.keys(spec.commands), ...groups];
+    let suggestion = '';
+    for (let n = Math.min(words.length, 3); n >= 1 && !suggestion; n--) {
+      const same = known.filter((k) => k.split(' ').length === n);
+      suggestion = didYouMean(words.slice(0, n).join(' '), same);
+    }
+    throw usageError(
+      `unknown command ${JSON.stringify(typed.join(' '))}${suggestion}`,
+      group === undefined
+        ? `${spec.name} <command> [arguments] (see --help)`
+        : `${spec.name} ${group} <command> [arguments] (see ${spec.name} ${group} --help)`,
     );
   }
   const command = spec.commands[key] as Command;
-  const parsed = parseCommandLine(rest.slice(key.split(' ').length), {
-    ...globals,
-    ...command.options,
-  });
+  const usage = usageLine(spec.name, key, command);
+  let parsed: Parsed;
+  try {
+    parsed = parseCommandLine(rest.slice(key.split(' ').length), {
+      ...globals,
+      ...command.options,
+    });
+  } catch (err) {
+    if (wantsHelp(rest)) {
+      io.out(commandHelp(spec, key, command));
+      return EXIT.OK;
+    }
+    throw err instanceof IdvError ? usageError(err.message, usage) : err;
+  }
   const values = { ...lead.values, ...parsed.values };
-  if (helpOrVersion(values, io, commandUsage(spec, key, command), spec.version)) return EXIT.OK;
+  if (helpOrVersion(values, io, commandHelp(spec, key, command), spec.version)) return EXIT.OK;
   const want = command.positionals ?? 0;
   const [min, max] = typeof want === 'number' ? [want, want] : want;
-  if (parsed.positionals.length < min || parsed.positionals.length > max) {
-    throw new IdvError(
-      'USAGE',
-      `wrong number of arguments for "${key}"; usage: ${commandUsage(spec, key, command).split('\n')[0]}`,
-    );
+  const n = parsed.positionals.length;
+  if (n < min || n > max) {
+    const reason =
+      n > max
+        ? `unexpected argument ${JSON.stringify(parsed.positionals[max])}`
+        : `${key} needs ${command.args ?? `${min} argument(s)`}`;
+    throw usageError(reason, usage);
   }
-  return command.run({ values, positionals: parsed.positionals }, io);
+  try {
+    return await command.run({ values, positionals: parsed.positionals }, io);
+  } catch (err) {
+    // A value refused locally (a duration, a number, an enum) is shown with the usage line.
+    if (err instanceof IdvError && err.code === 'USAGE' && !err.message.includes('\nusage: '))
+      throw usageError(err.message, usage);
+    throw err;
+  }
 }

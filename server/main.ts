@@ -14,6 +14,8 @@ function dataDirOf(values: Record<string, unknown>): string {
   return dir;
 }
 
+const DATA_DIR_FLAG = { value: 'DIR', help: 'the data directory (or IDV_DATA_DIR)' };
+
 export const spec: ProgramSpec = {
   name: 'idv-server',
   version: IDV_VERSION,
@@ -22,6 +24,7 @@ export const spec: ProgramSpec = {
       summary:
         'Create the data directory, its database, master key (0600) and the first admin token',
       options: { 'data-dir': { type: 'string' } },
+      flags: { 'data-dir': DATA_DIR_FLAG },
       run: async ({ values }, io) => {
         const token = await initDataDir(dataDirOf(values), Date.now());
         if (values.json) io.out(JSON.stringify({ adminToken: token }));
@@ -35,6 +38,7 @@ export const spec: ProgramSpec = {
     'admin-token create': {
       summary: 'Add another admin token (for a second admin, or after losing one)',
       options: { 'data-dir': { type: 'string' } },
+      flags: { 'data-dir': DATA_DIR_FLAG },
       run: async ({ values }, io) => {
         const store = await openDataDir(dataDirOf(values));
         const token = newToken();
@@ -57,6 +61,26 @@ export const spec: ProgramSpec = {
         insecure: { type: 'boolean' },
         config: { type: 'string' },
         'public-url': { type: 'string' },
+      },
+      flags: {
+        'data-dir': DATA_DIR_FLAG,
+        listen: {
+          value: 'HOST:PORT',
+          help: 'where to listen (or IDV_LISTEN; default 127.0.0.1:8443)',
+        },
+        'tls-cert': { value: 'FILE', help: 'TLS certificate (PEM); with --tls-key' },
+        'tls-key': { value: 'FILE', help: 'TLS private key (PEM)' },
+        insecure: {
+          help: 'allow plain http off loopback (a proxy terminates TLS); warned about at start, in /healthz and /metrics',
+        },
+        config: {
+          value: 'FILE',
+          help: 'a JSON config file (defaults < file < environment < flags)',
+        },
+        'public-url': {
+          value: 'URL',
+          help: 'the URL users and agents reach this server at, for enrollment links (or IDV_PUBLIC_URL)',
+        },
       },
       run: async ({ values }, io) => {
         const config = loadConfig({

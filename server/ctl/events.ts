@@ -4,7 +4,15 @@
  * rather than ids, and a follower that outlives a server restart: it asks again with the last
  * store order it printed (`after=SEQ`) and so neither misses nor repeats an event.
  */
-import { EXIT, stringFlag, type Command, type Io, type Parsed } from '../../protocol/cli.js';
+import {
+  EXIT,
+  intFlag,
+  stringFlag,
+  uuidFlag,
+  type Command,
+  type Io,
+  type Parsed,
+} from '../../protocol/cli.js';
 import { IdvError } from '../../protocol/errors.js';
 import type { ApiClient } from './client.js';
 import { printable } from './format.js';
@@ -44,12 +52,24 @@ export function eventRow(e: Json): string {
   ]);
 }
 
+function timeFlag(values: Parsed['values'], name: string): string | undefined {
+  const v = stringFlag(values, name);
+  if (v !== undefined && !/^[0-9]{1,16}$/.test(v) && Number.isNaN(Date.parse(v)))
+    throw new IdvError('USAGE', `--${name} must be ISO-8601 (2026-01-31T08:00:00Z) or epoch ms`);
+  return v;
+}
+
+/** The query string; every value checked here first (USAGE, exit 2, no round trip). */
 function eventQuery(values: Parsed['values'], after?: number): string {
   const q = new URLSearchParams();
-  for (const k of ['user', 'device', 'since', 'until', 'limit']) {
-    const v = stringFlag(values, k);
-    if (v !== undefined) q.set(k, v);
-  }
+  const given = {
+    user: stringFlag(values, 'user'),
+    device: uuidFlag(values, 'device'),
+    since: timeFlag(values, 'since'),
+    until: timeFlag(values, 'until'),
+    limit: intFlag(values, 'limit', 1, 10_000)?.toString(),
+  };
+  for (const [k, v] of Object.entries(given)) if (v !== undefined) q.set(k, v);
   if (after !== undefined) {
     // Everything since the last one printed, not only the latest few.
     q.set('after', String(after));
@@ -108,6 +128,14 @@ export function eventsCommand(client: (values: Parsed['values']) => ApiClient): 
       until: { type: 'string' },
       limit: { type: 'string' },
       follow: { type: 'boolean', short: 'f' },
+    },
+    flags: {
+      user: { value: 'U', help: 'only this user' },
+      device: { value: 'ID', help: 'only this device (an id from device list)' },
+      since: { value: 'T', help: 'from this time on (ISO-8601 or epoch ms)' },
+      until: { value: 'T', help: 'before this time' },
+      limit: { value: 'N', help: 'the latest N, 1 to 10000 (default: 100; 20 with --follow)' },
+      follow: { help: 'keep printing new events as they arrive (-f)' },
     },
     run: async ({ values }, io) => {
       const api = client(values);

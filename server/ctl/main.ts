@@ -2,6 +2,7 @@
 import {
   EXIT,
   dispatch,
+  uuidFlag,
   intFlag,
   runProgram,
   stringFlag,
@@ -16,6 +17,7 @@ import { IDV_VERSION } from '../../protocol/version.js';
 import { ApiClient } from './client.js';
 import { eventsCommand } from './events.js';
 import { block, table } from './format.js';
+import { policyCommands } from './policy.js';
 
 type Json = Record<string, unknown>;
 
@@ -57,25 +59,20 @@ function durationFlag(values: Parsed['values'], name: string): number | undefine
   return s;
 }
 
-function listFlag(values: Parsed['values'], name: string): string[] | undefined {
-  const v = stringFlag(values, name);
-  if (v === undefined) return undefined;
-  return v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
+const GROUP_FLAG = { value: 'G', help: 'a user group; repeat for several' };
 
 function userCommand(
   summary: string,
   action: string,
   options: Command['options'] = {},
   body: (values: Parsed['values']) => Json = () => ({}),
+  flags: Command['flags'] = {},
 ): Command {
   return {
     summary,
     args: 'NAME',
     options,
+    flags,
     positionals: 1,
     run: async ({ values, positionals }, io) => {
       const name = positionals[0] as string;
@@ -89,51 +86,6 @@ function userCommand(
   };
 }
 
-const policyOptions = {
-  'device-group': { type: 'string' },
-  mfa: { type: 'string' },
-  'user-groups': { type: 'string' },
-  services: { type: 'string' },
-  'max-attempts': { type: 'string' },
-  lockout: { type: 'string' },
-  window: { type: 'string' },
-  'offline-max-age': { type: 'string' },
-  'fail-mode': { type: 'string' },
-  exempt: { type: 'string' },
-  'enrollment-grace': { type: 'string' },
-  prompts: { type: 'string' },
-  'unknown-users': { type: 'string' },
-} as const;
-
-function policyPatch(values: Parsed['values']): Json {
-  const patch: Json = {
-    mfa: stringFlag(values, 'mfa'),
-    userGroups: listFlag(values, 'user-groups'),
-    services: listFlag(values, 'services'),
-    maxAttempts: intFlag(values, 'max-attempts'),
-    lockoutSeconds: durationFlag(values, 'lockout'),
-    window: intFlag(values, 'window'),
-    offlineMaxAgeSeconds: durationFlag(values, 'offline-max-age'),
-    failMode: stringFlag(values, 'fail-mode'),
-    exemptUsers: listFlag(values, 'exempt'),
-    prompts: intFlag(values, 'prompts'),
-    unknownUsers: stringFlag(values, 'unknown-users'),
-  };
-  const grace = stringFlag(values, 'enrollment-grace');
-  if (grace !== undefined) {
-    // Days: `7` or `7d` (any duration in whole days).
-    const seconds = /^[0-9]+$/.test(grace) ? Number(grace) * 86_400 : parseDuration(grace);
-    if (seconds === null || seconds % 86_400 !== 0) {
-      throw new IdvError('USAGE', '--enrollment-grace must be whole days, like 7 or 7d');
-    }
-    patch.enrollmentGraceDays = seconds / 86_400;
-  }
-  for (const k of Object.keys(patch)) if (patch[k] === undefined) delete patch[k];
-  if (Object.keys(patch).length === 0)
-    throw new IdvError('USAGE', 'policy set needs at least one field flag (see --help)');
-  return patch;
-}
-
 export const spec: ProgramSpec = {
   name: 'idvctl',
   version: IDV_VERSION,
@@ -142,12 +94,21 @@ export const spec: ProgramSpec = {
     token: { type: 'string' },
     ca: { type: 'string' },
   },
+  globalFlags: {
+    server: { value: 'URL', help: 'the idv-server URL (or IDV_SERVER)' },
+    token: { value: 'T', help: 'an admin token (or IDV_TOKEN)' },
+    ca: { value: 'FILE', help: 'a private CA certificate (PEM) to trust for https' },
+  },
   commands: {
     'user add': {
       summary:
         'Add a user (in zero or more user groups); --admin marks an admin (five portal sign-in attempts)',
       args: 'NAME',
       options: { group: { type: 'string', multiple: true }, admin: { type: 'boolean' } },
+      flags: {
+        group: GROUP_FLAG,
+        admin: { help: 'an administrator: five portal sign-in attempts' },
+      },
       positionals: 1,
       run: async ({ values, positionals }, io) => {
         const groups = (values.group as string[] | undefined) ?? [];
@@ -205,6 +166,7 @@ export const spec: ProgramSpec = {
       summary: "Replace a user's groups (devices gain or lose the user accordingly)",
       args: 'NAME',
       options: { group: { type: 'string', multiple: true } },
+      flags: { group: GROUP_FLAG },
       positionals: 1,
       run: async ({ values, positionals }, io) => {
         const groups = (values.group as string[] | undefined) ?? [];
@@ -228,6 +190,11 @@ export const spec: ProgramSpec = {
         'Start enrollment: a one-time link for the user, or the secret itself with --show-secret',
       args: 'NAME',
       options: { 'show-secret': { type: 'boolean' } },
+      flags: {
+        'show-secret': {
+          help: 'also print the secret and otpauth URI (then confirm with user confirm)',
+        },
+      },
       positionals: 1,
       run: async ({ values, positionals }, io) => {
         const r = await client(values).request<Json>(
@@ -275,6 +242,7 @@ export const spec: ProgramSpec = {
         "Remove the user's authenticator and recovery codes (stop working on every device at once) and issue a new enrollment link; --grace starts a new grace period",
       args: 'NAME',
       options: { grace: { type: 'boolean' } },
+      flags: { grace: { help: 'start a new enrollment grace period' } },
       positionals: 1,
       run: async ({ values, positionals }, io) => {
         const name = positionals[0] as string;
@@ -298,6 +266,7 @@ export const spec: ProgramSpec = {
         'How many recovery codes a user has left; --regenerate prints ten new ones (the old stop working)',
       args: 'NAME',
       options: { regenerate: { type: 'boolean' } },
+      flags: { regenerate: { help: 'print ten new codes, once; the old ones stop working' } },
       positionals: 1,
       run: async ({ values, positionals }, io) => {
         const path = `/v1/users/${enc(positionals[0] as string)}/recovery-codes`;
@@ -327,9 +296,10 @@ export const spec: ProgramSpec = {
       'unlock',
       { device: { type: 'string' } },
       (values) => {
-        const device = stringFlag(values, 'device');
+        const device = uuidFlag(values, 'device');
         return device ? { device } : {};
       },
+      { device: { value: 'ID', help: 'only on this device (an id from device list)' } },
     ),
     'group list': {
       summary: 'List user groups and device groups',
@@ -363,6 +333,11 @@ export const spec: ProgramSpec = {
         'device-group': { type: 'string' },
         uses: { type: 'string' },
         ttl: { type: 'string' },
+      },
+      flags: {
+        'device-group': { value: 'DG', help: 'the device group devices join (default: default)' },
+        uses: { value: 'N', help: 'registrations allowed, 1 to 100000 (default: 1)' },
+        ttl: { value: 'DUR', help: 'valid for this long, like 30m, 24h, 7d (default: 24h)' },
       },
       run: async ({ values }, io) => {
         const body: Json = {};
@@ -428,38 +403,10 @@ export const spec: ProgramSpec = {
         return show(io, values, d, () => `revoked device ${d.id as string} (${d.name as string})`);
       },
     },
-    'policy show': {
-      summary: 'Show the policy of a device group (default: default)',
-      options: { 'device-group': { type: 'string' } },
-      run: async ({ values }, io) => {
-        const group = stringFlag(values, 'device-group') ?? 'default';
-        const r = await client(values).request<Json>('GET', `/v1/policies/${enc(group)}`);
-        return show(
-          io,
-          values,
-          r,
-          () =>
-            `device group ${group}${r.explicit ? '' : ' (defaults)'}\n${block(r.policy as Json)}`,
-        );
-      },
-    },
-    'policy set': {
-      summary: 'Change policy fields of a device group; pushed to its devices at once',
-      options: policyOptions,
-      run: async ({ values }, io) => {
-        const group = stringFlag(values, 'device-group') ?? 'default';
-        const r = await client(values).request<Json>(
-          'PATCH',
-          `/v1/policies/${enc(group)}`,
-          policyPatch(values),
-        );
-        return show(io, values, r, () => `device group ${group}\n${block(r.policy as Json)}`);
-      },
-    },
+    ...policyCommands(client),
     events: eventsCommand(client),
   },
-  epilog:
-    '\nGlobal options: --server URL, --token T, --ca FILE (a private CA for https), --json.\nEnvironment: IDV_SERVER (server URL), IDV_TOKEN (admin token).\n',
+  epilog: '\nEnvironment: IDV_SERVER (server URL), IDV_TOKEN (admin token).\n',
 };
 
 process.exitCode = await runProgram(spec.name, process.argv.slice(2), (argv, io) =>

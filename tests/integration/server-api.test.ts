@@ -254,9 +254,13 @@ describe('idvctl', () => {
       '--max-attempts',
       '1000',
     ]);
-    expect(bad.code).toBe(1);
-    expect(bad.json).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
-    expect((bad.json as { error: { message: string } }).error.message).toMatch(/maxAttempts/);
+    // idvctl refuses it before asking (the same schema); the server refuses it too.
+    expect(bad.code).toBe(2);
+    expect(bad.json).toMatchObject({ error: { code: 'USAGE' } });
+    const direct = await api('PATCH', '/v1/policies/lab', { maxAttempts: 1000 });
+    expect(direct.status).toBe(400);
+    expect(direct.body).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(direct.body.message).toMatch(/maxAttempts/);
     const usage = await idvctl(server, ['policy', 'set', '--lockout', 'soon']);
     expect(usage.code).toBe(2);
     expect(
