@@ -88,7 +88,6 @@ const RETRY_MAX_MS = 5000;
  * with a note on stderr when it goes and when it comes back.
  */
 async function follow(api: ApiClient, values: Parsed['values'], io: Io): Promise<never> {
-  if (!values.json) io.out(EVENTS_HEADER);
   let after: number | undefined;
   let connected = false;
   let lost = false;
@@ -102,6 +101,8 @@ async function follow(api: ApiClient, values: Parsed['values'], io: Io): Promise
           io.out(values.json ? JSON.stringify(e) : eventRow(e));
         },
         () => {
+          // The header once the server took the stream: from then on, nothing is missed.
+          if (!connected && !values.json) io.out(EVENTS_HEADER);
           connected = true;
           delay = RETRY_MIN_MS;
           if (lost) io.err('idvctl: event stream back');
@@ -109,7 +110,10 @@ async function follow(api: ApiClient, values: Parsed['values'], io: Io): Promise
         },
       );
     } catch (err) {
-      if (!connected || !(err instanceof IdvError) || !err.retryable) throw err;
+      // A server that is down or restarting (unreachable, silent, 5xx) is waited for; a refusal
+      // (the token revoked meanwhile) ends the follow.
+      if (!connected || !(err instanceof IdvError) || !(err.retryable || err.status >= 500))
+        throw err;
       if (!lost) io.err(`idvctl: ${err.message}; reconnecting`);
       lost = true;
     }

@@ -148,14 +148,21 @@ describe('idvctl events', () => {
     await server.restart();
     // The follower can only find the server again on the same port.
     expect(server.url).toBe(url);
-    await waitFor(() => f.err().includes('reconnecting'), 'the follower to notice', 20_000);
+    await waitFor(
+      () => f.err().includes('reconnecting') || f.child.exitCode !== null,
+      'the follower to notice',
+      30_000,
+    );
+    expect(f.child.exitCode, f.err()).toBe(null);
     expect((await idvctl(server, ['user', 'add', 'gail'])).code).toBe(0);
     expect((await idvctl(server, ['user', 'unlock', 'gail'])).code).toBe(0);
     const row = await waitFor(
       () => f.out.find((l) => / gail +admin +unlock +admin/.test(l)),
       'the unlock after the restart',
       30_000,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\nstdout: ${f.out.join('\n')}\nstderr: ${f.err()}`);
+    });
     expect(row).toContain('all devices');
     expect(f.err()).toContain('event stream back');
     f.child.kill('SIGTERM');

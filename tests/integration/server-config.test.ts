@@ -107,14 +107,16 @@ describe('shutdown with a live event stream', () => {
       s.url,
       '--token',
       s.adminToken,
-      '--json',
       'events',
       '--follow',
     ]);
+    let out = '';
     let err = '';
+    follow.stdout.on('data', (d: Buffer) => (out += d.toString()));
     follow.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const followExit = new Promise<number | null>((r) => follow.on('exit', (code) => r(code)));
-    await new Promise((r) => setTimeout(r, 700));
+    // The header comes once the server has taken the stream.
+    await waitFor(() => out.startsWith('AT '), 'the follower to be connected', 20_000);
     // Without ending the stream, close() would wait for it forever (the test would time out).
     await s.stop();
     expect(s.process().exitCode).toBe(0);
