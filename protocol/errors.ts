@@ -110,6 +110,11 @@ export const ERRORS = {
   },
   TIMEOUT: { message: 'The operation timed out.', retryable: true, status: 504 },
   SHUTTING_DOWN: { message: 'The service is shutting down.', retryable: true, status: 503 },
+  OVERLOADED: {
+    message: 'Too many connections; try again later.',
+    retryable: true,
+    status: 503,
+  },
   INTERNAL: { message: 'Internal error.', retryable: true, status: 500 },
 } as const satisfies Record<string, ErrorSpec>;
 

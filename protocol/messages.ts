@@ -192,6 +192,8 @@ export const CLOSE = {
   REPLACED: 4410,
   TIMEOUT: 4408,
   INTERNAL: 4500,
+  /** Too many connections waiting for hello (from this address, or in all): retry later. */
+  OVERLOADED: 4503,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -29,6 +29,16 @@ export const configSchema = z.strictObject({
   heartbeatSeconds: z.number().min(0.05).max(3600),
   /** Seconds an agent has to answer the challenge with `hello`. */
   helloTimeoutSeconds: z.number().min(0.05).max(600),
+  /** Seconds a client has to send a request's headers, and the whole request. */
+  headersTimeoutSeconds: z.number().min(0.05).max(600),
+  requestTimeoutSeconds: z.number().min(0.05).max(3600),
+  /** Connections not authenticated yet (no admin token, no hello), per client address... */
+  maxConnectionsPerAddress: z.number().int().min(1).max(1_000_000),
+  /** ...and in all (a full pool drops its oldest one). */
+  maxPendingConnections: z.number().int().min(1).max(1_000_000),
+  /** WebSockets that have not said hello yet, per client address and in all. */
+  maxPendingHellosPerAddress: z.number().int().min(1).max(1_000_000),
+  maxPendingHellos: z.number().int().min(1).max(1_000_000),
   /** More changes than this since an agent's revision → a snapshot instead of a delta. */
   maxDeltaChanges: z.number().int().min(1).max(1_000_000),
   /** Change-log entries kept (revisions older than that get a snapshot). */
@@ -57,7 +67,13 @@ export const CONFIG_DEFAULTS = {
   insecure: false,
   logLevel: 'info',
   heartbeatSeconds: 30,
-  helloTimeoutSeconds: 10,
+  helloTimeoutSeconds: 5,
+  headersTimeoutSeconds: 10,
+  requestTimeoutSeconds: 30,
+  maxConnectionsPerAddress: 128,
+  maxPendingConnections: 4096,
+  maxPendingHellosPerAddress: 32,
+  maxPendingHellos: 1024,
   maxDeltaChanges: 1000,
   changeLogRetention: 10_000,
   bodyLimit: 1024 * 1024,
@@ -121,6 +137,12 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     fail('configuration', 'tlsCert and tlsKey must be given together');
   }
+  if (config.headersTimeoutSeconds > config.requestTimeoutSeconds)
+    fail('configuration', 'headersTimeoutSeconds must not be more than requestTimeoutSeconds');
+  if (config.maxConnectionsPerAddress > config.maxPendingConnections)
+    fail('configuration', 'maxConnectionsPerAddress must not be more than maxPendingConnections');
+  if (config.maxPendingHellosPerAddress > config.maxPendingHellos)
+    fail('configuration', 'maxPendingHellosPerAddress must not be more than maxPendingHellos');
   const { host } = splitListen(config.listen);
   if (!config.tlsCert && !config.insecure && !isLoopback(host)) {
     fail(

@@ -2,6 +2,7 @@
 import type { Logger } from '../protocol/io/log.js';
 import type { ServerConfig } from './config.js';
 import type { EventFeed } from './feed.js';
+import type { ConnectionGuard } from './http/guard.js';
 import type { Metrics } from './metrics.js';
 import type { Store } from './store/store.js';
 
@@ -13,6 +14,8 @@ export interface ServerContext {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly feed: EventFeed;
+  /** Caps the listener's connections that have not authenticated yet. */
+  readonly connections: ConnectionGuard;
   /** The URL users and agents reach this server at (known once listening). */
   publicUrl(): string;
 }

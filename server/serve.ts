@@ -6,6 +6,7 @@ import type { ServerContext } from './context.js';
 import { openDataDir } from './datadir.js';
 import { EventFeed } from './feed.js';
 import { buildApp } from './http/app.js';
+import { ConnectionGuard } from './http/guard.js';
 import { Metrics } from './metrics.js';
 import { Hub } from './sync/hub.js';
 
@@ -26,13 +27,19 @@ export async function startServer(
     changeLogRetention: config.changeLogRetention,
   });
   let url = '';
+  const metrics = new Metrics();
   const ctx: ServerContext = {
     config,
     store,
     clock: options.clock ?? Date.now,
     log,
-    metrics: new Metrics(),
+    metrics,
     feed: new EventFeed(),
+    connections: new ConnectionGuard(
+      { perAddress: config.maxConnectionsPerAddress, total: config.maxPendingConnections },
+      config.tlsCert !== undefined,
+      (reason) => metrics.connectionsDropped.inc({ reason }),
+    ),
     publicUrl: () => (config.publicUrl ?? url).replace(/\/+$/, ''),
   };
   const hub = new Hub(ctx);

@@ -5,6 +5,8 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type RequestListener } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { ERRORS, IdvError, type ErrorCode } from '../../protocol/errors.js';
 import type { ServerContext } from '../context.js';
 import { registerPortal } from '../portal/index.js';
@@ -50,11 +52,28 @@ export function buildApp(ctx: ServerContext, hub: Hub): FastifyInstance {
     ctx.config.tlsCert && ctx.config.tlsKey
       ? { key: readFileSync(ctx.config.tlsKey), cert: readFileSync(ctx.config.tlsCert) }
       : null;
-  const app = (
-    tls
-      ? Fastify({ https: tls, bodyLimit: ctx.config.bodyLimit, logger: false })
-      : Fastify({ bodyLimit: ctx.config.bodyLimit, logger: false })
-  ) as FastifyInstance;
+  const { headersTimeoutSeconds, requestTimeoutSeconds } = ctx.config;
+  // Half-sent requests are cut off after these (Node checks them every connectionsCheckingInterval,
+  // 30 s by default: far too coarse for a ten-second header timeout).
+  const timeouts = {
+    headersTimeout: headersTimeoutSeconds * 1000,
+    requestTimeout: requestTimeoutSeconds * 1000,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, headersTimeoutSeconds * 500)),
+    keepAliveTimeout: 72_000, // Fastify's default: longer than the usual proxy's 60 s
+  };
+  const app = Fastify({
+    bodyLimit: ctx.config.bodyLimit,
+    logger: false,
+    serverFactory: (handler) => {
+      const listener = handler as RequestListener;
+      const server = tls
+        ? createHttpsServer({ ...tls, ...timeouts }, listener)
+        : createHttpServer(timeouts, listener);
+      server.keepAliveTimeout = timeouts.keepAliveTimeout;
+      ctx.connections.attach(server);
+      return server;
+    },
+  }) as unknown as FastifyInstance;
 
   // JSON only: drop the text/plain parser, and parse JSON ourselves for one clear error.
   app.removeAllContentTypeParsers();

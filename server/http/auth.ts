@@ -46,5 +46,7 @@ export function registerAuth(app: FastifyInstance, ctx: ServerContext): void {
     if (!m || !(await ctx.store.hasAdminToken(hashToken(m[1] as string)))) {
       throw new IdvError('UNAUTHORIZED');
     }
+    // An admin's connection (events --follow, keep-alive) no longer counts as a stranger's.
+    ctx.connections.trust(req.socket);
   });
 }

@@ -11,6 +11,15 @@ import type { ServerContext } from '../context.js';
 import { AgentConnection } from './connection.js';
 import { Pusher } from './push.js';
 import type { DeviceActivity } from '../store/store.js';
+import { addressKey, PendingPool } from '../http/guard.js';
+
+/** A WebSocket that has not said a valid hello yet (its connection may still be handshaking). */
+interface HelloSlot {
+  conn: AgentConnection | null;
+  evicted: boolean;
+}
+
+const OVERLOADED_REASON = 'OVERLOADED: too many connections waiting for hello; retry later';
 
 export const AGENT_PATH = '/v1/agent';
 
@@ -23,6 +32,9 @@ export class Hub {
     clientTracking: false,
   });
   private readonly sockets = new Set<AgentConnection>();
+  /** Connections before hello, per address and in all (a full pool drops its oldest). */
+  private readonly hellos: PendingPool<HelloSlot>;
+  private readonly slots = new Map<AgentConnection, HelloSlot>();
   private readonly byDevice = new Map<string, AgentConnection>();
   /** Devices revoked since start (few): closes the gap between a hello's lookup and its use. */
   private readonly revoked = new Set<string>();
@@ -35,6 +47,10 @@ export class Hub {
 
   constructor(private readonly ctx: ServerContext) {
     this.pusher = new Pusher(ctx, () => this.byDevice.values());
+    this.hellos = new PendingPool(
+      ctx.config.maxPendingHellosPerAddress,
+      ctx.config.maxPendingHellos,
+    );
     this.heartbeat = setInterval(() => this.beat(), ctx.config.heartbeatSeconds * 1000);
     this.heartbeat.unref();
     this.flusher = setInterval(() => void this.flush(), 1000);
@@ -73,12 +89,26 @@ export class Hub {
       );
       return;
     }
+    const slot: HelloSlot = { conn: null, evicted: false };
+    const admitted = this.hellos.admit(slot, addressKey(req.socket.remoteAddress));
+    if (admitted.ok && admitted.evicted) this.evict(admitted.evicted);
+    // A handshake that fails (or a peer that goes) before the connection exists frees its slot.
+    socket.once('close', () => {
+      if (!slot.conn) this.hellos.release(slot);
+    });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (!admitted.ok || slot.evicted) {
+        // Told in the protocol's own terms, so the agent backs off and retries.
+        this.ctx.metrics.connectionsClosed.inc({ reason: String(CLOSE.OVERLOADED) });
+        ws.close(CLOSE.OVERLOADED, OVERLOADED_REASON);
+        setTimeout(() => ws.terminate(), 1000).unref();
+        return;
+      }
       const conn = new AgentConnection(
         ws,
         this.ctx,
         {
-          authenticated: (c) => this.authenticated(c),
+          authenticated: (c) => this.authenticated(c, req.socket),
           synced: (c) => this.pusher.catchUp(c),
           closed: (c) => this.closed(c),
           changed: () => void this.pusher.notify(),
@@ -87,12 +117,33 @@ export class Hub {
         },
         req.socket.remoteAddress ?? '?',
       );
+      slot.conn = conn;
+      this.slots.set(conn, slot);
       this.sockets.add(conn);
     });
   }
 
-  private authenticated(conn: AgentConnection): void {
+  /** The oldest connection waiting for hello makes room for a new one. */
+  private evict(slot: HelloSlot): void {
+    slot.evicted = true;
+    if (slot.conn) {
+      this.slots.delete(slot.conn);
+      slot.conn.close(CLOSE.OVERLOADED, OVERLOADED_REASON);
+    }
+  }
+
+  /** The connection no longer waits for hello (authenticated or closed). */
+  private settled(conn: AgentConnection): void {
+    const slot = this.slots.get(conn);
+    if (!slot) return;
+    this.slots.delete(conn);
+    this.hellos.release(slot);
+  }
+
+  private authenticated(conn: AgentConnection, socket: IncomingMessage['socket']): void {
     const id = conn.device?.id as string;
+    this.settled(conn);
+    this.ctx.connections.trust(socket);
     // Revoked while its hello was being checked: the store said no a moment ago, we say no now.
     if (this.revoked.has(id))
       return conn.close(CLOSE.REVOKED, 'DEVICE_REVOKED: this device has been revoked');
@@ -105,6 +156,7 @@ export class Hub {
 
   private closed(conn: AgentConnection): void {
     this.sockets.delete(conn);
+    this.settled(conn);
     if (conn.device && this.byDevice.get(conn.device.id) === conn) {
       this.byDevice.delete(conn.device.id);
       this.ctx.metrics.agentsConnected.set(this.byDevice.size);

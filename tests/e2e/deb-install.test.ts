@@ -199,6 +199,11 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
       'Restart=on-failure',
     ])
       expect(unit).toContain(line);
+    // Descriptors for the connections each program holds (verify above parses the values).
+    expect(unit).toMatch(/^LimitNOFILE=4096$/m);
+    expect(readFileSync('/lib/systemd/system/idv-server.service', 'utf8')).toMatch(
+      /^LimitNOFILE=65536$/m,
+    );
   });
 
   it('runs server, idvctl and agent from /usr/bin (init, serve on loopback, register, sync) and PAM loads the installed pam_idv.so', async () => {

@@ -35,6 +35,32 @@ describe('server config', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  it('has safe connection limits by default and refuses ones that contradict each other', () => {
+    const c = loadConfig({ env: {}, flags: {} });
+    expect(c).toMatchObject({
+      helloTimeoutSeconds: 5,
+      headersTimeoutSeconds: 10,
+      requestTimeoutSeconds: 30,
+      maxConnectionsPerAddress: 128,
+      maxPendingConnections: 4096,
+      maxPendingHellosPerAddress: 32,
+      maxPendingHellos: 1024,
+    });
+    const load = (data: unknown) => () => loadConfig({ file: file(data), env: {}, flags: {} });
+    expect(load({ maxConnectionsPerAddress: 0 })).toThrow(/maxConnectionsPerAddress/);
+    expect(load({ maxPendingHellos: 1.5 })).toThrow(/maxPendingHellos/);
+    expect(load({ headersTimeoutSeconds: 'soon' })).toThrow(/headersTimeoutSeconds/);
+    expect(load({ headersTimeoutSeconds: 60, requestTimeoutSeconds: 30 })).toThrow(
+      /headersTimeoutSeconds must not be more than requestTimeoutSeconds/,
+    );
+    expect(load({ maxConnectionsPerAddress: 100, maxPendingConnections: 10 })).toThrow(
+      /maxConnectionsPerAddress must not be more than maxPendingConnections/,
+    );
+    expect(load({ maxPendingHellosPerAddress: 100, maxPendingHellos: 10 })).toThrow(
+      /maxPendingHellosPerAddress must not be more than maxPendingHellos/,
+    );
+  });
+
   it('allows plain http on loopback only, unless insecure or TLS', () => {
     expect(() => loadConfig({ env: {}, flags: { listen: '10.1.2.3:80' } })).toThrow(
       /refusing plain http on 10\.1\.2\.3/,
