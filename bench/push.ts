@@ -139,7 +139,14 @@ async function setupIdv(n: number): Promise<Side & { payload: string }> {
   const configFile = join(base, 'config.json');
   writeFileSync(
     configFile,
-    JSON.stringify({ heartbeatSeconds: 600, helloTimeoutSeconds: 120, logLevel: 'warn' }),
+    JSON.stringify({
+      heartbeatSeconds: 600,
+      helloTimeoutSeconds: 120,
+      logLevel: 'warn',
+      // Every simulated agent comes from 127.0.0.1, 200 connecting at once.
+      maxConnectionsPerAddress: 4096,
+      maxPendingHellosPerAddress: 1024,
+    }),
   );
   // BENCH_SERVER_PROF=DIR writes a V8 CPU profile of the server (for finding hot spots).
   const prof = process.env.BENCH_SERVER_PROF
