@@ -164,3 +164,8 @@ export function isLoopback(host: string): boolean {
   if (isIP(host) === 6) return host === '::1';
   return false;
 }
+
+/** --insecure without TLS: plain http allowed off loopback (said at start, /healthz, /metrics). */
+export function plainHttpOffLoopback(config: ServerConfig): boolean {
+  return config.insecure && !config.tlsCert;
+}

@@ -39,6 +39,11 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly insecure = new Gauge({
+    name: 'idv_insecure',
+    help: '1 when the server was started with --insecure and serves plain http (no TLS).',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'idv_server_' });

@@ -1,7 +1,7 @@
 /** Starts a server instance from a validated config; returns how to stop it. */
 import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../protocol/io/log.js';
-import { splitListen, type ServerConfig } from './config.js';
+import { plainHttpOffLoopback, splitListen, type ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import { openDataDir } from './datadir.js';
 import { EventFeed } from './feed.js';
@@ -12,6 +12,8 @@ import { Hub } from './sync/hub.js';
 
 export interface RunningServer {
   url: string;
+  /** What `serve` warned about at start (also in the log). */
+  warnings: string[];
   ctx: ServerContext;
   hub: Hub;
   /** Agents told (1001), listener closed, database closed. */
@@ -55,9 +57,13 @@ export async function startServer(
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   url = `${config.tlsCert ? 'https' : 'http'}://${shownHost}:${addr.port}`;
   log.info({ url, revision: await store.revision() }, 'listening');
+  const warnings = startWarnings(config, addr.address);
+  for (const w of warnings) log.warn(w);
+  ctx.metrics.insecure.set(plainHttpOffLoopback(config) ? 1 : 0);
   let stopping: Promise<void> | null = null;
   return {
     url,
+    warnings,
     ctx,
     hub,
     stop: () =>
@@ -69,4 +75,23 @@ export async function startServer(
         log.info('stopped');
       })()),
   };
+}
+
+/**
+ * What an admin must hear at start: plain http by choice (--insecure), and enrollment links that
+ * would point at a wildcard address (0.0.0.0 is no address a user's browser can open).
+ */
+export function startWarnings(config: ServerConfig, boundAddress: string): string[] {
+  const warnings: string[] = [];
+  if (plainHttpOffLoopback(config)) {
+    warnings.push(
+      'INSECURE: --insecure serves plain http: admin tokens, enrollment links, secrets and codes cross the network unencrypted unless a proxy on this host terminates TLS in front of it (also shown in /healthz and /metrics)',
+    );
+  }
+  if (!config.publicUrl && (boundAddress === '0.0.0.0' || boundAddress === '::')) {
+    warnings.push(
+      `enrollment links would point at the wildcard address ${boundAddress}, which no browser can open: set --public-url URL (or IDV_PUBLIC_URL) to the address users reach this server at`,
+    );
+  }
+  return warnings;
 }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { ERRORS, IdvError, type ErrorCode } from '../../protocol/errors.js';
+import { plainHttpOffLoopback } from '../config.js';
 import type { ServerContext } from '../context.js';
 import { registerPortal } from '../portal/index.js';
 import type { Hub } from '../sync/hub.js';
@@ -109,6 +110,7 @@ export function buildApp(ctx: ServerContext, hub: Hub): FastifyInstance {
     ok: true,
     revision: await ctx.store.revision(),
     agents: hub.connectedCount,
+    insecure: plainHttpOffLoopback(ctx.config),
   }));
   app.get('/metrics', async (_req, reply) => {
     const text = await ctx.metrics.registry.metrics();
