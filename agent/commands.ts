@@ -3,6 +3,7 @@
  */
 import { IdvError } from '../protocol/errors.js';
 import { createLogger } from '../protocol/io/log.js';
+import { tokenFrom } from '../protocol/io/token-arg.js';
 import { keepRunningWithoutOutput } from '../protocol/io/stdout.js';
 import { nameSchema } from '../protocol/policy.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
@@ -33,6 +34,16 @@ function requireFlag(p: Parsed, name: string): string {
   const v = stringFlag(p.values, name);
   if (v === undefined || v === '') throw new IdvError('USAGE', `--${name} is required`);
   return v;
+}
+
+function registrationToken(p: Parsed, io: Io): string {
+  const token = tokenFrom({
+    flag: stringFlag(p.values, 'token'),
+    file: stringFlag(p.values, 'token-file'),
+    warn: (t) => io.err(`idv-agent: ${t}`),
+  });
+  if (!token) throw new IdvError('USAGE', '--token-file F (or --token T) is required');
+  return token;
 }
 
 const silentLog = () => createLogger('idv-agent', { level: process.env.IDV_LOG_LEVEL ?? 'warn' });
@@ -128,17 +139,22 @@ function unlockText(user: string, wasLocked: boolean, failures: number): string 
 export const agentCommands: Record<string, Command> = {
   register: {
     summary: 'register this machine with an idv server (once)',
-    args: '--server URL --token T',
+    args: '--server URL --token-file F',
     options: {
       server: { type: 'string' },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
       ca: { type: 'string' },
       name: { type: 'string' },
       insecure: { type: 'boolean' },
     },
     flags: {
       server: { value: 'URL', help: 'the idv-server URL' },
-      token: { value: 'T', help: 'a registration token (idvctl device token create)' },
+      'token-file': {
+        value: 'F',
+        help: 'a file holding the registration token (idvctl device token create)',
+      },
+      token: { value: 'T', help: 'the registration token itself (visible in ps)' },
       ca: { value: 'FILE', help: 'a private CA certificate (PEM) to trust' },
       name: { value: 'NAME', help: 'the device name (default: the host name)' },
       insecure: { help: 'allow plain http off loopback' },
@@ -147,7 +163,7 @@ export const agentCommands: Record<string, Command> = {
       const paths = pathsOf(p);
       const file = await register({
         server: requireFlag(p, 'server'),
-        token: requireFlag(p, 'token'),
+        token: registrationToken(p, io),
         ca: stringFlag(p.values, 'ca'),
         name: stringFlag(p.values, 'name'),
         insecure: p.values.insecure === true,

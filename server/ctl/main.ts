@@ -4,6 +4,7 @@ import {
   dispatch,
   uuidFlag,
   intFlag,
+  processIo,
   runProgram,
   stringFlag,
   type Command,
@@ -13,6 +14,7 @@ import {
 } from '../../protocol/cli.js';
 import { parseDuration } from '../../protocol/duration.js';
 import { IdvError } from '../../protocol/errors.js';
+import { tokenFrom } from '../../protocol/io/token-arg.js';
 import { IDV_VERSION } from '../../protocol/version.js';
 import { ApiClient } from './client.js';
 import { eventsCommand } from './events.js';
@@ -23,9 +25,14 @@ type Json = Record<string, unknown>;
 
 function client(values: Parsed['values']): ApiClient {
   const server = stringFlag(values, 'server') ?? process.env.IDV_SERVER;
-  const token = stringFlag(values, 'token') ?? process.env.IDV_TOKEN;
   if (!server) throw new IdvError('USAGE', '--server URL (or IDV_SERVER) is required');
-  if (!token) throw new IdvError('USAGE', '--token T (or IDV_TOKEN) is required');
+  const token = tokenFrom({
+    flag: stringFlag(values, 'token'),
+    file: stringFlag(values, 'token-file'),
+    env: { name: 'IDV_TOKEN', value: process.env.IDV_TOKEN },
+    warn: (t) => processIo.err(`idvctl: ${t}`),
+  });
+  if (!token) throw new IdvError('USAGE', '--token-file F (or IDV_TOKEN) is required');
   const ca = stringFlag(values, 'ca');
   return new ApiClient({ server, token, ...(ca ? { ca } : {}) });
 }
@@ -92,11 +99,13 @@ export const spec: ProgramSpec = {
   globalOptions: {
     server: { type: 'string' },
     token: { type: 'string' },
+    'token-file': { type: 'string' },
     ca: { type: 'string' },
   },
   globalFlags: {
     server: { value: 'URL', help: 'the idv-server URL (or IDV_SERVER)' },
-    token: { value: 'T', help: 'an admin token (or IDV_TOKEN)' },
+    'token-file': { value: 'F', help: 'a file holding the admin token (or IDV_TOKEN)' },
+    token: { value: 'T', help: 'the admin token itself (visible in ps: prefer the two above)' },
     ca: { value: 'FILE', help: 'a private CA certificate (PEM) to trust for https' },
   },
   commands: {

@@ -196,15 +196,17 @@ if (process.env.VITEST) {
   afterAll(cleanAll);
 }
 
-/** Runs `./bin/idvctl --server URL --token T --json ...args` as a real process. */
+/**
+ * Runs `IDV_TOKEN=T ./bin/idvctl --server URL --json ...args` as a real process (the token in
+ * the environment, as the docs advise: an argument would be visible in ps).
+ */
 export function idvctl(
   server: { url: string; adminToken: string },
   args: string[],
   env: NodeJS.ProcessEnv = {},
 ): Promise<RunResult> {
-  return run(
-    IDVCTL_BIN,
-    ['--server', server.url, '--token', server.adminToken, '--json', ...args],
-    env,
-  );
+  return run(IDVCTL_BIN, ['--server', server.url, '--json', ...args], {
+    IDV_TOKEN: server.adminToken,
+    ...env,
+  });
 }
