@@ -64,8 +64,11 @@ export async function startFakeAgent(
         const end = Date.now() + timeoutMs;
         while (lines.length === 0 && !ended && Date.now() < end) {
           await new Promise<void>((resolve) => {
-            wake = resolve;
-            setTimeout(resolve, Math.max(1, end - Date.now()));
+            const timer = setTimeout(resolve, Math.max(1, end - Date.now()));
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
           });
           wake = null;
         }
