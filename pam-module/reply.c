@@ -55,6 +55,7 @@ static const struct {
 	{"AGENT_UNAVAILABLE", 1},
 	{"TIMEOUT", 1},
 	{"SHUTTING_DOWN", 1},
+	{"OVERLOADED", 1},
 	{"INTERNAL", 1},
 };
 
