@@ -5,7 +5,8 @@
  * Server-rendered HTML, no script. Every POST needs the session's CSRF token and a same-origin
  * request; every response carries a strict CSP; secret pages are no-store; the session cookie is
  * HttpOnly + SameSite=Strict (+ Secure and `__Host-` over TLS). Enrollment tokens are single use:
- * the first visit trades the token for a session and the URL loses the token.
+ * opening the link (GET) only shows a "Start setup" button, so link previewers do not spend it;
+ * its POST trades the token for a session and the URL loses the token.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { IdvError } from '../../protocol/errors.js';
@@ -23,7 +24,7 @@ import { hashToken, newToken } from '../store/crypto.js';
 import type { UserState } from '../store/store.js';
 import type { Hub } from '../sync/hub.js';
 import { registerPortalAdminRoutes } from './admin.js';
-import { page, h, STYLESHEET_PATH } from './html.js';
+import { STYLESHEET_PATH } from './html.js';
 import {
   clearSessionCookie,
   cookieName,
@@ -44,6 +45,7 @@ import {
   recoveryCodesText,
   sessionEndedPage,
   signInPage,
+  startSetupPage,
 } from './pages.js';
 import { qrSvg } from './qr.js';
 import { issueRecoveryCodes } from './recovery.js';
@@ -188,33 +190,47 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
 
   // -- enrollment ----------------------------------------------------------------------------
 
+  /** The user and pending secret of a link still valid, or null (unknown, used, expired). */
+  async function openLink(token: string, spend: boolean) {
+    if (!TOKEN_RE.test(token)) return null;
+    const found = spend
+      ? await ctx.store.consumeEnrollment(hashToken(token), ctx.clock())
+      : await ctx.store.findEnrollment(hashToken(token), ctx.clock());
+    const pending = found ? await ctx.store.getPendingTotp(found.user) : null;
+    return found && pending ? { user: found.user, pending } : null;
+  }
+
+  // A GET only shows what the link is for: mail and chat previewers and link scanners fetch
+  // links, and must not spend them. The person's click on "Start setup" (a POST) does.
   app.get('/enroll/:token', async (req, reply) => {
     const { token } = req.params as { token: string };
-    const found = TOKEN_RE.test(token)
-      ? await ctx.store.consumeEnrollment(hashToken(token), ctx.clock())
-      : null;
-    const pending = found ? await ctx.store.getPendingTotp(found.user) : null;
-    if (!found || !pending) {
+    const link = await openLink(token, false);
+    if (!link) {
       log.info('enrollment link refused (unknown, used or expired)');
       return html(reply, 410, linkGonePage());
     }
-    newSession(reply, { user: found.user, enrolling: fingerprint(pending.secret) });
-    log.info({ user: found.user }, 'enrollment link opened');
-    // A link clicked in another site (webmail) arrives cross-site: the browser would not send
-    // the SameSite=Strict cookie on the redirect, so continue with a same-site navigation.
-    const site = req.headers['sec-fetch-site'];
-    if (site === 'cross-site' || site === 'same-site') {
+    return html(reply, 200, startSetupPage({ user: link.user, issuer: ctx.config.issuer }));
+  });
+
+  app.post('/enroll/:token', async (req, reply) => {
+    // No session yet, so no CSRF token: the same-origin check is what stands in for it (a
+    // page elsewhere must not be able to start a setup in this browser).
+    if (crossSite(req, secure())) {
       return html(
         reply,
-        200,
-        page({
-          title: 'Continue',
-          body: h`<h1>Set up your authenticator app</h1>
-<div class="card"><p>Your setup link was accepted.</p>
-<p><a class="button" id="continue" href="/portal/enroll">Continue</a></p></div>`,
-        }),
+        403,
+        problemPage('Request refused', 'This form was sent from another site.'),
       );
     }
+    const { token } = req.params as { token: string };
+    const link = await openLink(token, true);
+    if (!link) {
+      log.info('enrollment link refused (unknown, used or expired)');
+      return html(reply, 410, linkGonePage());
+    }
+    newSession(reply, { user: link.user, enrolling: fingerprint(link.pending.secret) });
+    log.info({ user: link.user }, 'enrollment link opened');
+    // The token leaves the address bar (and history's next entry) here.
     return see(reply, '/portal/enroll');
   });
 

@@ -179,6 +179,22 @@ ${csrfField(v.csrf)}
 }
 
 /** Expired, used or unknown enrollment link (410). */
+/** What an enrollment link shows before it is spent: who it is for and one button. */
+export function startSetupPage(o: { user: string; issuer: string }): string {
+  return page({
+    title: 'Set up your authenticator app',
+    body: h`<h1>Set up your authenticator app</h1>
+<div class="card">
+<p>This link sets up sign-in codes for <strong>${o.user}</strong> (${o.issuer}). You will need your phone with an authenticator app.</p>
+<form method="post">
+<input type="hidden" name="start" value="1">
+<button type="submit" id="start">Start setup</button>
+</form>
+<p class="hint">The link works once: after you start, it cannot be opened again.</p>
+</div>`,
+  });
+}
+
 export function linkGonePage(): string {
   return page({
     title: 'This link no longer works',

@@ -34,6 +34,18 @@ export class Client {
     return res;
   }
 
+  /**
+   * Opens an enrollment link as a person does: the GET shows the "Start setup" page, the
+   * button's POST spends the link. Returns the POST's answer (303 to /portal/enroll).
+   */
+  async openLink(link: string): Promise<Response> {
+    const shown = await this.get(link);
+    if (shown.status !== 200) return shown;
+    const html = await shown.text();
+    if (!html.includes('Start setup')) throw new Error('no Start setup button on the link page');
+    return this.post(link, { start: '1' });
+  }
+
   private keep(res: Response): void {
     const set = res.headers.get('set-cookie');
     if (set) {

@@ -42,7 +42,7 @@ async function enrollThroughPortal(
   user: string,
 ): Promise<{ client: Client; secret: string; codes: string[] }> {
   const client = new Client(server.url);
-  const first = await client.get(await linkFor(user));
+  const first = await client.openLink(await linkFor(user));
   expect(first.status).toBe(303);
   const page = await (await client.get('/portal/enroll')).text();
   const secret = secretOf(page);
@@ -63,7 +63,7 @@ describe('portal over HTTP', () => {
     await ctl(['user', 'add', 'alice']);
     const link = await linkFor('alice');
     const client = new Client(server.url);
-    const res = await client.get(link);
+    const res = await client.openLink(link);
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/portal/enroll');
     const cookie = res.headers.get('set-cookie') ?? '';
@@ -96,10 +96,50 @@ describe('portal over HTTP', () => {
     expect(gone).toContain('idvctl user enroll');
   });
 
+  it('is not spent by GETs (link previewers, scanners): only the Start setup POST spends it', async () => {
+    await ctl(['user', 'add', 'pia']);
+    const link = await linkFor('pia');
+    // A previewer, then a scanner, each a fresh client: a page with the button, no session.
+    for (let i = 0; i < 2; i++) {
+      const preview = await new Client(server.url).get(link);
+      expect(preview.status).toBe(200);
+      expect(preview.headers.get('set-cookie')).toBeNull();
+      expect(preview.headers.get('cache-control')).toBe('no-store');
+      expect(preview.headers.get('referrer-policy')).toBe('no-referrer');
+      const html = await preview.text();
+      expect(html).toContain('<button type="submit" id="start">Start setup</button>');
+      expect(html).toContain('pia');
+      expect(html).not.toContain('id="secret"');
+    }
+    // A form posted from another site spends nothing either.
+    const forged = await new Client(server.url).post(
+      link,
+      { start: '1' },
+      { origin: 'https://evil.example' },
+    );
+    expect(forged.status).toBe(403);
+    // The person's click works after all of that.
+    const client = new Client(server.url);
+    const started = await client.post(link, { start: '1' });
+    expect(started.status).toBe(303);
+    expect(started.headers.get('location')).toBe('/portal/enroll');
+    expect(started.headers.get('set-cookie')).toMatch(/HttpOnly/);
+    expect((await client.get('/portal/enroll')).status).toBe(200);
+    // Spent: a second POST (another browser, or the same one) and a later GET get the clear page.
+    for (const again of [
+      await new Client(server.url).post(link, { start: '1' }),
+      await client.post(link, { start: '1' }),
+      await new Client(server.url).get(link),
+    ]) {
+      expect(again.status).toBe(410);
+      expect(await again.text()).toContain('This setup link no longer works');
+    }
+  });
+
   it('refuses a POST without the CSRF token or from another site, and a wrong code', async () => {
     await ctl(['user', 'add', 'bob']);
     const client = new Client(server.url);
-    await client.get(await linkFor('bob'));
+    await client.openLink(await linkFor('bob'));
     const html = await (await client.get('/portal/enroll')).text();
     const secret = secretOf(html);
     secrets.push(secret);
@@ -256,7 +296,7 @@ describe('portal over HTTP', () => {
     expect(r.status).toBe(400);
     // The new link opens the setup page.
     const c2 = new Client(server.url);
-    expect((await c2.get(reset.link as string)).status).toBe(303);
+    expect((await c2.openLink(reset.link as string)).status).toBe(303);
     expect((await c2.get('/portal/enroll')).status).toBe(200);
 
     const human = await idvctl(server, ['user', 'reset-mfa', 'frank']);

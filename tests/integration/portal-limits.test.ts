@@ -159,7 +159,7 @@ describe('parallel guesses right after a start are judged up to the limits, coun
     expect((await idvctl(server, ['user', 'add', 'newbie'])).code).toBe(0);
     const link = (await idvctl(server, ['user', 'enroll', 'newbie'])).json as { link: string };
     const c = new Client(server.url);
-    expect((await c.get(link.link)).status).toBe(303);
+    expect((await c.openLink(link.link)).status).toBe(303);
     const page = await (await c.get('/portal/enroll')).text();
     const csrf = csrfOf(page);
     const secret = secretOf(page);

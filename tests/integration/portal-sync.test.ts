@@ -48,7 +48,7 @@ describe('portal → devices', () => {
       }
     ).link;
     const c = new Client(server.url);
-    await c.get(link);
+    await c.openLink(link);
     const page = await (await c.get('/portal/enroll')).text();
     const secret = secretOf(page);
     await c.post('/portal/enroll', { csrf: csrfOf(page), code: totp(secret) });

@@ -16,17 +16,33 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-function get(
+/** A GET, or (with `form`) the same-origin POST of the link page's Start setup button. */
+function request(
   url: string,
   ca: Buffer,
+  form?: string,
 ): Promise<{ status: number; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    https
-      .get(url, { ca }, (res) => {
+    const req = https.request(
+      url,
+      {
+        ca,
+        method: form === undefined ? 'GET' : 'POST',
+        headers:
+          form === undefined
+            ? {}
+            : {
+                'content-type': 'application/x-www-form-urlencoded',
+                origin: new URL(url).origin,
+              },
+      },
+      (res) => {
         res.resume();
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
-      })
-      .on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(form);
   });
 }
 
@@ -41,7 +57,8 @@ describe.skipIf(missing({ commands: ['openssl'] }))('portal over TLS', () => {
     expect(link.startsWith(`${server.url}/enroll/`)).toBe(true);
     expect(link.startsWith('https://')).toBe(true);
 
-    const res = await get(link, ca);
+    expect((await request(link, ca)).status).toBe(200);
+    const res = await request(link, ca, 'start=1');
     expect(res.status).toBe(303);
     const cookie = String(res.headers['set-cookie']);
     expect(cookie).toMatch(
