@@ -204,6 +204,7 @@ const PORTAL_ROUTES: [string, string][] = [
   ['GET', '/portal/enroll'],
   ['POST', '/portal/enroll'],
   ['GET', '/enroll/:x'],
+  ['POST', '/enroll/:x'],
   ['GET', '/portal/recovery-codes'],
   ['GET', '/portal/recovery-codes.txt'],
   ['POST', '/portal/recovery-codes/done'],
