@@ -20,14 +20,8 @@ describe.skipIf(skip)(`pam_idv.so fuzzed under ASan${skip ? ` (skipped: ${skip})
     const report = await fuzzModule({ count: COUNT, seed: Date.now() % 100_000 });
     console.log(`pam_idv.so fuzz (Linux-PAM): ${JSON.stringify(report)}`);
     expect(report.examples).toEqual([]);
-    expect(report).toMatchObject({
-      crashes: 0,
-      hangs: 0,
-      bypasses: 0,
-      sanitizer: 0,
-      protocolErrors: 0,
-      controlFailures: 0,
-    });
+    // clean: no crash, hang, bypass, sanitizer report, protocol error or refused control.
+    expect(report.clean).toBe(true);
     expect(report.inputs).toBeGreaterThanOrEqual(COUNT);
   }, 600_000);
 });

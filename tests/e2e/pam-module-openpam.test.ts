@@ -124,13 +124,7 @@ describe.skipIf(skip)(`pam_idv.so under OpenPAM${skip ? ` (skipped: ${skip})` : 
     });
     console.log(`pam_idv.so fuzz (OpenPAM): ${JSON.stringify(report)}`);
     expect(report.examples).toEqual([]);
-    expect(report).toMatchObject({
-      crashes: 0,
-      hangs: 0,
-      bypasses: 0,
-      sanitizer: 0,
-      protocolErrors: 0,
-      controlFailures: 0,
-    });
+    // clean: no crash, hang, bypass, sanitizer report, protocol error or refused control.
+    expect(report.clean).toBe(true);
   }, 600_000);
 });
