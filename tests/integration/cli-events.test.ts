@@ -5,6 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoginEvent } from '../../protocol/messages.js';
 import { waitFor } from '../helpers/agent.js';
@@ -28,8 +30,11 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** idvctl's arguments without --json; the token from a file (an argument would warn on stderr). */
 function human(args: string[]): string[] {
-  return ['--server', server.url, '--token', server.adminToken, ...args];
+  const tokenFile = join(server.dataDir, '..', 'admin-token');
+  if (!existsSync(tokenFile)) writeFileSync(tokenFile, server.adminToken, { mode: 0o600 });
+  return ['--server', server.url, '--token-file', tokenFile, ...args];
 }
 
 async function sendEvents(user: string, n: number): Promise<void> {
