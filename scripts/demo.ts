@@ -74,11 +74,34 @@ function lines(text: string): string {
     .join('\n');
 }
 
+/**
+ * Ctrl-C is how a person ends the demo: a normal end with one line, exit 0. The terminal sends
+ * SIGINT to the whole process group, so the server and agent stop too and the step in progress
+ * fails a moment later: that failure is not reported (see the catch below).
+ */
+let interrupted: NodeJS.Signals | null = null;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    say(`\ndemo: interrupted during "${step}"; stopping everything`);
-    void cleanup().then(() => process.exit(130));
+    if (interrupted) return;
+    interrupted = signal;
+    void cleanup().then(() => {
+      say(
+        `\ndemo: stopped (${signal === 'SIGINT' ? 'Ctrl-C' : signal}) during "${step}"; everything it started is stopped and its temp folder removed`,
+      );
+      process.exit(signal === 'SIGINT' ? 0 : 143);
+    });
   });
+}
+
+/** One question on the terminal; Ctrl-C there (readline keeps it from the kernel) ends the demo. */
+async function ask(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
+  try {
+    return await rl.question(question);
+  } finally {
+    rl.close();
+  }
 }
 process.on('exit', () => {
   procs.killAllNow();
@@ -129,16 +152,12 @@ async function main(): Promise<void> {
     say(await QRCode.toString(enrolled.otpauthUri, { type: 'terminal', small: true }));
     // This is the demo's own throw-away user: showing its key here is what the QR code does too.
     say(`   No camera? Add the key by hand in the app: ${groupSecret(parsed!.params.secret)}\n`);
-    const rl = createInterface({ input: process.stdin, output: process.stdout });
     for (;;) {
-      const code = (
-        await rl.question('   Type the 6-digit code the app shows, to confirm: ')
-      ).trim();
+      const code = (await ask('   Type the 6-digit code the app shows, to confirm: ')).trim();
       const r = await procs.run('idvctl', ['user', 'confirm', USER, code], { env: ctlEnv });
       if (r.code === 0) break;
       say(`   ${(r.stdout + r.stderr).trim()}`);
     }
-    rl.close();
     process.stdin.pause();
   }
   say(`   ${USER} is enrolled`);
@@ -222,15 +241,11 @@ async function main(): Promise<void> {
           PAM_TTY: tty,
         });
       } else {
-        const rl = createInterface({ input: process.stdin, output: process.stdout });
-        const typed = await rl.question(`   ${TEXT.prompt}`);
-        rl.close();
+        const typed = await ask(`   ${TEXT.prompt}`);
         code = (await login(typed.trim())).code;
       }
       say(code === 0 ? '   => login allowed (exit 0)' : `   => login refused (exit ${code})`);
-      const rl = createInterface({ input: process.stdin, output: process.stdout });
-      const again = (await rl.question('   Try again? [y/N] ')).trim().toLowerCase();
-      rl.close();
+      const again = (await ask('   Try again? [y/N] ')).trim().toLowerCase();
       process.stdin.pause();
       if (again !== 'y') break;
     }
@@ -253,14 +268,19 @@ async function main(): Promise<void> {
   check(replay.code !== 0, 'a code was accepted twice');
   say('   => login refused');
 
-  heading(`wrong codes until lockout (${MAX_ATTEMPTS} attempts)`);
+  // The replay above was a failed attempt too: the lockout comes after MAX_ATTEMPTS - 1 more.
+  heading(
+    `wrong codes until lockout (${MAX_ATTEMPTS} failed attempts in a row; the replay was the first)`,
+  );
   let locked = '';
-  for (let i = 0; i < MAX_ATTEMPTS + 2 && !locked; i++) {
+  let wrong = 0;
+  for (; wrong < MAX_ATTEMPTS + 2 && !locked; wrong++) {
     const r = await login(clock.wrong());
     check(r.code !== 0, 'a wrong code was accepted');
     if (/locked/i.test(r.stdout)) locked = r.stdout.trim();
   }
   check(locked !== '', `no lockout after ${MAX_ATTEMPTS + 2} wrong codes`);
+  say(`   => locked after the replay and ${wrong} wrong code(s)`);
   const whileLocked = await login(await clock.fresh(waitNote));
   check(whileLocked.code !== 0, 'a valid code was accepted during the lockout');
   say('   => locked: even a valid code is refused now');
@@ -273,6 +293,9 @@ async function main(): Promise<void> {
   say('   => unlocked; login allowed');
 
   heading('server stopped: the cached login still works');
+  // Everything decided so far reaches the server first, so that what is queued below and what
+  // arrives later are the same events: the offline login's.
+  await waitFor('the agent uploaded its events', (s) => s.outbox === 0);
   const before = (
     JSON.parse((await ctl(['--json', 'events', '--user', USER])).stdout) as { events: unknown[] }
   ).events.length;
@@ -297,7 +320,7 @@ async function main(): Promise<void> {
   ).events;
   check(after.length > before, 'no new events reached the server');
   say(
-    `   ${after.length - before} event(s) arrived; the last ones (idvctl events --user ${USER}):`,
+    `   ${after.length - before} event(s) arrived (the ones queued offline); the last ones (idvctl events --user ${USER}):`,
   );
   const table = (await ctl(['events', '--user', USER])).stdout.trim().split('\n');
   say(lines([table[0] ?? '', ...table.slice(1).slice(-4)].join('\n')));
@@ -309,6 +332,10 @@ main()
     say('\ndemo: done; everything it started is stopped and its temp folder removed');
   })
   .catch(async (err: unknown) => {
+    // A Ctrl-C stops the server and agent at the same moment as the demo: their end can fail
+    // the step just before the demo's own SIGINT handler runs. Give that signal a moment.
+    if (!interrupted) await new Promise((r) => setTimeout(r, 300));
+    if (interrupted) return;
     process.stderr.write(`\ndemo: step "${step}" failed: ${(err as Error).message}\n`);
     // The logs go with the temp folder: show their last lines first.
     for (const f of readdirSync(logs)) {
