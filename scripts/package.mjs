@@ -14,7 +14,7 @@
 // fuse. The sqlite3 addon cannot live in the blob; it sits beside the binary and is loaded with
 // createRequire(process.execPath).
 import { build } from 'esbuild';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -171,6 +171,36 @@ async function bundle() {
   return { main, programs };
 }
 
+/**
+ * LIEF, inside postject, warns once per note section it lays out again beside the blob's new
+ * segment ("Can't find string offset for section name '.note.100'", twelve times for Node 20):
+ * it finds no name for them in the section-name table and leaves them nameless. Nothing reads
+ * section names at run time (the loader goes by program headers); the binary is started below
+ * before it can reach a package. That exact line is hidden (counted); any other output shows.
+ */
+const KNOWN_LIEF_WARNING = /^warning: Can't find string offset for section name '\.note(\.\d+)?'$/;
+
+function postject(exe, blob) {
+  const r = spawnSync(
+    join(root, 'node_modules/.bin/postject'),
+    [exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE],
+    { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } },
+  );
+  let hidden = 0;
+  for (const [text, stream] of [
+    [r.stdout, process.stdout],
+    [r.stderr, process.stderr],
+  ]) {
+    for (const line of (text ?? '').split('\n')) {
+      if (KNOWN_LIEF_WARNING.test(line)) hidden++;
+      else if (line.trim() !== '') stream.write(`${line}\n`);
+    }
+  }
+  if (r.status !== 0) throw new Error(`postject failed (${r.status ?? r.signal})`);
+  if (hidden)
+    step(`postject: ${hidden} known LIEF note-section warnings hidden (docs/packaging.md)`);
+}
+
 async function buildBinary() {
   for (const p of ['idv', 'node_sqlite3.node', ...PROGRAMS]) rmSync(join(out, p), { force: true });
   const { main, programs } = await bundle();
@@ -205,13 +235,7 @@ async function buildBinary() {
   chmodSync(exe, 0o755);
   // strip warns about Node's many .note sections; the warnings are harmless, so keep them quiet.
   run('strip', ['--strip-all', exe], { stdio: ['ignore', 'inherit', 'ignore'] });
-  run(join(root, 'node_modules/.bin/postject'), [
-    exe,
-    'NODE_SEA_BLOB',
-    blob,
-    '--sentinel-fuse',
-    FUSE,
-  ]);
+  postject(exe, blob);
   copyFileSync(ADDON, join(out, 'node_sqlite3.node'));
   chmodSync(join(out, 'node_sqlite3.node'), 0o644);
   // idv-pam-helper is not a link: pam_exec runs the launcher, which drops NODE_OPTIONS and every

@@ -208,6 +208,18 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
     expect(readFileSync('/lib/systemd/system/idv-server.service', 'utf8')).toMatch(
       /^LimitNOFILE=65536$/m,
     );
+    // `systemctl help idv-agent` opens what Documentation= names: it must be installed, with
+    // the docs its relative links point at.
+    for (const p of PACKAGES) {
+      const text = readFileSync(`/lib/systemd/system/${p}.service`, 'utf8');
+      const docs = [...text.matchAll(/^Documentation=(.+)$/gm)].flatMap((m) =>
+        (m[1] as string).split(/\s+/).filter((u) => u.startsWith('file://')),
+      );
+      expect(docs.length, p).toBeGreaterThan(0);
+      for (const url of docs) expect(existsSync(new URL(url)), url).toBe(true);
+      expect(existsSync(`/usr/share/doc/${p}/docs/install.md`)).toBe(true);
+      expect(existsSync(`/usr/share/doc/${p}/copyright`)).toBe(true);
+    }
   });
 
   it('runs server, idvctl and agent from /usr/bin (init, serve on loopback, register, sync) and PAM loads the installed pam_idv.so', async () => {
