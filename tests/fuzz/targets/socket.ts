@@ -71,8 +71,11 @@ export const socketTarget: TargetSpec = {
           if (t === 'error' && r.value.code === 'INTERNAL')
             return { crash: 'the agent failed on the request (INTERNAL)', changes: true };
           // A wrong code counts, a right one moves the replay guard, an unlock resets: entitled.
-          // Everything else (prompt, deny, locked, status, error) must leave the cache alone.
+          // Everything else (prompt, deny, status, error, locked to a begin) must leave the cache alone.
           if (t === 'invalid' || t === 'ok' || t === 'unlocked') outcome.changes = true;
+          // The wrong code that reaches maxAttempts is answered `locked`: it counted and locked.
+          if (t === 'locked' && input.lines.some((l) => l.includes('verify')))
+            outcome.changes = true;
           if (t === 'skip') outcome.bypass = 'the agent answered skip for an enrolled user';
           if (t === 'ok') {
             const codes = input.lines.flatMap((l) => {
