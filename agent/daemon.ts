@@ -16,6 +16,7 @@ import { listenLocal, type LocalApi } from './localapi/server.js';
 import { LoginEngine } from './policy/engine.js';
 import { Cache } from './store/cache.js';
 import { CacheCipher, loadOrCreateCacheKey } from './store/crypto.js';
+import { failpointsFromEnv, type Failpoints } from './store/failpoint.js';
 
 export interface Agent {
   status(): Promise<StatusReport>;
@@ -45,10 +46,13 @@ export function loadCa(config: AgentFile): Buffer | undefined {
   }
 }
 
-export async function openCache(paths: AgentPaths): Promise<Cache> {
+export async function openCache(
+  paths: AgentPaths,
+  failpoints: Failpoints | null = null,
+): Promise<Cache> {
   ensurePrivateDir(paths.dataDir);
   const cipher = new CacheCipher(loadOrCreateCacheKey(paths.cacheKey));
-  return Cache.open(paths.cacheDb, cipher);
+  return Cache.open(paths.cacheDb, cipher, failpoints);
 }
 
 export async function statusOf(
@@ -81,7 +85,7 @@ export async function startAgent(
   checkTransport(config.server, config.insecure);
   const privateKey = loadDeviceKey(paths.deviceKey);
   const ca = loadCa(config);
-  const cache = await openCache(paths);
+  const cache = await openCache(paths, failpointsFromEnv(process.env, log));
   let facts: DeviceFacts | undefined;
   void collectFacts().then((f) => {
     facts = f;

@@ -7,6 +7,7 @@ import type { Logger } from '../../protocol/io/log.js';
 import type { LocalReply, LoginEvent } from '../../protocol/messages.js';
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import type { Cache, Counters, UsedRecovery } from '../store/cache.js';
+import type { FailpointName } from '../store/failpoint.js';
 import { decideBegin, lockState, type Decision } from './decide.js';
 import { matchName } from './names.js';
 import { boundedRecoveryVerifier } from './recovery.js';
@@ -109,7 +110,7 @@ export class LoginEngine {
         result.recoveryCodeId !== undefined
           ? { codeId: result.recoveryCodeId, at: this.deps.now() }
           : undefined;
-      await this.#record(ctx, result, result.counters, used);
+      await this.#record(ctx, result, result.counters, used, 'verify');
       if (used) this.deps.log.info({ user: ctx.user }, 'recovery code accepted');
       return result.reply;
     });
@@ -213,6 +214,7 @@ export class LoginEngine {
     d: Decision & { recoveryCodeId?: string },
     counters: Counters | null,
     used?: UsedRecovery,
+    point?: FailpointName,
   ): Promise<void> {
     const event: LoginEvent = {
       id: this.#newId(),
@@ -225,7 +227,7 @@ export class LoginEngine {
       ...(d.reason !== undefined ? { reason: d.reason } : {}),
       ...(d.recoveryCodeId !== undefined ? { recoveryCodeId: d.recoveryCodeId } : {}),
     };
-    await this.deps.cache.recordDecision(ctx.user, counters, event, used);
+    await this.deps.cache.recordDecision(ctx.user, counters, event, used, point);
     if (d.outcome === 'failopen')
       this.deps.log.warn({ user: ctx.user, reason: d.reason }, 'login allowed by failMode=safe');
     this.deps.onEvent?.();

@@ -27,6 +27,7 @@ import { recoveryCodeId } from '../../protocol/recovery.js';
 import { z } from 'zod';
 import { foldName, type NameIndex } from '../policy/names.js';
 import type { CacheCipher } from './crypto.js';
+import type { FailpointName, Failpoints } from './failpoint.js';
 import { MIGRATIONS } from './migrations.js';
 
 /** A user as the decision needs it, secrets opened. */
@@ -108,6 +109,7 @@ export class Cache {
     private readonly db: Database,
     private readonly cipher: CacheCipher,
     state: SyncState,
+    private readonly failpoints: Failpoints | null,
   ) {
     this.#state = state;
   }
@@ -167,7 +169,11 @@ export class Cache {
     set.add(codeId);
   }
 
-  static async open(path: string, cipher: CacheCipher): Promise<Cache> {
+  static async open(
+    path: string,
+    cipher: CacheCipher,
+    failpoints: Failpoints | null = null,
+  ): Promise<Cache> {
     // Create the file 0600 before SQLite does (it would use the umask); its -wal and -shm files
     // take the database file's mode.
     closeSync(openSync(path, 'a', 0o600));
@@ -176,7 +182,7 @@ export class Cache {
     try {
       await db.migrate(MIGRATIONS);
       const state = await readState(db);
-      const cache = new Cache(db, cipher, state);
+      const cache = new Cache(db, cipher, state, failpoints);
       await cache.#reload();
       return cache;
     } catch (err) {
@@ -227,12 +233,13 @@ export class Cache {
     counters: Counters | null,
     event: LoginEvent,
     used?: UsedRecovery,
+    /** The test failpoint this write is (agent/store/failpoint.ts): `verify` for a code check. */
+    point?: FailpointName,
   ): Promise<void> {
     // One sqlite3_exec for the whole transaction: a login's answer waits for one trip to the
     // database thread (and its fsync) instead of four. The values are rendered by sqlLiteral,
     // which accepts only safe integers, null and NUL-free text (quotes doubled), nothing else.
     const statements = [
-      'BEGIN IMMEDIATE',
       ...(counters
         ? [
             `INSERT OR REPLACE INTO counters (name, failures, last_failure_at, locked_at, locked_until, last_step) VALUES (${[
@@ -259,14 +266,10 @@ export class Cache {
           ]
         : []),
       `INSERT INTO outbox (id, body) VALUES (${sqlLiteral(event.id)}, ${sqlLiteral(JSON.stringify(event))})`,
-      'COMMIT',
     ];
-    try {
-      await this.db.exec(`${statements.join(';\n')};`);
-    } catch (err) {
-      await this.db.exec('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
+    // BEGIN … COMMIT, or ROLLBACK on failure, in one queue slot: other logins queued meanwhile
+    // never run inside this transaction (and are never undone with it).
+    await this.db.script(statements.join(';\n'), point ? this.failpoints?.hook(point) : undefined);
     if (counters) this.#counters.set(name, { ...counters });
     if (used) this.#markUsed(name, used.codeId);
   }
@@ -291,7 +294,7 @@ export class Cache {
         policy,
         lastSyncAt: now,
       });
-    });
+    }, this.failpoints?.hook('snapshot'));
     this.#state = { revision: s.revision, deviceGroup: s.deviceGroup, policy, lastSyncAt: now };
     await this.#reload();
   }
@@ -315,7 +318,7 @@ export class Cache {
       for (const name of d.remove) await tx.run('DELETE FROM users WHERE name = ?', [name]);
       for (const u of d.upsert) await this.#upsert(tx, u, d.serverTime, now, before);
       await this.#writeState(tx, next);
-    });
+    }, this.failpoints?.hook('delta'));
     this.#state = next;
     await this.#reload([...d.remove, ...d.upsert.map((u) => u.name)]);
   }

@@ -93,15 +93,45 @@ export class Database implements Queryable {
   /**
    * Runs `fn` inside BEGIN IMMEDIATE … COMMIT; any throw rolls back and rethrows. Callbacks are
    * serialized: the next transaction starts after this one has committed or rolled back.
+   * `beforeCommit` (a test seam) runs after `fn`, before COMMIT.
    */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  transaction<T>(
+    fn: (tx: Queryable) => Promise<T>,
+    beforeCommit?: () => Promise<void>,
+  ): Promise<T> {
     return this.enqueue(async () => {
       const tx = this.direct;
       await tx.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn(tx);
+        await beforeCommit?.();
         await tx.exec('COMMIT');
         return result;
+      } catch (err) {
+        await tx.exec('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * BEGIN IMMEDIATE, the statements of `sql`, COMMIT — and on any failure ROLLBACK — all in ONE
+   * queue slot, so nothing queued meanwhile can run inside the open transaction and be undone
+   * with it. Without `beforeCommit` the whole script is one sqlite3_exec (one trip to the
+   * database thread); `beforeCommit` (a test seam) runs between the statements and COMMIT.
+   * Values in `sql` must already be safe literals (the caller renders them).
+   */
+  script(sql: string, beforeCommit?: () => Promise<void>): Promise<void> {
+    return this.enqueue(async () => {
+      const tx = this.direct;
+      try {
+        if (beforeCommit) {
+          await tx.exec(`BEGIN IMMEDIATE;\n${sql};`);
+          await beforeCommit();
+          await tx.exec('COMMIT');
+        } else {
+          await tx.exec(`BEGIN IMMEDIATE;\n${sql};\nCOMMIT;`);
+        }
       } catch (err) {
         await tx.exec('ROLLBACK').catch(() => undefined);
         throw err;

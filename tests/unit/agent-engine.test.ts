@@ -254,6 +254,39 @@ describe('login engine', () => {
       }),
     );
   });
+  it('a login batch that fails rolls back in its own queue slot: logins queued meanwhile are answered and durable', async () => {
+    const names = ['xfail', 'u1', 'u2', 'u3', 'u4'];
+    await cache.applySnapshot(snapshot(names.map((n) => user(n))), now);
+    // An injected failure inside the batch (after BEGIN and the counters row): the outbox insert
+    // of xfail's event aborts, as a full disk or an I/O error would.
+    const side = await Database.open(join(dir, 'cache.db'));
+    await side.exec(`CREATE TRIGGER inject_failure BEFORE INSERT ON outbox
+      WHEN json_extract(NEW.body, '$.user') = 'xfail'
+      BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
+    await side.close();
+    const e = engine();
+    const code = generateCode(totp, now);
+    // All five queued at once, the failing one first.
+    const results = await Promise.allSettled(
+      names.map((n) => e.verify({ user: n, service: 'sudo' }, code)),
+    );
+    expect(results[0]?.status).toBe('rejected');
+    for (const r of results.slice(1))
+      expect(r).toEqual({ status: 'fulfilled', value: { type: 'ok' } });
+    // Work queued after the failure is not swallowed by a still-open transaction either.
+    await cache.setMeta('probe', 1);
+    await cache.close();
+    cache = await Cache.open(
+      join(dir, 'cache.db'),
+      new CacheCipher(loadOrCreateCacheKey(join(dir, 'cache.key'))),
+    );
+    const events = await cache.outboxBatch(100);
+    expect(events.map((ev) => ev.user).sort()).toEqual(['u1', 'u2', 'u3', 'u4']);
+    for (const n of names.slice(1)) expect((await cache.getCounters(n)).lastStep).not.toBeNull();
+    expect((await cache.getCounters('xfail')).lastStep).toBeNull();
+    expect(await cache.getMeta('probe')).toBe(1);
+  });
+
   it('local unlock clears the lockout and keeps the replay guard', async () => {
     await cache.applySnapshot(
       snapshot([user('alice')], 1, { maxAttempts: 2, lockoutSeconds: 0 }),
