@@ -35,8 +35,11 @@ export interface TestAgent {
   stop(): Promise<void>;
   /** Send a signal (default SIGKILL) and wait for the exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Start `idv-agent run` again on the same data dir and socket (after stop/kill). */
-  restart(): Promise<void>;
+  /**
+   * Start `idv-agent run` again on the same data dir and socket (after stop/kill); `env` is added
+   * over the start options' env for this run only.
+   */
+  restart(env?: NodeJS.ProcessEnv): Promise<void>;
   logs(): string;
   process(): ChildProcess;
   /** `idv-agent <args> --data-dir D --socket S` as a real process. */
@@ -178,10 +181,10 @@ export async function startAgent(opts: StartAgentOptions): Promise<TestAgent> {
   const sink = { text: '' };
   let child: ChildProcess;
   let exited: Promise<void>;
-  const launch = () =>
+  const launch = (env: NodeJS.ProcessEnv = {}) =>
     new Promise<void>((resolvePromise, reject) => {
       child = spawn(AGENT_BIN, ['run', '--data-dir', dataDir, '--socket', socket], {
-        env: { ...process.env, IDV_LOG_LEVEL: 'debug', ...opts.env },
+        env: { ...process.env, IDV_LOG_LEVEL: 'debug', ...opts.env, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       exited = new Promise((r) => child.once('exit', () => r()));
@@ -227,9 +230,9 @@ export async function startAgent(opts: StartAgentOptions): Promise<TestAgent> {
       child.kill(signal);
       await exited;
     },
-    restart: async () => {
+    restart: async (env) => {
       await agent.kill('SIGTERM');
-      await launch();
+      await launch(env);
     },
     cli: (args) => run(AGENT_BIN, [...args, '--data-dir', dataDir, '--socket', socket]),
   };
