@@ -81,6 +81,7 @@ async function offlineStatus(p: Parsed): Promise<StatusReport> {
       lastSyncAt: null,
       locked: [],
       outbox: 0,
+      revoked: false,
     };
   }
   const cache = await openCache(paths);
@@ -124,6 +125,9 @@ function printStatus(
       `last sync:  ${s.lastSyncAt ?? 'never'}`,
       `locked:     ${s.locked.length ? s.locked.join(', ') : 'none'}`,
       `outbox:     ${s.outbox} event(s) waiting for upload`,
+      ...(s.revoked
+        ? ['revoked:    yes: the server revoked this device; logins that need a code are refused']
+        : []),
       ...describeCoverage(accounts).lines,
     ].join('\n'),
   );

@@ -72,6 +72,7 @@ export async function statusOf(
     lastSyncAt: s.lastSyncAt === null ? null : new Date(s.lastSyncAt).toISOString(),
     locked: await engine.lockedUsers(),
     outbox: await cache.outboxCount(),
+    revoked: cache.revoked,
   };
 }
 

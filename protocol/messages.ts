@@ -244,6 +244,8 @@ export const statusReportSchema = z.strictObject({
   lastSyncAt: z.iso.datetime().nullable(),
   locked: z.array(nameSchema),
   outbox: z.number().int().min(0),
+  /** The server closed the sync with REVOKED: codes are no longer accepted here. */
+  revoked: z.boolean(),
 });
 export type StatusReport = z.infer<typeof statusReportSchema>;
 

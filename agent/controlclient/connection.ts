@@ -9,9 +9,9 @@
  * connection silent for 3 × heartbeat is terminated and redialled. Reconnects use exponential
  * backoff with full jitter, reset after a successful sync.
  *
- * A REVOKED close stops the client for good (the device must be registered again): the agent keeps
- * answering logins from its cache until offlineMaxAgeSeconds passes, then by failMode — the
- * users' codes are still required, which is safer than letting logins through at once.
+ * A REVOKED close stops the client for good (the device must be registered again): the cache
+ * records it durably and from that moment every login that needs a code is refused
+ * (agent/policy/decide.ts); a restart does not connect again.
  */
 import { performance } from 'node:perf_hooks';
 import type { KeyObject } from 'node:crypto';
@@ -93,6 +93,13 @@ export class SyncClient {
 
   start(): void {
     this.#stopped = false;
+    if (this.opts.cache.revoked) {
+      this.#revoked = true;
+      this.#log.error(
+        'this device was revoked by the server: not connecting; logins that need a code are refused. Register again (in a fresh data directory) to resume.',
+      );
+      return;
+    }
     this.#connect();
   }
 
@@ -320,9 +327,13 @@ export class SyncClient {
       this.#revoked = true;
       this.#log.error(
         { closeCode: code },
-        'the server revoked this device: no more syncing; logins are decided from the cache until it is too old, then by failMode. Register again to resume.',
+        'the server revoked this device: no more syncing, and every login that needs a code is refused from now on. Register again (in a fresh data directory) to resume.',
       );
-      void this.opts.cache.setMeta('revoked', true).catch(() => undefined);
+      this.#chain = this.#chain
+        .then(() => this.opts.cache.markRevoked())
+        .catch((err: unknown) =>
+          this.#log.error({ err: (err as Error).message }, 'cannot record the revocation'),
+        );
       return;
     }
     if (this.#stopped) return;

@@ -3,6 +3,7 @@
  * Pure: every input (including the clock) is passed in, so the whole table is unit-tested.
  *
  * Order (first match wins):
+ *  0. the device was revoked → deny (exempt users: skip)
  *  1. no policy yet, or the cache is older than offlineMaxAgeSeconds → failMode
  *     (secure: deny; safe: skip, recorded as `failopen`)
  *  2. mfa off for this device group → skip
@@ -84,6 +85,8 @@ export interface BeginInput {
   now: number;
   state: SyncState;
   connected: boolean;
+  /** The server revoked this device: only exempt users get through. */
+  revoked?: boolean;
   /** The login name as typed: exemption matches it exactly (never case-folded). */
   user: string;
   service: string;
@@ -96,6 +99,16 @@ export interface BeginInput {
 
 export function decideBegin(input: BeginInput): Decision {
   const { now, state } = input;
+  if (input.revoked) {
+    // The server no longer vouches for this device's cache: no code is accepted here, whatever
+    // failMode says; only the break-glass accounts, which are never asked for one, get through.
+    if (state.policy?.exemptUsers.includes(input.user)) return skip('exempt');
+    return {
+      reply: { type: 'deny', message: MESSAGES.revoked },
+      outcome: 'deny',
+      reason: 'revoked',
+    };
+  }
   const stale = staleness(state, input.connected, now);
   if (stale !== null || state.policy === null) {
     const reason = stale ?? 'never-synced';

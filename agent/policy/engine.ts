@@ -200,6 +200,7 @@ export class LoginEngine {
       now,
       state,
       connected: this.deps.connected(),
+      revoked: this.deps.cache.revoked,
       user: typed,
       service: ctx.service,
       record,

@@ -47,6 +47,8 @@ export const MESSAGES = {
   suspended: 'Your account is suspended: contact your administrator',
   ambiguousName:
     'This login name matches more than one idv account (in different case): log in with the exact name',
+  revoked:
+    "This machine's idv registration was revoked: logins that need a code are refused here; contact your administrator",
   unknownDenied: 'This account is not allowed to log in here: contact your administrator',
   neverSynced:
     'Cannot check your code: this machine has not synchronised with the idv server yet; contact your administrator',

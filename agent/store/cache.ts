@@ -98,6 +98,7 @@ export interface UsedRecovery {
 
 export class Cache {
   #state: SyncState;
+  #revoked: boolean;
   #users = new Map<string, UserRow>();
   /** foldName(name) → the cached names with that key (agent/policy/names.ts). */
   #folded = new Map<string, string[]>();
@@ -110,8 +111,10 @@ export class Cache {
     private readonly cipher: CacheCipher,
     state: SyncState,
     private readonly failpoints: Failpoints | null,
+    revoked: boolean,
   ) {
     this.#state = state;
+    this.#revoked = revoked;
   }
 
   /** Reloads users and counters from disk (after open and after each apply). */
@@ -182,7 +185,10 @@ export class Cache {
     try {
       await db.migrate(MIGRATIONS);
       const state = await readState(db);
-      const cache = new Cache(db, cipher, state, failpoints);
+      const revoked = await db.get<{ value: string }>(
+        "SELECT value FROM meta WHERE key = 'revoked'",
+      );
+      const cache = new Cache(db, cipher, state, failpoints, revoked?.value === 'true');
       await cache.#reload();
       return cache;
     } catch (err) {
@@ -194,6 +200,20 @@ export class Cache {
   /** The sync state, from memory (kept equal to the database by every write below). */
   get state(): Readonly<SyncState> {
     return this.#state;
+  }
+
+  /** True once the server revoked this device (closed the sync with REVOKED); never cleared. */
+  get revoked(): boolean {
+    return this.#revoked;
+  }
+
+  /**
+   * Records the revocation. Memory first (every login from now on is refused, even before the
+   * write lands: running ahead of the disk here only refuses more), then durably.
+   */
+  async markRevoked(): Promise<void> {
+    this.#revoked = true;
+    await this.setMeta('revoked', true);
   }
 
   async getUser(name: string): Promise<CachedUser | null> {

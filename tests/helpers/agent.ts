@@ -331,6 +331,7 @@ export async function agentStatus(agent: TestAgent): Promise<{
   lastSyncAt: string | null;
   locked: string[];
   outbox: number;
+  revoked: boolean;
   running: boolean;
 }> {
   const r = await agent.cli(['status', '--json']);

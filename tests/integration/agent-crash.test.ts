@@ -43,7 +43,7 @@ async function api(path: string, method: string, body: unknown = {}): Promise<vo
 interface CacheView {
   integrity: string;
   revision: number;
-  policy: { userGroups: string[]; maxAttempts: number };
+  policy: { userGroups: string[]; lockoutSeconds: number };
   bulk: number;
   suspended: number;
   failures: Map<string, number>;
@@ -156,7 +156,7 @@ describe('kill -9 of the agent between BEGIN and COMMIT', () => {
   }, 600_000);
 
   it(`of a delta, ${KILLS} times: the previous revision stays whole`, async () => {
-    await api('/v1/policies/crash-delta', 'PATCH', { userGroups: ['staff'], maxAttempts: 5 });
+    await api('/v1/policies/crash-delta', 'PATCH', { userGroups: ['staff'], lockoutSeconds: 900 });
     const agent = await startAgent({ server, deviceGroup: 'crash-delta' });
     try {
       await synced(agent);
@@ -166,20 +166,20 @@ describe('kill -9 of the agent between BEGIN and COMMIT', () => {
       for (let i = 1; i <= KILLS; i++) {
         // One more change each time: the delta the agent gets at its hello grows (policy + users).
         await api(`/v1/users/bulk${i}/suspend`, 'POST');
-        await api('/v1/policies/crash-delta', 'PATCH', { maxAttempts: 5 + i });
+        await api('/v1/policies/crash-delta', 'PATCH', { lockoutSeconds: 900 + i });
         await agent.restart(armed('delta'));
         await killAtFailpoint(agent, 'delta', i);
         const s = await inspect(agent.dataDir);
         expect(s.integrity).toBe('ok');
         expect(s.revision).toBe(before.revision);
-        expect(s.policy.maxAttempts).toBe(5);
+        expect(s.policy.lockoutSeconds).toBe(900);
         expect(s.suspended).toBe(0);
         expect(s.bulk).toBe(N);
       }
       await agent.restart();
       await synced(agent);
       const after = await inspect(agent.dataDir);
-      expect(after.policy.maxAttempts).toBe(5 + KILLS);
+      expect(after.policy.lockoutSeconds).toBe(900 + KILLS);
       expect(after.suspended).toBe(KILLS);
     } finally {
       for (let i = 1; i <= KILLS; i++) await api(`/v1/users/bulk${i}/resume`, 'POST');

@@ -13,6 +13,8 @@ import {
 } from '../helpers/agent.js';
 import { Database } from '../../protocol/io/sqlite.js';
 import { join } from 'node:path';
+import { MESSAGES } from '../../agent/policy/messages.js';
+import { pamEnv, runHelper } from './helper-world.js';
 
 let server: TestServer | undefined;
 let agent: TestAgent | undefined;
@@ -115,15 +117,41 @@ describe('idv-agent offline and reconnecting', () => {
     expect((await askAgent(agent.socket, [begin('alice')]))[0]).toMatchObject({ type: 'skip' });
   });
 
-  it('a revoked device stops reconnecting and keeps deciding from its cache', async () => {
+  it('a suspension is pushed at once; a revoked device refuses every code from then on, durably', async () => {
     server = await startServer();
-    await addEnrolledUser(server, 'alice');
-    agent = await startAgent({ server });
+    const alice = await addEnrolledUser(server, 'rv-alice');
+    const bob = await addEnrolledUser(server, 'rv-bob');
+    agent = await startAgent({ server, policy: { exemptUsers: ['rv-root'] } });
     await waitConnected(agent, true);
+    const sock = ['--socket', agent.socket, '--authtok'];
+    // Online: alice logs in; once suspended (pushed like any change), she is refused.
+    expect((await runHelper(sock, pamEnv('rv-alice'), codeFor(alice.totp))).code).toBe(0);
+    expect((await idvctl(server, ['user', 'suspend', 'rv-alice'])).code).toBe(0);
+    const suspended = await waitFor(async () => {
+      const r = await runHelper(sock, pamEnv('rv-alice'), codeFor(alice.totp, Date.now() + 30_000));
+      return r.code === 1 && r.stdout.trim() === MESSAGES.suspended ? r : null;
+    }, 'the suspension pushed to the agent');
+    expect(suspended.code).toBe(1);
+
+    // Revoked: the server closes the sync with REVOKED; from then on no code is accepted.
     const r = await idvctl(server, ['device', 'revoke', agent.deviceId]);
     expect(r.code).toBe(0);
-    await waitConnected(agent, false);
-    await waitFor(() => /revoked this device/.test(agent!.logs()), 'revocation logged');
-    expect((await askAgent(agent.socket, [begin('alice')]))[0]).toMatchObject({ type: 'prompt' });
-  });
+    await waitFor(async () => (await agentStatus(agent!)).revoked, 'status shows revoked');
+    const outboxBefore = (await agentStatus(agent)).outbox;
+    const refused = await runHelper(sock, pamEnv('rv-bob'), codeFor(bob.totp));
+    expect(refused.code).toBe(1);
+    expect(refused.stdout.trim()).toBe(MESSAGES.revoked);
+    // The refusal is recorded in the outbox (kept for upload), and it survives a restart.
+    expect((await agentStatus(agent)).outbox).toBeGreaterThan(outboxBefore);
+    // The break-glass account, never asked for a code, still gets through.
+    expect((await runHelper(sock, pamEnv('rv-root'), '')).code).toBe(0);
+    await agent.restart();
+    const again = await runHelper(sock, pamEnv('rv-bob'), codeFor(bob.totp));
+    expect(again.code).toBe(1);
+    expect(again.stdout.trim()).toBe(MESSAGES.revoked);
+    expect(agent.logs()).toMatch(/revoked by the server: not connecting/);
+    await agent.kill('SIGTERM');
+    const stopped = await agentStatus(agent);
+    expect(stopped).toMatchObject({ revoked: true, running: false });
+  }, 120_000);
 });

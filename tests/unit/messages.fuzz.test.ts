@@ -38,6 +38,7 @@ const status = {
   lastSyncAt: '2026-11-28T10:00:00.000Z',
   locked: ['alice'],
   outbox: 0,
+  revoked: false,
 };
 
 type Parser = (raw: string | Buffer) => ParseResult<{ type: string }>;
