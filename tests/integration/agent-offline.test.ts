@@ -151,7 +151,8 @@ describe('idv-agent offline and reconnecting', () => {
     expect(again.stdout.trim()).toBe(MESSAGES.revoked);
     expect(agent.logs()).toMatch(/revoked by the server: not connecting/);
     await agent.kill('SIGTERM');
-    const stopped = await agentStatus(agent);
-    expect(stopped).toMatchObject({ revoked: true, running: false });
+    // Stopped: status reads the cache (and exits 1, the agent is not running).
+    const stopped = await agent.cli(['status', '--json']);
+    expect(stopped.json).toMatchObject({ revoked: true, running: false });
   }, 120_000);
 });
