@@ -243,7 +243,14 @@ export const spec: ProgramSpec = {
             code: positionals[1],
           },
         );
-        return show(io, values, u, () => `${u.name as string}: authenticator app active`);
+        return show(
+          io,
+          values,
+          u,
+          () =>
+            `${u.name as string}: authenticator app active\n` +
+            `recovery codes: none yet; \`idvctl user recovery-codes ${u.name as string} --regenerate\` prints ten (shown once; each works once at a login)`,
+        );
       },
     },
     'user reset-mfa': {
