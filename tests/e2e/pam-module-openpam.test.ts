@@ -17,11 +17,12 @@ import {
   openpamLibrary,
   openpamVendor,
   type PamLibrary,
+  SAFE_CACHE,
 } from './pam-module/build.js';
 import { startFakeAgent } from './pam-module/fake-agent.js';
 import { fuzzModule, runClient } from './pam-module/fuzz.js';
 import { MODULE_REQUIREMENT } from './pam-module/paths.js';
-import { Cleanup, REPO, suffix } from './system.js';
+import { Cleanup, suffix } from './system.js';
 
 const vendor = openpamVendor();
 const skip = missing({
@@ -47,8 +48,8 @@ describe.skipIf(skip)(`pam_idv.so under OpenPAM${skip ? ` (skipped: ${skip})` : 
 
   beforeAll(async () => {
     lib = openpamLibrary();
-    const cache = path.join(REPO, 'node_modules', '.cache');
-    mkdirSync(cache, { recursive: true });
+    const cache = SAFE_CACHE;
+    mkdirSync(cache, { recursive: true, mode: 0o755 });
     // Not under /tmp: OpenPAM refuses a module in a folder that others may write to.
     work = mkdtempSync(path.join(cache, 'idv-openpam-test-'));
     cleanup.add(() => rmSync(work, { recursive: true, force: true }));

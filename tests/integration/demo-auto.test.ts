@@ -105,7 +105,9 @@ describe('npm run demo -- --auto', () => {
   }, 60_000);
 
   it('Ctrl-C typed on the terminal (SIGINT to server and agent too) is a one-line goodbye, not a failed step', async () => {
-    const term = pty.spawn(TSX, [DEMO, '--auto'], {
+    // node with tsx as a loader, not the tsx CLI: the CLI is a second process in the terminal's
+    // process group that gets the same Ctrl-C and races the demo to exit (130) first.
+    const term = pty.spawn(process.execPath, ['--import', 'tsx', DEMO, '--auto'], {
       cols: 120,
       rows: 60,
       cwd: process.cwd(),

@@ -163,6 +163,8 @@ describe('lean reply validator = protocol localReplySchema', () => {
 
   it('refuses the replies the helper never consumes, even when valid', () => {
     expect(parseHelperReply('{"type":"unlocked","user":"alice","wasLocked":true}').ok).toBe(false);
-    expect(parseLocalReply('{"type":"unlocked","user":"alice","wasLocked":true}').ok).toBe(true);
+    expect(
+      parseLocalReply('{"type":"unlocked","user":"alice","wasLocked":true,"failures":0}').ok,
+    ).toBe(true);
   });
 });

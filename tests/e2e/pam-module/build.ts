@@ -33,6 +33,13 @@ export function openpamVendor(): string | null {
   return null;
 }
 
+/**
+ * Where OpenPAM and the modules it loads are built: not below the checkout, which may itself sit
+ * under /tmp (CI clones anywhere), because OpenPAM refuses a module in any folder that others may
+ * write to. /var/cache is root's, 0755, all the way up.
+ */
+export const SAFE_CACHE = '/var/cache/idv-tests';
+
 /** OpenPAM built into a cache folder keyed by the tarball's hash (about a minute the first time). */
 export function openpamLibrary(): PamLibrary {
   const vendor = openpamVendor();
@@ -41,7 +48,7 @@ export function openpamLibrary(): PamLibrary {
     .update(readFileSync(path.join(vendor, 'openpam-tabebuia.tar.gz')))
     .digest('hex')
     .slice(0, 16);
-  const cache = path.join(REPO, 'node_modules', '.cache', 'idv-openpam');
+  const cache = path.join(SAFE_CACHE, 'openpam');
   const prefix = path.join(cache, hash);
   if (!existsSync(path.join(prefix, 'lib', 'libpam.so.2'))) {
     // Built aside, then moved into place: parallel test files never see half a build.
