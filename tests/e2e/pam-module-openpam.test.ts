@@ -76,7 +76,7 @@ describe.skipIf(skip)(`pam_idv.so under OpenPAM${skip ? ` (skipped: ${skip})` : 
   it('the client and the module run on OpenPAM, not Linux-PAM', () => {
     for (const file of [client, module])
       expect(execFileSync('ldd', [file], { encoding: 'utf8' })).toMatch(
-        /libpam\.so\.2 => .*idv-openpam/,
+        /libpam\.so\.2 => .*idv-tests\/openpam/,
       );
   });
 
