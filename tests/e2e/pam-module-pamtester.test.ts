@@ -8,13 +8,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { missing } from '../helpers/require.js';
-import { startWorld, type EnrolledUser, type World } from '../integration/helper-world.js';
 import { startFakeAgent, type FakeConnection } from './pam-module/fake-agent.js';
 import { MODULE, MODULE_REQUIREMENT } from './pam-module/paths.js';
 import { PtySession } from './pty.js';
-import { Cleanup, createUser, installService, type TestUser } from './system.js';
+import { usePamWorld, installService } from './system.js';
 
 const skip = missing({
   commands: ['pamtester', 'setpriv', 'useradd', 'userdel'],
@@ -28,20 +27,8 @@ const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const after = (line: string): RegExp => new RegExp(`${escape(line)}\\r?\\n${PROMPT.source}`);
 
 describe.skipIf(skip)(`pam_idv.so with pamtester${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let world: World;
-  const cleanup = new Cleanup();
-
-  beforeAll(async () => {
-    world = await startWorld({ maxAttempts: 5, prompts: 3 });
-    cleanup.add(() => world.stop());
-  });
-  afterAll(() => cleanup.run());
-
-  async function person(): Promise<{ os: TestUser; idv: EnrolledUser }> {
-    const os = createUser();
-    cleanup.add(() => os.remove());
-    return { os, idv: await world.enrolled(os.name) };
-  }
+  const pam = usePamWorld({ maxAttempts: 5, prompts: 3 });
+  const { cleanup, person } = pam;
 
   /** A service of the test's own: pam_unix, then the module with `options`. */
   function service(options: string, password = true): string {
@@ -66,7 +53,7 @@ describe.skipIf(skip)(`pam_idv.so with pamtester${skip ? ` (skipped: ${skip})` :
 
   it('password, then the code: a typo costs nothing, a wrong code shows attempts left, the right code logs in', async () => {
     const { os, idv } = await person();
-    const s = pamtester(service(`socket=${world.agent.socket}`), os.name);
+    const s = pamtester(service(`socket=${pam.world.agent.socket}`), os.name);
     await s.answer(/Password: $/, `${os.password}\r`);
     await s.answer(PROMPT, 'hello\r');
     await s.answer(after('That is not a 6-digit code'), `${idv.wrong()}\r`);
@@ -79,7 +66,7 @@ describe.skipIf(skip)(`pam_idv.so with pamtester${skip ? ` (skipped: ${skip})` :
 
   it('a wrong password fails the login even with the right code (required: PAM asks on, to hide which failed)', async () => {
     const { os, idv } = await person();
-    const s = pamtester(service(`socket=${world.agent.socket}`), os.name);
+    const s = pamtester(service(`socket=${pam.world.agent.socket}`), os.name);
     await s.answer(/Password: $/, 'not-the-password\r');
     await s.answer(PROMPT, `${idv.code()}\r`);
     await s.expect(/exit=1/);
@@ -88,7 +75,7 @@ describe.skipIf(skip)(`pam_idv.so with pamtester${skip ? ` (skipped: ${skip})` :
 
   it('a replayed code is refused', async () => {
     const { os, idv } = await person();
-    const svc = service(`socket=${world.agent.socket}`);
+    const svc = service(`socket=${pam.world.agent.socket}`);
     const code = idv.code();
     const first = pamtester(svc, os.name);
     await first.answer(/Password: $/, `${os.password}\r`);
@@ -108,7 +95,7 @@ describe.skipIf(skip)(`pam_idv.so with pamtester${skip ? ` (skipped: ${skip})` :
 
   it('three wrong codes end a login; once locked, the account is refused with the lock message', async () => {
     const { os, idv } = await person();
-    const svc = service(`socket=${world.agent.socket}`);
+    const svc = service(`socket=${pam.world.agent.socket}`);
     const one = pamtester(svc, os.name);
     await one.answer(/Password: $/, `${os.password}\r`);
     for (let i = 0; i < 3; i++) await one.answer(PROMPT, `${idv.wrong()}\r`);
@@ -208,13 +195,13 @@ describe.skipIf(skip)(`pam_idv.so with pamtester${skip ? ` (skipped: ${skip})` :
     );
     await ok.answer(/Password: $/, `${os.password}\r`);
     await ok.expect(/exit=0/);
-  });
+  }, 120_000); // six logins, five of them through pam_unix's delay after a failure
 
   it('a program that may not open the socket is refused, even with fail_mode=safe', async () => {
     const { os } = await person();
     // The real agent's socket is root's (0700 folder, 0600 socket): the user gets EACCES.
     const s = pamtester(
-      service(`socket=${world.agent.socket} fail_mode=safe`, false),
+      service(`socket=${pam.world.agent.socket} fail_mode=safe`, false),
       os.name,
       `setpriv --reuid ${os.uid} --regid ${os.uid} --clear-groups `,
     );

@@ -5,36 +5,23 @@
  * run with the person's real uid and root's effective uid (setpriv --ruid) to be in the same
  * situation (pam_rootok sees the person, pam_exec's seteuid matters).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { missing } from '../helpers/require.js';
-import { startWorld, type EnrolledUser, type World } from '../integration/helper-world.js';
 import { PtySession } from './pty.js';
-import { Cleanup, createUser, installService, snippet, type TestUser } from './system.js';
+import { usePamWorld, installService, snippet } from './system.js';
 
 const skip = missing({ commands: ['pamtester', 'setpriv', 'useradd', 'userdel'], root: true });
 
 describe.skipIf(skip)(
   `PAM terminal path with pamtester${skip ? ` (skipped: ${skip})` : ''}`,
   () => {
-    let world: World;
-    const cleanup = new Cleanup();
-
-    beforeAll(async () => {
-      world = await startWorld({ maxAttempts: 5, prompts: 3 });
-      cleanup.add(() => world.stop());
-    });
-    afterAll(() => cleanup.run());
-
-    async function person(): Promise<{ os: TestUser; idv: EnrolledUser }> {
-      const os = createUser();
-      cleanup.add(() => os.remove());
-      return { os, idv: await world.enrolled(os.name) };
-    }
+    const pam = usePamWorld({ maxAttempts: 5, prompts: 3 });
+    const { cleanup, person } = pam;
 
     function service(name: string, extra = ''): string {
       const s = installService(
         name.replace(/\W/g, ''),
-        snippet(`debian/${name}`, world.agent.socket, extra),
+        snippet(`debian/${name}`, pam.world.agent.socket, extra),
       );
       cleanup.add(() => s.remove());
       return s.name;
@@ -133,7 +120,7 @@ describe.skipIf(skip)(
       // auth token. With the code asked first, pam_unix takes that token as the password without
       // asking; with the password first, pam_exec hands the helper the password.
       const { os, idv } = await person();
-      const helperLine = snippet('debian/sshd-publickey-code', world.agent.socket)
+      const helperLine = snippet('debian/sshd-publickey-code', pam.world.agent.socket)
         .split('\n')
         .find((l) => l.includes('expose_authtok'));
       const text = [

@@ -6,11 +6,10 @@
  * key + code.
  */
 import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { missing, REQUIRE_E2E } from '../helpers/require.js';
-import { startWorld, type EnrolledUser, type World } from '../integration/helper-world.js';
 import { startSshd, sshClient, type Sshd } from './sshd.js';
-import { Cleanup, MODULE, createUser, moduleSnippet, type TestUser } from './system.js';
+import { usePamWorld, MODULE, moduleSnippet, type TestUser, type EnrolledUser } from './system.js';
 
 const tools = missing({
   commands: ['sshd', 'ssh', 'ssh-keygen', 'useradd', 'userdel'],
@@ -29,25 +28,13 @@ const CODE_PROMPT = /Verification code \(authenticator app\): $/;
 const COMMAND = 'echo logged-in-as-$(id -un)';
 
 describe.skipIf(skip)(`sshd with pam_idv.so${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let world: World;
-  const cleanup = new Cleanup();
-
-  beforeAll(async () => {
-    // prompts 2: a wrong code is followed by a second prompt in the same login.
-    world = await startWorld({ maxAttempts: 5, prompts: 2 });
-    cleanup.add(() => world.stop());
-  });
-  afterAll(() => cleanup.run());
-
-  async function person(): Promise<{ os: TestUser; idv: EnrolledUser }> {
-    const os = createUser();
-    cleanup.add(() => os.remove());
-    return { os, idv: await world.enrolled(os.name) };
-  }
+  // prompts 2: a wrong code is followed by a second prompt in the same login.
+  const pam = usePamWorld({ maxAttempts: 5, prompts: 2 });
+  const { cleanup, person } = pam;
 
   async function sshd(kind: 'password' | 'publickey', os: TestUser): Promise<Sshd> {
     const server = await startSshd({
-      pamService: moduleSnippet(`debian/sshd-${kind}-code-module`, world.agent.socket),
+      pamService: moduleSnippet(`debian/sshd-${kind}-code-module`, pam.world.agent.socket),
       configName: `sshd_config-${kind}-code.conf`,
       user: os,
     });
@@ -115,7 +102,7 @@ describe.skipIf(skip)(`sshd with pam_idv.so${skip ? ` (skipped: ${skip})` : ''}`
     });
 
     it('the agent stopped: the right password is not enough (fail closed)', async () => {
-      await world.agent.kill('SIGTERM');
+      await pam.world.agent.kill('SIGTERM');
       try {
         const s = sshClient(server, os.name, COMMAND);
         cleanup.add(() => s.kill());
@@ -124,7 +111,7 @@ describe.skipIf(skip)(`sshd with pam_idv.so${skip ? ` (skipped: ${skip})` : ''}`
         expect(s.output()).toContain('Verification service unavailable');
         expect(s.output()).not.toContain('logged-in-as');
       } finally {
-        await world.agent.restart();
+        await pam.world.agent.restart();
       }
     });
   });

@@ -2,35 +2,22 @@
  * A real OpenSSH server on 127.0.0.1 with the shipped Debian sshd PAM files and sshd_config
  * lines, and the real ssh client under a pseudo-terminal, as a person logs in.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/require.js';
 import { TEXT } from '../../pam-helper/text.js';
-import { startWorld, type EnrolledUser, type World } from '../integration/helper-world.js';
 import { startSshd, sshClient, type Sshd } from './sshd.js';
-import { Cleanup, createUser, snippet, type TestUser } from './system.js';
+import { usePamWorld, snippet, type TestUser, type EnrolledUser } from './system.js';
 
 const skip = missing({ commands: ['sshd', 'ssh', 'ssh-keygen', 'useradd', 'userdel'], root: true });
 const LOCKED = /Too many failed attempts: locked until (\d{1,2} [A-Z][a-z]+ )?\d\d:\d\d/;
 
 describe.skipIf(skip)(`sshd with idv${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let world: World;
-  const cleanup = new Cleanup();
-
-  beforeAll(async () => {
-    world = await startWorld({ maxAttempts: 3, prompts: 3 });
-    cleanup.add(() => world.stop());
-  });
-  afterAll(() => cleanup.run());
-
-  async function person(): Promise<{ os: TestUser; idv: EnrolledUser }> {
-    const os = createUser();
-    cleanup.add(() => os.remove());
-    return { os, idv: await world.enrolled(os.name) };
-  }
+  const pam = usePamWorld({ maxAttempts: 3, prompts: 3 });
+  const { cleanup, person } = pam;
 
   async function sshd(kind: 'publickey', os: TestUser, extra = ''): Promise<Sshd> {
     const server = await startSshd({
-      pamService: snippet(`debian/sshd-${kind}-code`, world.agent.socket, extra),
+      pamService: snippet(`debian/sshd-${kind}-code`, pam.world.agent.socket, extra),
       configName: `sshd_config-${kind}-code.conf`,
       user: os,
     });
@@ -68,33 +55,33 @@ describe.skipIf(skip)(`sshd with idv${skip ? ` (skipped: ${skip})` : ''}`, () =>
     });
 
     it('with the server stopped, the cached user still logs in', async () => {
-      await world.server.stop();
+      await pam.world.server.stop();
       try {
         const r = await login(server, os.name, idv.code(1));
         expect(r.out).toContain(`logged-in-as-${os.name}`);
         expect(r.code).toBe(0);
       } finally {
-        await world.server.restart();
+        await pam.world.server.restart();
       }
     });
 
     it('with the agent stopped: refused (secure), allowed (safe)', async () => {
-      await world.agent.kill('SIGTERM');
+      await pam.world.agent.kill('SIGTERM');
       try {
         const secure = await login(server, os.name, idv.code());
         expect(secure.code).not.toBe(0);
         expect(secure.out).toContain(TEXT.unavailable);
         expect(secure.out).not.toContain('logged-in-as');
         server.setPam(
-          snippet('debian/sshd-publickey-code', world.agent.socket, '--fail-mode safe'),
+          snippet('debian/sshd-publickey-code', pam.world.agent.socket, '--fail-mode safe'),
         );
         const safe = await login(server, os.name, idv.wrong());
         expect(safe.out).toContain(TEXT.failOpen);
         expect(safe.out).toContain(`logged-in-as-${os.name}`);
         expect(safe.code).toBe(0);
       } finally {
-        server.setPam(snippet('debian/sshd-publickey-code', world.agent.socket));
-        await world.agent.restart();
+        server.setPam(snippet('debian/sshd-publickey-code', pam.world.agent.socket));
+        await pam.world.agent.restart();
       }
     });
 

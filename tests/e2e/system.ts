@@ -7,6 +7,11 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import type { Policy } from '../../protocol/policy.js';
+import { startWorld, type EnrolledUser, type World } from '../integration/helper-world.js';
+
+export type { EnrolledUser };
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 /**
@@ -105,4 +110,39 @@ export class Cleanup {
       }
     }
   }
+}
+
+/**
+ * The shared set-up of the PAM end-to-end files: a real server and agent for the whole describe
+ * block (policy as given), one Cleanup run after it, and person(): a local account with a
+ * password that idv knows and has enrolled. Call it at the top of a describe block.
+ */
+export function usePamWorld(policy: Partial<Policy>): {
+  readonly world: World;
+  readonly cleanup: Cleanup;
+  person(): Promise<{ os: TestUser; idv: EnrolledUser }>;
+} {
+  let world: World | undefined;
+  const cleanup = new Cleanup();
+  beforeAll(async () => {
+    const w = await startWorld(policy);
+    world = w;
+    cleanup.add(() => w.stop());
+  });
+  afterAll(() => cleanup.run());
+  const started = (): World => {
+    if (!world) throw new Error('usePamWorld: the world starts in beforeAll');
+    return world;
+  };
+  return {
+    get world(): World {
+      return started();
+    },
+    cleanup,
+    async person() {
+      const os = createUser();
+      cleanup.add(() => os.remove());
+      return { os, idv: await started().enrolled(os.name) };
+    },
+  };
 }
