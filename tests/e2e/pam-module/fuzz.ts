@@ -25,8 +25,15 @@ import path from 'node:path';
 import { parseLocalRequest } from '../../../protocol/messages.js';
 import { CODE, randomCases, slowCases, type FuzzCase } from './cases.js';
 import { startFakeAgent } from './fake-agent.js';
-import { buildClient, buildModule, linuxPam, openpamLibrary, type PamLibrary } from './build.js';
-import { REPO, installService } from '../system.js';
+import {
+  buildClient,
+  buildModule,
+  linuxPam,
+  openpamLibrary,
+  type PamLibrary,
+  SAFE_CACHE,
+} from './build.js';
+import { installService } from '../system.js';
 
 export interface FuzzOptions {
   count: number;
@@ -58,10 +65,10 @@ const SANITIZER =
 export async function fuzzModule(opts: FuzzOptions): Promise<FuzzReport> {
   const pamKind = opts.pam ?? 'linux';
   const lib: PamLibrary = pamKind === 'openpam' ? openpamLibrary() : linuxPam();
-  const cacheDir = path.join(REPO, 'node_modules', '.cache');
-  mkdirSync(cacheDir, { recursive: true });
-  // Not under /tmp: OpenPAM refuses modules in a folder that others may write to.
-  const work = mkdtempSync(path.join(cacheDir, 'idv-pam-fuzz-'));
+  // Not below the checkout (it may sit under /tmp): OpenPAM refuses modules in a folder that
+  // others may write to.
+  mkdirSync(SAFE_CACHE, { recursive: true, mode: 0o755 });
+  const work = mkdtempSync(path.join(SAFE_CACHE, 'pam-fuzz-'));
   const report: FuzzReport = {
     pam: pamKind,
     inputs: 0,
