@@ -5,7 +5,7 @@ import { plainHttpOffLoopback, splitListen, type ServerConfig } from './config.j
 import type { ServerContext } from './context.js';
 import { openDataDir } from './datadir.js';
 import { EventFeed } from './feed.js';
-import { buildApp } from './http/app.js';
+import { buildApp, servedRoutes } from './http/app.js';
 import { ConnectionGuard } from './http/guard.js';
 import { Metrics } from './metrics.js';
 import { Hub } from './sync/hub.js';
@@ -16,6 +16,8 @@ export interface RunningServer {
   warnings: string[];
   ctx: ServerContext;
   hub: Hub;
+  /** Every HTTP route served (method, pattern): for the OpenAPI document's test. */
+  routes(): readonly { method: string; url: string }[];
   /** Agents told (1001), listener closed, database closed. */
   stop(): Promise<void>;
 }
@@ -66,6 +68,7 @@ export async function startServer(
     warnings,
     ctx,
     hub,
+    routes: () => servedRoutes(app),
     stop: () =>
       (stopping ??= (async () => {
         await hub.shutdown();

@@ -15,6 +15,7 @@ import type { Hub } from '../sync/hub.js';
 import { registerAuth } from './auth.js';
 import { registerDeviceRoutes } from './devices.js';
 import { registerEventRoutes } from './events.js';
+import { registerOpenApiRoute } from './openapi.js';
 import { registerPolicyRoutes } from './policy.js';
 import { registerUserRoutes } from './users.js';
 
@@ -46,6 +47,12 @@ function toErrorReply(err: unknown): {
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500)
     return send('INVALID_MESSAGE', 'bad request', e.statusCode);
   return send('INTERNAL');
+}
+
+/** Every route the app serves (method, fastify url), in registration order. */
+const served = new WeakMap<FastifyInstance, { method: string; url: string }[]>();
+export function servedRoutes(app: FastifyInstance): readonly { method: string; url: string }[] {
+  return served.get(app) ?? [];
 }
 
 export function buildApp(ctx: ServerContext, hub: Hub): FastifyInstance {
@@ -105,6 +112,13 @@ export function buildApp(ctx: ServerContext, hub: Hub): FastifyInstance {
     void reply.code(404).send({ code: 'NOT_FOUND', message: ERRORS.NOT_FOUND.message });
   });
 
+  const routes: { method: string; url: string }[] = [];
+  served.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat())
+      if (method !== 'HEAD') routes.push({ method, url: r.url });
+  });
+
   registerAuth(app, ctx);
   app.get('/healthz', async () => ({
     ok: true,
@@ -120,6 +134,7 @@ export function buildApp(ctx: ServerContext, hub: Hub): FastifyInstance {
   registerDeviceRoutes(app, ctx, hub);
   registerPolicyRoutes(app, ctx, hub);
   registerEventRoutes(app, ctx);
+  registerOpenApiRoute(app);
   registerPortal(app, ctx, hub);
 
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));

@@ -15,7 +15,7 @@ import { hashToken } from '../store/crypto.js';
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]{16,256})$/;
 /** Route patterns under /v1 that carry their own credential (or none). */
-const PUBLIC = new Set(['/v1/register']);
+const PUBLIC = new Set(['/v1/register', '/v1/openapi.json']);
 
 function underV1(path: string): boolean {
   return path === '/v1' || path.startsWith('/v1/');

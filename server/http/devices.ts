@@ -41,7 +41,7 @@ export function usablePublicKey(text: string): boolean {
   }
 }
 
-const tokenBody = z.strictObject({
+export const tokenBody = z.strictObject({
   deviceGroup: nameSchema.optional(),
   uses: z.number().int().min(1).max(100_000).optional(),
   ttlSeconds: z

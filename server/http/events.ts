@@ -20,7 +20,7 @@ const time = z
   )
   .transform((v) => (/^[0-9]+$/.test(v) ? Number(v) : Date.parse(v)));
 
-const querySchema = z.strictObject({
+export const eventQuery = z.strictObject({
   user: z.string().min(1).max(256).optional(),
   device: z.uuid().optional(),
   since: time.optional(),
@@ -73,7 +73,7 @@ export function eventView(e: StoredEvent, deviceName: string | null) {
   };
 }
 
-function toQuery(q: z.infer<typeof querySchema>, limit: number): EventQuery {
+function toQuery(q: z.infer<typeof eventQuery>, limit: number): EventQuery {
   return {
     limit,
     ...(q.user !== undefined ? { user: q.user } : {}),
@@ -96,7 +96,7 @@ function matches(q: EventQuery, e: StoredEvent): boolean {
 
 export function registerEventRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/v1/events', async (req) => {
-    const q = parseInput(querySchema, req.query, 'query');
+    const q = parseInput(eventQuery, req.query, 'query');
     const events = await ctx.store.queryEvents(toQuery(q, q.limit ?? 100));
     const names = new DeviceNames(ctx);
     const views = [];
@@ -105,7 +105,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ServerContext): v
   });
 
   app.get('/v1/events/stream', async (req, reply) => {
-    const parsed = parseInput(querySchema, req.query, 'query');
+    const parsed = parseInput(eventQuery, req.query, 'query');
     const q = toQuery(parsed, parsed.limit ?? 20);
     const out = new PassThrough();
     const names = new DeviceNames(ctx);

@@ -16,14 +16,14 @@ const groupsSchema = z
   .array(nameSchema)
   .max(64)
   .refine((g) => new Set(g).size === g.length, 'groups must not repeat');
-const addUserBody = z.strictObject({ name: nameSchema, groups: groupsSchema.optional() });
-const groupsBody = z.strictObject({ groups: groupsSchema });
-const enrollBody = z.strictObject({ showSecret: z.boolean().optional() });
-const confirmBody = z.strictObject({
+export const addUserBody = z.strictObject({ name: nameSchema, groups: groupsSchema.optional() });
+export const groupsBody = z.strictObject({ groups: groupsSchema });
+export const enrollBody = z.strictObject({ showSecret: z.boolean().optional() });
+export const confirmBody = z.strictObject({
   code: z.string().regex(/^[0-9]{6,8}$/, 'must be the 6-8 digit code from the app'),
 });
-const resetBody = z.strictObject({ grace: z.boolean().optional() });
-const unlockBody = z.strictObject({ device: z.uuid().optional() });
+export const resetBody = z.strictObject({ grace: z.boolean().optional() });
+export const unlockBody = z.strictObject({ device: z.uuid().optional() });
 
 /** A user as the admin API shows it: never a secret. */
 export function userView(u: UserState) {

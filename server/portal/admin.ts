@@ -11,8 +11,8 @@ import { nameParams, parseInput } from '../http/validate.js';
 import type { Hub } from '../sync/hub.js';
 import { issueRecoveryCodes } from './recovery.js';
 
-const regenerateBody = z.strictObject({ regenerate: z.literal(true) });
-const roleBody = z.strictObject({ role: z.enum(['user', 'admin']) });
+export const regenerateBody = z.strictObject({ regenerate: z.literal(true) });
+export const roleBody = z.strictObject({ role: z.enum(['user', 'admin']) });
 
 export function registerPortalAdminRoutes(
   app: FastifyInstance,
