@@ -49,7 +49,13 @@ import {
 } from './pages.js';
 import { qrSvg } from './qr.js';
 import { issueRecoveryCodes } from './recovery.js';
-import { csrfMatches, fingerprint, SessionStore, type Session } from './sessions.js';
+import {
+  csrfMatches,
+  fingerprint,
+  SessionStore,
+  type Session,
+  type SessionInit,
+} from './sessions.js';
 import { PORTAL_CSS } from './style.js';
 
 const TOKEN_RE = /^[A-Za-z0-9_-]{16,256}$/;
@@ -66,16 +72,15 @@ export function registerPortal(app: FastifyInstance, ctx: ServerContext, hub: Hu
 
 function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void {
   const log = ctx.log.child({ part: 'portal' });
-  const sessions = new SessionStore({ clock: ctx.clock });
-  const limiter = new SignInLimiter();
+  // Sessions, counters and the replay guard are in the store: every replica shares them.
+  const sessions = new SessionStore(ctx.store.portal, { clock: ctx.clock });
+  const limiter = new SignInLimiter(ctx.store.portal, 'name', ctx.clock);
   /**
    * Failures per client address across all names: the per-name limit alone lets someone who
    * rotates through many user names try maxAttempts codes for each of them. A success does not
    * reset it (else one valid account would launder guesses at the others).
    */
-  const clients = new SignInLimiter(10_000);
-  /** Last TOTP step accepted at portal sign-in, per user: a code signs in at most once. */
-  const lastStep = new Map<string, number>();
+  const clients = new SignInLimiter(ctx.store.portal, 'client', ctx.clock);
   const secure = () => ctx.config.tlsCert !== undefined || ctx.publicUrl().startsWith('https:');
   // Stands in for a user without codes, so that an unknown name costs the same scrypt time.
   let decoy: Promise<string> | null = null;
@@ -118,26 +123,30 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     return reply.code(303).header('location', location).send();
   }
 
-  function current(req: FastifyRequest): Session | null {
+  function current(req: FastifyRequest): Promise<Session | null> {
     return sessions.get(readCookie(req, cookieName(secure())));
   }
 
-  function newSession(reply: FastifyReply, init: Parameters<SessionStore['create']>[0]): Session {
-    const { id, session } = sessions.create(init);
+  function endSession(req: FastifyRequest): Promise<void> {
+    return sessions.destroy(readCookie(req, cookieName(secure())));
+  }
+
+  async function newSession(reply: FastifyReply, init: SessionInit): Promise<Session> {
+    const { id, session } = await sessions.create(init);
     setSessionCookie(reply, secure(), id);
     return session;
   }
 
   /** The form of a POST, or null after answering: wrong origin, no session, bad CSRF token. */
-  function checkedForm(
+  async function checkedForm(
     req: FastifyRequest,
     reply: FastifyReply,
-  ): { s: Session; form: Record<string, string> } | null {
+  ): Promise<{ s: Session; form: Record<string, string> } | null> {
     if (crossSite(req, secure())) {
       html(reply, 403, problemPage('Request refused', 'This form was sent from another site.'));
       return null;
     }
-    const s = current(req);
+    const s = await current(req);
     if (!s) {
       html(reply, 401, sessionEndedPage());
       return null;
@@ -167,12 +176,12 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
 
   /** The user of a signed-in session, or null (and the session ends) when it is no longer valid. */
   async function signedInUser(req: FastifyRequest): Promise<{ s: Session; u: UserState } | null> {
-    const s = current(req);
+    const s = await current(req);
     if (!s?.signedIn || !s.user) return null;
     const u = await ctx.store.getUser(s.user);
     // A reset, a new phone confirmed elsewhere, removal or suspension ends the session.
     if (!u || u.status !== 'active' || !u.totp || fingerprint(u.totp.secret) !== s.totpFp) {
-      sessions.destroy(readCookie(req, cookieName(secure())));
+      await endSession(req);
       return null;
     }
     return { s, u };
@@ -228,7 +237,7 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
       log.info('enrollment link refused (unknown, used or expired)');
       return html(reply, 410, linkGonePage());
     }
-    newSession(reply, { user: link.user, enrolling: fingerprint(link.pending.secret) });
+    await newSession(reply, { user: link.user, enrolling: fingerprint(link.pending.secret) });
     log.info({ user: link.user }, 'enrollment link opened');
     // The token leaves the address bar (and history's next entry) here.
     return see(reply, '/portal/enroll');
@@ -243,7 +252,7 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     const user = s.user as string;
     const pending = await ctx.store.getPendingTotp(user).catch(() => null);
     if (!pending || fingerprint(pending.secret) !== s.enrolling) {
-      s.enrolling = null;
+      await sessions.update(s, { enrolling: null });
       return html(reply, 410, linkGonePage());
     }
     const u = await ctx.store.getUser(user);
@@ -274,13 +283,13 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
   }
 
   app.get('/portal/enroll', async (req, reply) => {
-    const s = current(req);
+    const s = await current(req);
     if (!s?.user || !s.enrolling) return html(reply, 401, sessionEndedPage());
     return renderEnroll(reply, s, 200, null);
   });
 
   app.post('/portal/enroll', async (req, reply) => {
-    const checked = checkedForm(req, reply);
+    const checked = await checkedForm(req, reply);
     if (!checked) return reply;
     const { s, form } = checked;
     if (!s.user || !s.enrolling) return html(reply, 401, sessionEndedPage());
@@ -288,8 +297,8 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     const u = await ctx.store.getUser(user);
     const limits = await limitsFor(u);
     const now = ctx.clock();
-    // Checked and counted in one step before the awaits below (see limiter.ts).
-    const reserved = limiter.reserve(user, limits, now, u?.unlockedAt ?? null);
+    // Checked and counted in one transaction before the judging below (see limiter.ts).
+    const reserved = await limiter.reserve(user, limits, now, u?.unlockedAt ?? null);
     if (!reserved.ok) return html(reply, 429, lockedPage(reserved.state.until));
     const { hold } = reserved;
     try {
@@ -299,15 +308,15 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
       const code = (form.code ?? '').replace(/\s/g, '');
       const result = verifyCode(pending, code, now, 1);
       if (!result.ok) {
-        const after = hold.fail();
+        const after = await hold.fail();
         log.info({ user, reason: result.reason }, 'portal enrollment code refused');
         if (after.locked) return html(reply, 429, lockedPage(after.until));
         return renderEnroll(reply, s, 400, wrongCodeText(after, 'That code does not match.'));
       }
-      hold.succeed();
-      return activate(req, reply, user, pending.secret, result.step, now);
+      await hold.succeed();
+      return await activate(req, reply, user, pending.secret, result.step, now);
     } finally {
-      hold.release(); // not judged (the link was gone, or the store failed): not counted
+      await hold.release(); // not judged (the link was gone, or the store failed): not counted
     }
   });
 
@@ -320,12 +329,12 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     now: number,
   ): Promise<FastifyReply> {
     await ctx.store.updateUser(user, { kind: 'activate', expectedSecret: secret }, now);
-    lastStep.set(user, step);
+    await ctx.store.portal.claimTotpStep(user, step);
     const codes = await issueRecoveryCodes(ctx, hub, user); // pushes activation and codes at once
     log.info({ user }, 'enrollment confirmed in the portal');
     // A fresh session id after the privilege change (no fixation).
-    sessions.destroy(readCookie(req, cookieName(secure())));
-    newSession(reply, {
+    await endSession(req);
+    await newSession(reply, {
       user,
       signedIn: true,
       totpFp: fingerprint(secret),
@@ -337,13 +346,13 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
   // -- recovery codes ------------------------------------------------------------------------
 
   app.get('/portal/recovery-codes', async (req, reply) => {
-    const s = current(req);
+    const s = await current(req);
     if (!s?.user || !s.freshCodes) return see(reply, '/portal/account');
     return html(reply, 200, recoveryCodesPage(s.user, s.freshCodes, s.csrf));
   });
 
   app.get('/portal/recovery-codes.txt', async (req, reply) => {
-    const s = current(req);
+    const s = await current(req);
     if (!s?.user || !s.freshCodes) return html(reply, 401, sessionEndedPage());
     // The name is NAME_RE-safe ([A-Za-z0-9_.@-]), so it can go in the header as is.
     return reply
@@ -354,18 +363,18 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
   });
 
   app.post('/portal/recovery-codes/done', async (req, reply) => {
-    const checked = checkedForm(req, reply);
+    const checked = await checkedForm(req, reply);
     if (!checked) return reply;
-    checked.s.freshCodes = null;
+    await sessions.update(checked.s, { freshCodes: null });
     return see(reply, checked.s.signedIn ? '/portal/account' : '/portal/signin');
   });
 
   app.post('/portal/recovery-codes/regenerate', async (req, reply) => {
-    const checked = checkedForm(req, reply);
+    const checked = await checkedForm(req, reply);
     if (!checked) return reply;
     const who = await signedInUser(req);
     if (!who) return html(reply, 401, sessionEndedPage());
-    who.s.freshCodes = await issueRecoveryCodes(ctx, hub, who.u.name);
+    await sessions.update(who.s, { freshCodes: await issueRecoveryCodes(ctx, hub, who.u.name) });
     return see(reply, '/portal/recovery-codes');
   });
 
@@ -377,12 +386,12 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
 
   app.get('/portal/signin', async (req, reply) => {
     if (await signedInUser(req)) return see(reply, '/portal/account');
-    const s = current(req) ?? newSession(reply, {});
+    const s = (await current(req)) ?? (await newSession(reply, {}));
     return html(reply, 200, signInPage(s.csrf));
   });
 
   app.post('/portal/signin', async (req, reply) => {
-    const checked = checkedForm(req, reply);
+    const checked = await checkedForm(req, reply);
     if (!checked) return reply;
     const { s, form } = checked;
     const name = nameSchema.safeParse((form.user ?? '').trim());
@@ -395,10 +404,9 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
       );
     }
     const user = name.data;
-    const client = `client:${req.ip}`;
-    // Every attempt is checked and counted in one step, before anything awaits (limiter.ts):
+    // Every attempt is checked and counted in one transaction before it is judged (limiter.ts):
     // per client address first, then per name as soon as that name's limits are known.
-    const byClient = clients.reserve(client, CLIENT_LIMITS, ctx.clock(), null);
+    const byClient = await clients.reserve(req.ip, CLIENT_LIMITS, ctx.clock(), null);
     if (!byClient.ok) {
       log.info({ client: req.ip }, 'portal sign-in refused: too many failures from this client');
       return html(reply, 429, lockedPage(byClient.state.until));
@@ -407,7 +415,7 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     try {
       return await judgeSignIn(req, reply, s, form, user, code, clientHold);
     } finally {
-      clientHold.release(); // not judged, or a success (which does not reset this count)
+      await clientHold.release(); // not judged, or a success (which does not reset this count)
     }
   });
 
@@ -424,7 +432,7 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     const u = await ctx.store.getUser(user);
     const limits = await limitsFor(u);
     const now = ctx.clock();
-    const byName = limiter.reserve(user, limits, now, u?.unlockedAt ?? null);
+    const byName = await limiter.reserve(user, limits, now, u?.unlockedAt ?? null);
     if (!byName.ok) {
       log.info({ user }, 'portal sign-in refused: locked');
       return html(reply, 429, lockedPage(byName.state.until));
@@ -437,11 +445,10 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
       const digits = code.replace(/\s/g, '');
       if (/^[0-9]{6,8}$/.test(digits)) {
         if (usable && u.totp) {
-          const r = verifyCode(u.totp, digits, now, limits.window, lastStep.get(user) ?? null);
-          if (r.ok) {
-            ok = true;
-            lastStep.set(user, r.step);
-          }
+          const last = await ctx.store.portal.lastTotpStep(user);
+          const r = verifyCode(u.totp, digits, now, limits.window, last);
+          // Claimed in the store: the same code cannot sign in twice, on any replica.
+          if (r.ok && (await ctx.store.portal.claimTotpStep(user, r.step))) ok = true;
         }
       } else if (normalizeRecoveryCode(code) !== null) {
         const hashes = usable ? u.recoveryCodes : [];
@@ -457,8 +464,8 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
         }
       }
       if (!ok) {
-        clientHold.fail();
-        const after = hold.fail();
+        await clientHold.fail();
+        const after = await hold.fail();
         log.info({ user }, 'portal sign-in refused: wrong code');
         if (after.locked) return html(reply, 429, lockedPage(after.until));
         return html(
@@ -471,11 +478,11 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
           ),
         );
       }
-      hold.succeed();
+      await hold.succeed();
       log.info({ user, recovery: usedRecovery }, 'portal sign-in');
-      sessions.destroy(readCookie(req, cookieName(secure())));
+      await endSession(req);
       const left = (u as UserState).recoveryCodes.length - 1;
-      newSession(reply, {
+      await newSession(reply, {
         user,
         signedIn: true,
         totpFp: fingerprint((u as UserState).totp?.secret ?? ''),
@@ -485,7 +492,7 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
       });
       return see(reply, '/portal/account');
     } finally {
-      hold.release();
+      await hold.release();
     }
   }
 
@@ -493,7 +500,7 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     const who = await signedInUser(req);
     if (!who) return html(reply, 401, sessionEndedPage());
     const notice = who.s.notice;
-    who.s.notice = null;
+    if (notice !== null) await sessions.update(who.s, { notice: null });
     return html(
       reply,
       200,
@@ -508,7 +515,7 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
   });
 
   app.post('/portal/reset', async (req, reply) => {
-    const checked = checkedForm(req, reply);
+    const checked = await checkedForm(req, reply);
     if (!checked) return reply;
     const who = await signedInUser(req);
     if (!who) return html(reply, 401, sessionEndedPage());
@@ -526,15 +533,15 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
       },
       now,
     );
-    who.s.enrolling = fingerprint(totp.secret);
+    await sessions.update(who.s, { enrolling: fingerprint(totp.secret) });
     log.info({ user: who.u.name }, 'self-service reset started');
     return see(reply, '/portal/enroll');
   });
 
   app.post('/portal/signout', async (req, reply) => {
-    const checked = checkedForm(req, reply);
+    const checked = await checkedForm(req, reply);
     if (!checked) return reply;
-    sessions.destroy(readCookie(req, cookieName(secure())));
+    await endSession(req);
     clearSessionCookie(reply, secure());
     return see(reply, '/portal/signin');
   });

@@ -1,4 +1,6 @@
 /** SQLite schema, one entry per version (PRAGMA user_version); never edit a shipped entry. */
+import { PORTAL_TABLES } from './portal.js';
+
 export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -112,4 +114,6 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX events_device_at ON events (device_id, at);
   CREATE INDEX events_at ON events (at);
   `,
+  // 5 (replicas): the portal's sessions, sign-in counters and TOTP replay guard (store/portal.ts).
+  PORTAL_TABLES,
 ];

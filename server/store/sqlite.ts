@@ -20,6 +20,7 @@ import {
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import { hashesEqual, type SecretBox } from './crypto.js';
 import { MIGRATIONS } from './migrations.js';
+import { SqlPortalStore, type PortalStore } from './portal.js';
 import type {
   Change,
   DeviceActivity,
@@ -84,6 +85,7 @@ export interface SqliteStoreOptions {
 
 export class SqliteStore implements Store {
   private readonly retention: number;
+  readonly portal: PortalStore;
 
   private constructor(
     private readonly db: Database,
@@ -91,6 +93,7 @@ export class SqliteStore implements Store {
     options: SqliteStoreOptions,
   ) {
     this.retention = options.changeLogRetention ?? 10_000;
+    this.portal = new SqlPortalStore(db, box);
   }
 
   /** Opens (and migrates) the database at `path`. */

@@ -6,6 +6,7 @@
  */
 import type { DeviceFacts, LoginEvent, TotpParams } from '../../protocol/messages.js';
 import type { Policy, PolicyPatch } from '../../protocol/policy.js';
+import type { PortalStore } from './portal.js';
 
 export type UserStatus = 'active' | 'suspended';
 /** `admin`: an administrator's own account (portal sign-in limited to five attempts). */
@@ -125,6 +126,9 @@ export interface SnapshotData {
 }
 
 export interface Store {
+  /** The portal's sessions, sign-in counters and replay guard (store/portal.ts). */
+  readonly portal: PortalStore;
+
   revision(): Promise<number>;
 
   addAdminToken(hash: string, at: number): Promise<void>;
