@@ -2,7 +2,7 @@
  * Portal sign-in limiting, per user name, like logins at a device: `maxAttempts` consecutive
  * failures lock the name for `lockoutSeconds` (0 = until an admin unlocks, which the user record
  * shows as a newer `unlockedAt`). Names that do not exist are counted the same way, so the
- * answers never tell whether a user exists. The counters live in the store (store/portal.ts),
+ * answers never tell whether a user exists. The counters live in the store (store/portal-state.ts),
  * so guesses spread over several replicas count once, against one limit.
  *
  * An attempt is `reserve`d before it is judged: the check and the count are one transaction on
@@ -12,7 +12,7 @@
  * (not judged after all, or a success that must not reset the count) takes it back.
  */
 import { randomBytes } from 'node:crypto';
-import type { LimitEntry, PortalStore } from '../store/portal.js';
+import type { LimitEntry, PortalStore } from '../store/portal-state.js';
 
 export interface Limits {
   maxAttempts: number;

@@ -1,11 +1,11 @@
 /**
- * Portal sessions, kept in the store (store/portal.ts) so that a session made on one replica
+ * Portal sessions, kept in the store (store/portal-state.ts) so that a session made on one replica
  * works on every other: a random id in an HttpOnly cookie, stored only as its SHA-256 (a
  * database dump does not hand out live cookies), with a synchronizer CSRF token, an idle and an
  * absolute lifetime, and a cap on how many exist.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { PortalStore, SessionPatch, SessionRow } from '../store/portal.js';
+import type { PortalStore, SessionPatch, SessionRow } from '../store/portal-state.js';
 
 /** A session as a request sees it; change it only through `SessionStore.update`. */
 export type Session = Readonly<SessionRow>;

@@ -1,5 +1,5 @@
 /** SQLite schema, one entry per version (PRAGMA user_version); never edit a shipped entry. */
-import { PORTAL_TABLES } from './portal.js';
+import { PORTAL_TABLES } from './portal-state.js';
 
 export const MIGRATIONS: readonly string[] = [
   `
@@ -114,6 +114,6 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX events_device_at ON events (device_id, at);
   CREATE INDEX events_at ON events (at);
   `,
-  // 5 (replicas): the portal's sessions, sign-in counters and TOTP replay guard (store/portal.ts).
+  // 5 (replicas): the portal's sessions, sign-in counters and TOTP replay guard (store/portal-state.ts).
   PORTAL_TABLES,
 ];

@@ -20,7 +20,7 @@ import {
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import { hashesEqual, type SecretBox } from './crypto.js';
 import { MIGRATIONS } from './migrations.js';
-import { SqlPortalStore, type PortalStore } from './portal.js';
+import { SqlPortalStore, type PortalStore } from './portal-state.js';
 import type {
   Change,
   DeviceActivity,

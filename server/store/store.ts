@@ -6,7 +6,7 @@
  */
 import type { DeviceFacts, LoginEvent, TotpParams } from '../../protocol/messages.js';
 import type { Policy, PolicyPatch } from '../../protocol/policy.js';
-import type { PortalStore } from './portal.js';
+import type { PortalStore } from './portal-state.js';
 
 export type UserStatus = 'active' | 'suspended';
 /** `admin`: an administrator's own account (portal sign-in limited to five attempts). */
@@ -126,7 +126,7 @@ export interface SnapshotData {
 }
 
 export interface Store {
-  /** The portal's sessions, sign-in counters and replay guard (store/portal.ts). */
+  /** The portal's sessions, sign-in counters and replay guard (store/portal-state.ts). */
   readonly portal: PortalStore;
 
   revision(): Promise<number>;
