@@ -108,7 +108,9 @@ export async function startAgent(
     now,
     connected: () => sync.connected,
     log,
-    onEvent: () => sync.scheduleUpload(),
+    // A code check's event goes to the server at once (it raises the fleet-wide replay guard or
+    // spends the account's budget); the rest waits 200 ms for company.
+    onEvent: (urgent) => (urgent ? sync.flushEvents() : sync.scheduleUpload()),
   });
   const status = () => statusOf(cache, engine, config, sync.connected);
   let api: LocalApi;

@@ -52,6 +52,16 @@ export const userRecordSchema = z.strictObject({
   recoveryCodes: z.array(text(256)).max(20),
   /** Last admin unlock that applies to this device, epoch ms: clears older lockouts. */
   unlockedAt: epochMs.nullable(),
+  /**
+   * The newest TOTP time step accepted for this user anywhere in the fleet (server's view): the
+   * device refuses this step and older ones too. Absent or null: none known.
+   */
+  lastStep: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+  /**
+   * Server time the account lock started (accountMaxFailures consecutive failures over all
+   * devices), epoch ms; null or absent: not locked. Only an admin unlock lifts it.
+   */
+  accountLockedAt: epochMs.nullable().optional(),
 });
 export type UserRecord = z.infer<typeof userRecordSchema>;
 
@@ -97,6 +107,11 @@ export const loginEventSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_-]{22}$/)
     .optional(),
+  /**
+   * With outcome `ok` from a TOTP code: the time step accepted. The server keeps the newest per
+   * user and pushes it to every device, which then refuses that step (one use per code, fleet-wide).
+   */
+  step: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 export type LoginEvent = z.infer<typeof loginEventSchema>;
 

@@ -41,6 +41,11 @@ export const policySchema = z.strictObject({
   prompts: z.number().int().min(1).max(10),
   /** Accounts the server does not know: `skip` (not managed here) or `deny`. */
   unknownUsers: z.enum(['skip', 'deny']),
+  /**
+   * Consecutive failed codes of one account over ALL devices (counted by the server) before the
+   * account is locked everywhere until an admin unlocks it (NIST SP 800-63B: at most 100).
+   */
+  accountMaxFailures: z.number().int().min(1).max(100),
 });
 
 export type Policy = z.infer<typeof policySchema>;
@@ -58,6 +63,7 @@ export const DEFAULT_POLICY: Readonly<Policy> = Object.freeze({
   enrollmentGraceDays: 7,
   prompts: 3,
   unknownUsers: 'skip',
+  accountMaxFailures: 20,
 });
 
 /** A partial policy as an admin sends it (`policy set`): every field optional, none unknown. */

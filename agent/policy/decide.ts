@@ -12,7 +12,8 @@
  *  5. user unknown here (names matched by agent/policy/names.ts: exact, else case-insensitive)
  *     → policy.unknownUsers (skip: not managed here; deny); a name matching several → deny
  *  6. suspended → deny
- *  7. locked out → deny with the lockout message (outcome `locked`)
+ *  7. the server locked the account on every device (accountMaxFailures) → deny, outcome
+ *     `locked`, reason `account`; else locked out here → deny with the lockout message
  *  8. not enrolled → skip with the deadline during the enrollment grace, deny after it
  *  9. otherwise → prompt for `policy.prompts` codes
  */
@@ -146,6 +147,7 @@ export function decideBegin(input: BeginInput): Decision {
       reason: 'suspended',
     };
   }
+  if (u.accountLockedAt !== null) return accountLocked('deny');
   const lock = lockState(input.counters, u.unlockedAt, now);
   if (lock.locked) {
     return {
@@ -170,6 +172,21 @@ export function decideBegin(input: BeginInput): Decision {
     };
   }
   return { reply: { type: 'prompt', prompts: policy.prompts }, outcome: 'prompt' };
+}
+
+/**
+ * The account lock (issue 14): reached over all devices, pushed by the server, lifted only by an
+ * admin unlock. No code is checked while it holds (so no self-unlock, and no count).
+ */
+export function accountLocked(type: 'deny' | 'locked'): Decision {
+  return {
+    reply:
+      type === 'deny'
+        ? { type, message: MESSAGES.accountLocked }
+        : { type, until: null, message: MESSAGES.accountLocked },
+    outcome: 'locked',
+    reason: 'account',
+  };
 }
 
 function skip(reason: string): Decision {

@@ -44,8 +44,11 @@ export interface EngineDeps {
   /** True while the live sync is up (then the cache is current by definition). */
   connected: () => boolean;
   log: Logger;
-  /** Called after an event was queued (the sync uploads it when online). */
-  onEvent?: () => void;
+  /**
+   * Called after an event was queued (the sync uploads it when online); `urgent` for the result
+   * of a code check, which the server needs at once (fleet-wide replay guard, account budget).
+   */
+  onEvent?: (urgent: boolean) => void;
   newId?: () => string;
   /** Checks recovery codes (default: scrypt with at most 2 hashes at a time, agent-wide). */
   recovery?: RecoveryVerifier;
@@ -169,7 +172,9 @@ export class LoginEngine {
   async lockedUsers(): Promise<string[]> {
     const now = this.deps.now();
     const rows = await this.deps.cache.countersWithUsers();
-    return rows.filter((r) => lockState(r.counters, r.unlockedAt, now).locked).map((r) => r.name);
+    const here = rows.filter((r) => lockState(r.counters, r.unlockedAt, now).locked);
+    const names = new Set([...here.map((r) => r.name), ...this.deps.cache.accountLockedNames()]);
+    return [...names].sort();
   }
 
   async #matchRecovery(
@@ -212,7 +217,7 @@ export class LoginEngine {
 
   async #record(
     ctx: LoginContext,
-    d: Decision & { recoveryCodeId?: string },
+    d: Decision & { recoveryCodeId?: string; step?: number },
     counters: Counters | null,
     used?: UsedRecovery,
     point?: FailpointName,
@@ -227,10 +232,11 @@ export class LoginEngine {
       ...(ctx.tty !== undefined ? { tty: ctx.tty } : {}),
       ...(d.reason !== undefined ? { reason: d.reason } : {}),
       ...(d.recoveryCodeId !== undefined ? { recoveryCodeId: d.recoveryCodeId } : {}),
+      ...(d.step !== undefined ? { step: d.step } : {}),
     };
     await this.deps.cache.recordDecision(ctx.user, counters, event, used, point);
     if (d.outcome === 'failopen')
       this.deps.log.warn({ user: ctx.user, reason: d.reason }, 'login allowed by failMode=safe');
-    this.deps.onEvent?.();
+    this.deps.onEvent?.(point === 'verify');
   }
 }

@@ -40,6 +40,8 @@ export const MESSAGES = {
     until === null
       ? 'Too many failed attempts: locked until an administrator unlocks the account'
       : `Too many failed attempts: locked until ${clockTime(until, now)}`,
+  accountLocked:
+    'Too many failed attempts on this account (on all machines): locked until an administrator unlocks it',
   graceUntil: (deadline: number) =>
     `You must set up your authenticator app by ${dayMonth(deadline)}`,
   graceOver: (deadline: number) =>

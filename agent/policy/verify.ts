@@ -17,7 +17,7 @@ import { verifyCode } from '../../protocol/totp.js';
 import type { Policy } from '../../protocol/policy.js';
 import type { CachedUser, Counters } from '../store/cache.js';
 import type { Decision } from './decide.js';
-import { lockState } from './decide.js';
+import { accountLocked, lockState } from './decide.js';
 import { MESSAGES } from './messages.js';
 
 /**
@@ -48,6 +48,8 @@ export interface VerifyInput {
 
 export interface VerifyResult extends Decision {
   counters: Counters;
+  /** An accepted TOTP code: its time step, sent with the event (the fleet-wide replay guard). */
+  step?: number;
   /** Set on a recovery login: the code to record as used, in the same transaction. */
   recoveryCodeId?: string;
 }
@@ -66,6 +68,7 @@ export function wantsRecoveryCheck(
     RECOVERY_RE.test(code) &&
     user.totp !== null &&
     user.status === 'active' &&
+    user.accountLockedAt === null &&
     user.recoveryCodes.length > 0 &&
     !lockState(counters, user.unlockedAt, now).locked
   );
@@ -73,6 +76,8 @@ export function wantsRecoveryCheck(
 
 export function verifyAttempt(input: VerifyInput): VerifyResult {
   const { now, policy, user } = input;
+  if (user.accountLockedAt !== null)
+    return { ...accountLocked('locked'), counters: input.counters };
   const lock = lockState(input.counters, user.unlockedAt, now);
   if (lock.locked) {
     return {
@@ -111,6 +116,7 @@ export function verifyAttempt(input: VerifyInput): VerifyResult {
       return {
         reply: { type: 'ok' },
         outcome: 'ok',
+        step: r.step,
         counters: {
           failures: 0,
           lastFailureAt: null,

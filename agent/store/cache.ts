@@ -22,7 +22,7 @@ import {
   type TotpParams,
   type UserRecord,
 } from '../../protocol/messages.js';
-import { policySchema, type Policy } from '../../protocol/policy.js';
+import { DEFAULT_POLICY, policySchema, type Policy } from '../../protocol/policy.js';
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import { z } from 'zod';
 import { foldName, type NameIndex } from '../policy/names.js';
@@ -40,6 +40,8 @@ export interface CachedUser {
   /** Hashes of the recovery codes still usable here: the server's list minus those used here. */
   recoveryCodes: string[];
   unlockedAt: number | null;
+  /** The server locked the account on every device (server time, epoch ms); null: not locked. */
+  accountLockedAt: number | null;
 }
 
 export interface Counters {
@@ -79,6 +81,7 @@ interface UserRow {
   status: string;
   grace_started_at: number;
   unlocked_at: number | null;
+  account_locked_at: number | null;
   sealed: string;
 }
 interface CounterRow {
@@ -233,6 +236,11 @@ export class Cache {
     return [...this.#users.keys()].sort();
   }
 
+  /** Users the server locked on every device (the account's budget was reached). */
+  accountLockedNames(): string[] {
+    return [...this.#users.values()].filter((u) => u.account_locked_at !== null).map((u) => u.name);
+  }
+
   /** Users with counters and a known record, for status (the caller decides which are locked). */
   async countersWithUsers(): Promise<
     { name: string; counters: Counters; unlockedAt: number | null }[]
@@ -262,7 +270,9 @@ export class Cache {
     const statements = [
       ...(counters
         ? [
-            `INSERT OR REPLACE INTO counters (name, failures, last_failure_at, locked_at, locked_until, last_step) VALUES (${[
+            // The replay guard only rises: a step pushed from another device while this login
+            // was being decided stays.
+            `INSERT INTO counters (name, failures, last_failure_at, locked_at, locked_until, last_step) VALUES (${[
               name,
               counters.failures,
               counters.lastFailureAt,
@@ -271,7 +281,9 @@ export class Cache {
               counters.lastStep,
             ]
               .map(sqlLiteral)
-              .join(', ')})`,
+              .join(', ')}) ON CONFLICT (name) DO UPDATE SET failures = excluded.failures,
+              last_failure_at = excluded.last_failure_at, locked_at = excluded.locked_at,
+              locked_until = excluded.locked_until, ${RAISE_LAST_STEP}`,
           ]
         : []),
       ...(used
@@ -290,7 +302,14 @@ export class Cache {
     // BEGIN … COMMIT, or ROLLBACK on failure, in one queue slot: other logins queued meanwhile
     // never run inside this transaction (and are never undone with it).
     await this.db.script(statements.join(';\n'), point ? this.failpoints?.hook(point) : undefined);
-    if (counters) this.#counters.set(name, { ...counters });
+    if (counters) {
+      const before = this.#counters.get(name)?.lastStep ?? null;
+      const lastStep =
+        before !== null && (counters.lastStep === null || before > counters.lastStep)
+          ? before
+          : counters.lastStep;
+      this.#counters.set(name, { ...counters, lastStep });
+    }
     if (used) this.#markUsed(name, used.codeId);
   }
 
@@ -339,8 +358,9 @@ export class Cache {
       for (const u of d.upsert) await this.#upsert(tx, u, d.serverTime, now, before);
       await this.#writeState(tx, next);
     }, this.failpoints?.hook('delta'));
-    this.#state = next;
+    // Users first, then the revision: whoever sees the new revision sees its users too.
     await this.#reload([...d.remove, ...d.upsert.map((u) => u.name)]);
+    this.#state = next;
   }
 
   /** Records that the cache was in sync with the server at `at` (heartbeat, disconnect). */
@@ -416,6 +436,7 @@ export class Cache {
         ? sealed.recoveryCodes.filter((h) => !used.has(recoveryCodeId(h) ?? ''))
         : sealed.recoveryCodes,
       unlockedAt: row.unlocked_at,
+      accountLockedAt: row.account_locked_at,
     };
   }
 
@@ -453,14 +474,15 @@ export class Cache {
       u.name,
     );
     await tx.run(
-      `INSERT OR REPLACE INTO users (name, groups_json, status, grace_started_at, unlocked_at, enrolled, sealed)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO users (name, groups_json, status, grace_started_at, unlocked_at, account_locked_at, enrolled, sealed)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         u.name,
         JSON.stringify(u.groups),
         u.status,
         u.graceStartedAt,
         unlockedAt,
+        u.accountLockedAt ?? null,
         u.totp ? 1 : 0,
         sealed,
       ],
@@ -480,6 +502,14 @@ export class Cache {
     const old = before.get(u.name);
     if (old !== undefined && old !== 'unknown' && !sameTotp(old, u.totp)) {
       await tx.run('UPDATE counters SET last_step = NULL WHERE name = ?', [u.name]);
+    }
+    // The fleet-wide replay guard (a step accepted on another device): this device refuses that
+    // step and older ones too. Only ever raised here, after the reset above.
+    if (u.lastStep !== undefined && u.lastStep !== null) {
+      await tx.run(
+        `INSERT INTO counters (name, last_step) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET ${RAISE_LAST_STEP}`,
+        [u.name, u.lastStep],
+      );
     }
     // Used recovery codes stay filtered out while the server still lists them (it has not
     // received our event yet); once it no longer does, the row has done its job.
@@ -502,11 +532,19 @@ export class Cache {
   }
 }
 
+/** `last_step` of an upsert into counters: the higher of the row's and the new one. */
+const RAISE_LAST_STEP = `last_step = CASE WHEN counters.last_step IS NULL OR excluded.last_step > counters.last_step
+  THEN excluded.last_step ELSE counters.last_step END`;
+
 async function readState(db: Database): Promise<SyncState> {
   const rows = await db.all<{ key: string; value: string }>('SELECT key, value FROM meta');
   const m = new Map(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
   const policy = m.get('policy');
-  const parsedPolicy = policy === undefined || policy === null ? null : policySchema.parse(policy);
+  // Fields added to the policy later take their default until the next sync brings them.
+  const parsedPolicy =
+    policy === undefined || policy === null
+      ? null
+      : policySchema.parse({ ...DEFAULT_POLICY, ...(policy as object) });
   return {
     revision: z
       .number()

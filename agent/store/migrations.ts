@@ -43,4 +43,7 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (name, code_id)
   ) WITHOUT ROWID;
   `,
+  // 3 (issue 14): the account lock the server pushes (accountMaxFailures reached over all
+  // devices), part of the user's synced state like the rest of the row; server time, epoch ms.
+  `ALTER TABLE users ADD COLUMN account_locked_at INTEGER;`,
 ];

@@ -44,6 +44,10 @@ const FLAGS: Record<string, { field: Field; means: string }> = {
     field: 'unknownUsers',
     means: 'accounts the server does not know: skip (not managed) or deny',
   },
+  'account-max-failures': {
+    field: 'accountMaxFailures',
+    means: 'failed codes in a row over all devices before the account locks everywhere',
+  },
 };
 
 type Kind =

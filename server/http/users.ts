@@ -40,6 +40,9 @@ export function userView(u: UserState) {
     ),
     createdAt: iso(u.createdAt),
     enrolledAt: iso(u.enrolledAt),
+    /** Consecutive failed codes over all devices, and when they locked the account. */
+    accountFailures: u.accountFailures,
+    accountLockedAt: iso(u.accountLockedAt),
   };
 }
 

@@ -116,4 +116,14 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 5 (replicas): the portal's sessions, sign-in counters and TOTP replay guard (store/portal-state.ts).
   PORTAL_TABLES,
+  // 6 (issue 14, account guarantees): the fleet-wide replay guard (newest TOTP step accepted on
+  // any device) and the account's attempt budget (consecutive failures over all devices, and
+  // when the account lock started); events remember whether the budget has counted them, so a
+  // resent event is counted once (server/store/account.ts).
+  `
+  ALTER TABLE users ADD COLUMN last_step INTEGER;
+  ALTER TABLE users ADD COLUMN account_failures INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE users ADD COLUMN account_locked_at INTEGER;
+  ALTER TABLE events ADD COLUMN account_counted INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

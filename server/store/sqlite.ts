@@ -18,10 +18,13 @@ import {
   type PolicyPatch,
 } from '../../protocol/policy.js';
 import { recoveryCodeId } from '../../protocol/recovery.js';
+import { applyAccountItems, CLEAR_ACCOUNT_LOCK, CLEAR_REPLAY_GUARD } from './account.js';
 import { hashesEqual, type SecretBox } from './crypto.js';
 import { MIGRATIONS } from './migrations.js';
 import { SqlPortalStore, type PortalStore } from './portal-state.js';
 import type {
+  AccountItem,
+  AccountResult,
   Change,
   DeviceActivity,
   ChangeSet,
@@ -48,6 +51,9 @@ interface UserRow {
   created_at: number;
   enrolled_at: number | null;
   role: string;
+  last_step: number | null;
+  account_failures: number;
+  account_locked_at: number | null;
 }
 
 interface DeviceRow {
@@ -164,6 +170,9 @@ export class SqliteStore implements Store {
       enrolledAt: row.enrolled_at,
       role: row.role === 'admin' ? 'admin' : 'user',
       recoveryCodes,
+      lastStep: row.last_step,
+      accountFailures: row.account_failures,
+      accountLockedAt: row.account_locked_at,
     };
   }
 
@@ -298,6 +307,7 @@ export class SqliteStore implements Store {
             [at, name],
           );
           await tx.run('DELETE FROM enroll_tokens WHERE user = ?', [name]);
+          await tx.run(CLEAR_REPLAY_GUARD, [name]);
           break;
         }
         case 'reset':
@@ -309,6 +319,7 @@ export class SqliteStore implements Store {
           await tx.run('DELETE FROM enroll_tokens WHERE user = ?', [name]);
           // The account may be compromised: its recovery codes go with the authenticator.
           await tx.run('DELETE FROM recovery_codes WHERE user = ?', [name]);
+          await tx.run(CLEAR_REPLAY_GUARD, [name]);
           break;
         case 'unlock':
           if (change.deviceId) {
@@ -320,6 +331,7 @@ export class SqliteStore implements Store {
           } else {
             await tx.run('UPDATE users SET unlocked_at = ? WHERE name = ?', [at, name]);
           }
+          await tx.run(CLEAR_ACCOUNT_LOCK, [name]);
           break;
       }
       if (visible) await this.bump(tx, { kind: 'user', subject: name, before: groups, after }, at);
@@ -616,6 +628,17 @@ export class SqliteStore implements Store {
       }
       return stored;
     });
+  }
+
+  async applyAccount(
+    deviceId: string,
+    items: readonly AccountItem[],
+    at: number,
+  ): Promise<AccountResult> {
+    if (items.length === 0) return { changed: false, locked: [] };
+    return this.db.transaction((tx) =>
+      applyAccountItems(tx, deviceId, items, at, (t, c, a) => this.bump(t, c, a)),
+    );
   }
 
   async queryEvents(q: EventQuery): Promise<StoredEvent[]> {

@@ -30,6 +30,32 @@ export interface UserState {
   role: UserRole;
   /** Slow hashes of the unused recovery codes (protocol/recovery.ts), oldest first. */
   recoveryCodes: string[];
+  /** Newest TOTP step accepted on any device (the fleet-wide replay guard); null: none. */
+  lastStep: number | null;
+  /** Consecutive failed codes over all devices (the account's attempt budget). */
+  accountFailures: number;
+  /** When the account lock started (budget reached), epoch ms; null: not locked. */
+  accountLockedAt: number | null;
+}
+
+/** One uploaded login event's effect on its account (server/sync/account.ts picks them). */
+export interface AccountItem {
+  /** The event it comes from: counted at most once however often the device sends it. */
+  eventId: string;
+  user: string;
+  /** A code accepted (resets the count) or a code checked and refused (counts one). */
+  kind: 'success' | 'failure';
+  /** success with a TOTP code: the step accepted (raises the fleet-wide replay guard). */
+  step?: number;
+  /** failure: the budget (accountMaxFailures) of the device group where it happened. */
+  maxFailures: number;
+}
+
+export interface AccountResult {
+  /** Something devices see changed (replay guard raised, account locked): push it. */
+  changed: boolean;
+  /** Accounts these items locked, with their failure count. */
+  locked: { user: string; failures: number }[];
 }
 
 export type UserChange =
@@ -180,6 +206,12 @@ export interface Store {
   /** Stores the events not stored yet (by id); returns the newly stored ones. */
   addEvents(deviceId: string, events: LoginEvent[], at: number): Promise<StoredEvent[]>;
   queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /**
+   * Applies the account rules to events already stored by addEvents, each at most once (by
+   * device and event id), in one transaction: success resets the count and raises the replay
+   * guard, a failure counts one and the one reaching its budget locks the account.
+   */
+  applyAccount(deviceId: string, items: readonly AccountItem[], at: number): Promise<AccountResult>;
 
   /** Everything a device group needs for a snapshot, read atomically. */
   snapshot(deviceGroup: string): Promise<SnapshotData>;

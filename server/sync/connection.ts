@@ -4,7 +4,7 @@
  * malformed, oversized or out-of-order frame closes this connection only, with a close code that
  * says why.
  */
-import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createPublicKey, randomBytes, randomUUID, verify } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../protocol/io/log.js';
 import {
@@ -19,6 +19,8 @@ import type { ErrorCode } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { ServerContext } from '../context.js';
 import type { DeviceActivity, DeviceState } from '../store/store.js';
+import { ALL_DEVICES } from '../http/events.js';
+import { ACCOUNT_LOCK_REASON, accountItems } from './account.js';
 import { entitledGroups, type GroupMessage } from './view.js';
 
 export type ConnectionState = 'challenged' | 'syncing' | 'ready' | 'closed';
@@ -195,12 +197,35 @@ export class AgentConnection {
               used = true;
           }
         }
-        if (used) this.hooks.changed();
+        // The account rules run over the whole batch, not only the newly stored events: the
+        // store counts each event once, also one stored before a crash and sent again.
+        const items = await accountItems(this.ctx, device, msg.events);
+        const account = await this.ctx.store.applyAccount(device.id, items, this.ctx.clock());
+        if (used || account.changed) this.hooks.changed();
         this.ctx.feed.publish(stored);
+        if (account.locked.length > 0) await this.accountLocked(account.locked);
         this.send(JSON.stringify({ type: 'eventsAck', ids: msg.events.map((e) => e.id) }));
         return;
       }
     }
+  }
+
+  /** Accounts that just reached their budget: one event each in the feed, next to the cause. */
+  private async accountLocked(locked: readonly { user: string; failures: number }[]) {
+    const now = this.ctx.clock();
+    const events: LoginEvent[] = locked.map(({ user }) => ({
+      id: randomUUID(),
+      at: now,
+      user,
+      service: 'idv-server',
+      outcome: 'locked',
+      reason: ACCOUNT_LOCK_REASON,
+    }));
+    const stored = await this.ctx.store.addEvents(ALL_DEVICES, events, now);
+    for (const e of stored) this.ctx.metrics.events.inc({ outcome: e.outcome });
+    this.ctx.feed.publish(stored);
+    for (const l of locked)
+      this.log.warn(l, 'account locked on every device: too many failed codes in a row');
   }
 
   /**

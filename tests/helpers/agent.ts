@@ -74,6 +74,7 @@ export function policyFlags(p: Partial<Policy>): string[] {
   if (p.enrollmentGraceDays !== undefined) add('enrollment-grace', `${p.enrollmentGraceDays}d`);
   if (p.prompts !== undefined) add('prompts', String(p.prompts));
   if (p.unknownUsers !== undefined) add('unknown-users', p.unknownUsers);
+  if (p.accountMaxFailures !== undefined) add('account-max-failures', String(p.accountMaxFailures));
   return f;
 }
 

@@ -15,6 +15,7 @@ const alice: CachedUser = {
   graceStartedAt: T0 - DAY_MS,
   recoveryCodes: [],
   unlockedAt: null,
+  accountLockedAt: null,
 };
 const policy = (p: Partial<Policy> = {}): Policy => ({ ...DEFAULT_POLICY, ...p });
 

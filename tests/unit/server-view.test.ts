@@ -17,6 +17,9 @@ const user = (name: string, groups: string[], extra: Partial<UserState> = {}): U
   enrolledAt: 1,
   role: 'user',
   recoveryCodes: [],
+  lastStep: null,
+  accountFailures: 0,
+  accountLockedAt: null,
   ...extra,
 });
 const eng: Policy = { ...DEFAULT_POLICY, userGroups: ['eng'] };
