@@ -32,13 +32,19 @@ export async function startServer(
   });
   let url = '';
   const metrics = new Metrics();
+  const feed = new EventFeed(store, (err) =>
+    log.error(
+      { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
+      'events feed failed',
+    ),
+  );
   const ctx: ServerContext = {
     config,
     store,
     clock: options.clock ?? Date.now,
     log,
     metrics,
-    feed: new EventFeed(),
+    feed,
     connections: new ConnectionGuard(
       { perAddress: config.maxConnectionsPerAddress, total: config.maxPendingConnections },
       config.tlsCert !== undefined,
@@ -47,9 +53,19 @@ export async function startServer(
     publicUrl: () => (config.publicUrl ?? url).replace(/\/+$/, ''),
   };
   const hub = new Hub(ctx);
+  // Pushes, revocations and the events feed follow the store's "committed" notices (whichever
+  // replica committed), not the request that made the change.
+  const unfollow = [
+    hub.follow(store.notices),
+    store.notices.subscribe((n) => {
+      if (n.kind === 'events') void feed.committed(n.seq);
+      else if (n.kind === 'resync') void feed.committed();
+    }),
+  ];
   const app = buildApp(ctx, hub);
   const { host, port } = splitListen(config.listen);
   try {
+    await feed.start();
     await app.listen({ host, port });
   } catch (err) {
     await store.close();
@@ -72,6 +88,7 @@ export async function startServer(
     stop: () =>
       (stopping ??= (async () => {
         await hub.shutdown();
+        for (const u of unfollow) u();
         ctx.feed.end();
         await app.close();
         await store.close();

@@ -100,8 +100,8 @@ export function registerDeviceRoutes(app: FastifyInstance, ctx: ServerContext, h
   app.post('/v1/devices/:id/revoke', async (req) => {
     const { id } = parseInput(idParams, req.params, 'path');
     parseInput(emptyBody, req.body, 'revoke');
+    // Its connection (on whichever replica) closes on the store's notice of this commit.
     const d = await ctx.store.revokeDevice(id, ctx.clock());
-    hub.revoke(id);
     ctx.log.info({ device: id }, 'device revoked');
     return deviceView(d, false);
   });

@@ -178,21 +178,19 @@ export function registerUserRoutes(app: FastifyInstance, ctx: ServerContext, hub
     await hub.changed();
     // In the events feed too, next to the lockout it ends (`idvctl events`).
     const now = ctx.clock();
-    ctx.feed.publish(
-      await ctx.store.addEvents(
-        body.device ?? ALL_DEVICES,
-        [
-          {
-            id: randomUUID(),
-            at: now,
-            user: name,
-            service: 'admin',
-            outcome: 'unlock',
-            reason: 'admin',
-          },
-        ],
-        now,
-      ),
+    await ctx.store.addEvents(
+      body.device ?? ALL_DEVICES,
+      [
+        {
+          id: randomUUID(),
+          at: now,
+          user: name,
+          service: 'admin',
+          outcome: 'unlock',
+          reason: 'admin',
+        },
+      ],
+      now,
     );
     ctx.log.info({ user: name, device: body.device ?? 'all' }, 'user unlocked');
     return userView(user);

@@ -21,6 +21,7 @@ import { recoveryCodeId } from '../../protocol/recovery.js';
 import { applyAccountItems, CLEAR_ACCOUNT_LOCK, CLEAR_REPLAY_GUARD } from './account.js';
 import { hashesEqual, type SecretBox } from './crypto.js';
 import { MIGRATIONS } from './migrations.js';
+import { Notices, type Notice } from './notices.js';
 import { SqlPortalStore, type PortalStore } from './portal-state.js';
 import type {
   AccountItem,
@@ -92,6 +93,9 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   private readonly retention: number;
   readonly portal: PortalStore;
+  readonly notices = new Notices();
+  /** Notices of the transaction running now, emitted after its commit. */
+  private uncommitted: Notice[] = [];
 
   private constructor(
     private readonly db: Database,
@@ -202,11 +206,30 @@ export class SqliteStore implements Store {
     if (revision % 100 === 0) {
       await tx.run('DELETE FROM changes WHERE revision <= ?', [revision - this.retention]);
     }
+    this.uncommitted.push({ kind: 'revision', revision });
     return revision;
   }
 
+  /**
+   * A transaction whose notices (store/notices.ts) are emitted once it has committed. The
+   * notices are collected inside the callback, where no other transaction can run (they are
+   * serialized), and dropped when it rolls back.
+   */
+  private async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const [result, notices] = await this.db.transaction(async (tx) => {
+      this.uncommitted = [];
+      try {
+        return [await fn(tx), this.uncommitted] as const;
+      } finally {
+        this.uncommitted = [];
+      }
+    });
+    for (const n of notices) this.notices.emit(n);
+    return result;
+  }
+
   async addUser(name: string, groups: string[], at: number): Promise<UserState> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const existing = await tx.get('SELECT name FROM users WHERE name = ?', [name]);
       if (existing) throw new IdvError('USER_EXISTS', `user ${name} already exists`);
       await tx.run(
@@ -220,7 +243,7 @@ export class SqliteStore implements Store {
   }
 
   async getUser(name: string): Promise<UserState | null> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const row = await tx.get<UserRow>('SELECT * FROM users WHERE name = ?', [name]);
       return row ? this.userFrom(tx, row) : null;
     });
@@ -250,11 +273,11 @@ export class SqliteStore implements Store {
   }
 
   async listUsers(): Promise<UserState[]> {
-    return this.db.transaction((tx) => this.allUsers(tx));
+    return this.transaction((tx) => this.allUsers(tx));
   }
 
   async removeUser(name: string, at: number): Promise<void> {
-    await this.db.transaction(async (tx) => {
+    await this.transaction(async (tx) => {
       const row = await tx.get<UserRow>('SELECT * FROM users WHERE name = ?', [name]);
       if (!row) throw new IdvError('USER_NOT_FOUND', `no user ${name}`);
       await tx.run('DELETE FROM users WHERE name = ?', [name]);
@@ -267,7 +290,7 @@ export class SqliteStore implements Store {
   }
 
   async updateUser(name: string, change: UserChange, at: number): Promise<UserState> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const row = await tx.get<UserRow>('SELECT * FROM users WHERE name = ?', [name]);
       if (!row) throw new IdvError('USER_NOT_FOUND', `no user ${name}`);
       const groups = JSON.parse(row.groups) as string[];
@@ -367,7 +390,7 @@ export class SqliteStore implements Store {
     tokenHash: string,
     now: number,
   ): Promise<{ user: string; expiresAt: number } | null> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const row = await tx.get<{ hash: string; user: string; expires_at: number }>(
         'SELECT hash, user, expires_at FROM enroll_tokens WHERE hash = ?',
         [tokenHash],
@@ -385,7 +408,7 @@ export class SqliteStore implements Store {
     const ids = hashes.map((h) => recoveryCodeId(h));
     if (ids.some((id) => id === null) || new Set(ids).size !== ids.length)
       throw new IdvError('VALIDATION_FAILED', 'recoveryCodes: not distinct recovery-code hashes');
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const row = await tx.get<UserRow>('SELECT * FROM users WHERE name = ?', [name]);
       if (!row) throw new IdvError('USER_NOT_FOUND', `no user ${name}`);
       await tx.run('DELETE FROM recovery_codes WHERE user = ?', [name]);
@@ -402,7 +425,7 @@ export class SqliteStore implements Store {
   }
 
   async useRecoveryCode(name: string, id: string, at: number): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const row = await tx.get<UserRow>('SELECT * FROM users WHERE name = ?', [name]);
       if (!row) return false;
       const r = await tx.run('DELETE FROM recovery_codes WHERE user = ? AND id = ?', [name, id]);
@@ -414,7 +437,7 @@ export class SqliteStore implements Store {
   }
 
   async setRole(name: string, role: UserRole, at: number): Promise<UserState> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const r = await tx.run('UPDATE users SET role = ? WHERE name = ?', [role, name]);
       if (r.changes !== 1) throw new IdvError('USER_NOT_FOUND', `no user ${name}`);
       void at; // the role is not part of what devices see: no revision
@@ -442,11 +465,11 @@ export class SqliteStore implements Store {
   }
 
   async getPolicy(deviceGroup: string): Promise<{ policy: Policy; explicit: boolean }> {
-    return this.db.transaction((tx) => this.policyOf(tx, deviceGroup));
+    return this.transaction((tx) => this.policyOf(tx, deviceGroup));
   }
 
   async setPolicy(deviceGroup: string, patch: PolicyPatch, at: number): Promise<Policy> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const { policy: before } = await this.policyOf(tx, deviceGroup);
       const policy = policySchema.parse({ ...before, ...patch });
       await tx.run(
@@ -484,7 +507,7 @@ export class SqliteStore implements Store {
   }
 
   async registerDevice(tokenHash: string, device: NewDevice, at: number): Promise<DeviceState> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const token = await tx.get<{
         hash: string;
         device_group: string;
@@ -552,11 +575,12 @@ export class SqliteStore implements Store {
   }
 
   async revokeDevice(id: string, at: number): Promise<DeviceState> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const row = await tx.get<DeviceRow>('SELECT * FROM devices WHERE id = ?', [id]);
       if (!row) throw new IdvError('DEVICE_NOT_FOUND', `no device ${id}`);
       if (row.revoked_at === null)
         await tx.run('UPDATE devices SET revoked_at = ? WHERE id = ?', [at, id]);
+      this.uncommitted.push({ kind: 'revoked', device: id });
       return this.toDevice(
         (await tx.get<DeviceRow>('SELECT * FROM devices WHERE id = ?', [id])) as DeviceRow,
       );
@@ -604,7 +628,7 @@ export class SqliteStore implements Store {
   // -- events --------------------------------------------------------------------------------
 
   async addEvents(deviceId: string, events: LoginEvent[], at: number): Promise<StoredEvent[]> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const stored: StoredEvent[] = [];
       for (const e of events) {
         const r = await tx.run(
@@ -626,6 +650,8 @@ export class SqliteStore implements Store {
         );
         if (r.changes === 1) stored.push({ ...e, device: deviceId, receivedAt: at, seq: r.lastID });
       }
+      const last = stored.at(-1);
+      if (last) this.uncommitted.push({ kind: 'events', seq: last.seq });
       return stored;
     });
   }
@@ -636,7 +662,7 @@ export class SqliteStore implements Store {
     at: number,
   ): Promise<AccountResult> {
     if (items.length === 0) return { changed: false, locked: [] };
-    return this.db.transaction((tx) =>
+    return this.transaction((tx) =>
       applyAccountItems(tx, deviceId, items, at, (t, c, a) => this.bump(t, c, a)),
     );
   }
@@ -664,6 +690,10 @@ export class SqliteStore implements Store {
       where.push('seq > ?');
       params.push(q.afterSeq);
     }
+    if (q.beforeSeq !== undefined) {
+      where.push('seq < ?');
+      params.push(q.beforeSeq);
+    }
     // Latest `limit` events, returned oldest first.
     const rows = await this.db.all<EventRow>(
       `SELECT * FROM (SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
@@ -689,7 +719,7 @@ export class SqliteStore implements Store {
   // -- sync ----------------------------------------------------------------------------------
 
   async snapshot(deviceGroup: string): Promise<SnapshotData> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const row = await tx.get<{ value: number }>(`SELECT value FROM meta WHERE key = 'revision'`);
       const { policy } = await this.policyOf(tx, deviceGroup);
       return { revision: row?.value ?? 0, policy, users: await this.allUsers(tx) };
@@ -701,7 +731,7 @@ export class SqliteStore implements Store {
     maxChanges: number,
     deviceGroups: readonly string[],
   ): Promise<ChangeSet> {
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const row = await tx.get<{ value: number }>(`SELECT value FROM meta WHERE key = 'revision'`);
       const revision = row?.value ?? 0;
       if (since > revision || since < 0) return { kind: 'tooFar', revision };

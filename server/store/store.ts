@@ -6,6 +6,7 @@
  */
 import type { DeviceFacts, LoginEvent, TotpParams } from '../../protocol/messages.js';
 import type { Policy, PolicyPatch } from '../../protocol/policy.js';
+import type { Notices } from './notices.js';
 import type { PortalStore } from './portal-state.js';
 
 export type UserStatus = 'active' | 'suspended';
@@ -118,6 +119,8 @@ export interface EventQuery {
   since?: number;
   until?: number;
   afterSeq?: number;
+  /** Only events with a smaller seq. */
+  beforeSeq?: number;
   limit: number;
 }
 
@@ -154,6 +157,8 @@ export interface SnapshotData {
 export interface Store {
   /** The portal's sessions, sign-in counters and replay guard (store/portal-state.ts). */
   readonly portal: PortalStore;
+  /** Told after each commit of a revision, of stored events, of a revocation (store/notices.ts). */
+  readonly notices: Notices;
 
   revision(): Promise<number>;
 

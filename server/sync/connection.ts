@@ -38,8 +38,6 @@ export interface ConnectionHooks {
   /** The initial sync went out: catch up with changes made meanwhile. */
   synced(conn: AgentConnection): void;
   closed(conn: AgentConnection): void;
-  /** Something devices see changed (a recovery code was used): push it. */
-  changed(): void;
   /** Last seen / acked revision / facts of a device, written in batches. */
   activity(update: DeviceActivity): void;
   /** The first message for a device that has applied `since`. */
@@ -187,22 +185,19 @@ export class AgentConnection {
         if (this.state !== 'ready' || !this.device)
           return this.fail('OUT_OF_ORDER', 'events before hello');
         const device = this.device;
+        // Followers (events --follow, on any replica) and the push of a used recovery code
+        // follow from the store's notices of these commits.
         const stored = await this.ctx.store.addEvents(device.id, msg.events, this.ctx.clock());
-        let used = false;
         for (const e of stored) {
           this.ctx.metrics.events.inc({ outcome: e.outcome });
           // A recovery code works once: remove it everywhere as soon as one device reports it.
-          if (e.recoveryCodeId && (await this.mayUseRecoveryCode(device, e))) {
-            if (await this.ctx.store.useRecoveryCode(e.user, e.recoveryCodeId, this.ctx.clock()))
-              used = true;
-          }
+          if (e.recoveryCodeId && (await this.mayUseRecoveryCode(device, e)))
+            await this.ctx.store.useRecoveryCode(e.user, e.recoveryCodeId, this.ctx.clock());
         }
         // The account rules run over the whole batch, not only the newly stored events: the
         // store counts each event once, also one stored before a crash and sent again.
         const items = await accountItems(this.ctx, device, msg.events);
         const account = await this.ctx.store.applyAccount(device.id, items, this.ctx.clock());
-        if (used || account.changed) this.hooks.changed();
-        this.ctx.feed.publish(stored);
         if (account.locked.length > 0) await this.accountLocked(account.locked);
         this.send(JSON.stringify({ type: 'eventsAck', ids: msg.events.map((e) => e.id) }));
         return;
@@ -223,7 +218,6 @@ export class AgentConnection {
     }));
     const stored = await this.ctx.store.addEvents(ALL_DEVICES, events, now);
     for (const e of stored) this.ctx.metrics.events.inc({ outcome: e.outcome });
-    this.ctx.feed.publish(stored);
     for (const l of locked)
       this.log.warn(l, 'account locked on every device: too many failed codes in a row');
   }

@@ -10,6 +10,7 @@ import { CLOSE, LIMITS } from '../../protocol/messages.js';
 import type { ServerContext } from '../context.js';
 import { AgentConnection } from './connection.js';
 import { Pusher } from './push.js';
+import type { Notices } from '../store/notices.js';
 import type { DeviceActivity } from '../store/store.js';
 import { addressKey, PendingPool } from '../http/guard.js';
 
@@ -111,7 +112,6 @@ export class Hub {
           authenticated: (c) => this.authenticated(c, req.socket),
           synced: (c) => this.pusher.catchUp(c),
           closed: (c) => this.closed(c),
-          changed: () => void this.pusher.notify(),
           activity: (u) => this.noteActivity(u),
           initialMessage: (device, since) => this.pusher.initialMessage(device, since),
         },
@@ -180,13 +180,38 @@ export class Hub {
     return this.byDevice.has(deviceId);
   }
 
-  /** A change was committed: push it to the connected entitled agents. */
+  /**
+   * Follows the store's notices: a committed revision is pushed, a revoked device is closed,
+   * whichever replica made the change; after missed notices everything is checked again.
+   */
+  follow(notices: Notices): () => void {
+    return notices.subscribe((n) => {
+      if (n.kind === 'revision') void this.pusher.notify();
+      else if (n.kind === 'revoked') this.revoke(n.device);
+      else if (n.kind === 'resync') {
+        void this.pusher.notify();
+        void this.recheckRevoked();
+      }
+    });
+  }
+
+  /**
+   * Resolves once the agents have been sent everything committed so far (the change's own
+   * notice already started that push): API handlers answer after it.
+   */
   changed(): Promise<void> {
-    return this.pusher.notify();
+    return this.pusher.settled();
+  }
+
+  /** Closes connections of devices revoked meanwhile (after notices may have been missed). */
+  private async recheckRevoked(): Promise<void> {
+    if (this.byDevice.size === 0) return;
+    const devices = await this.ctx.store.listDevices().catch(() => []);
+    for (const d of devices) if (d.revokedAt !== null && this.byDevice.has(d.id)) this.revoke(d.id);
   }
 
   /** Closes the device's connection (revocation). */
-  revoke(deviceId: string): void {
+  private revoke(deviceId: string): void {
     this.revoked.add(deviceId);
     for (const c of this.sockets) {
       if (c.device?.id === deviceId)

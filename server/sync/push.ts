@@ -43,6 +43,11 @@ export class Pusher {
     return snap;
   }
 
+  /** Resolves when the pass running now (if any, and any it scheduled) is done. */
+  settled(): Promise<void> {
+    return this.idle;
+  }
+
   /** Something changed: push it. Resolves when the pass that includes this change is done. */
   notify(): Promise<void> {
     this.snapshots.clear();
