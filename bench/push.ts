@@ -12,11 +12,12 @@
  *   npm run bench:push                   # N = 1000 and 5000, 5 rounds each
  *   npm run bench:push -- 200 --rounds 3
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { median, pool, settledRss, sleep, stopChild, waitLine } from './common.js';
 import {
   SimAgent,
   adminApi,
@@ -31,58 +32,6 @@ const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 5;
 const SIZES = args.filter((a, i) => /^[0-9]+$/.test(a) && args[i - 1] !== '--rounds').map(Number);
 const NS = SIZES.length ? SIZES : [1000, 5000];
 const ROOT = join(import.meta.dirname, '..');
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function rssKb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0);
-}
-
-/** RSS after letting the process settle (GC runs on its own schedule: take the minimum of a few). */
-async function settledRss(pid: number): Promise<number> {
-  const xs: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    await sleep(300);
-    xs.push(rssKb(pid));
-  }
-  return Math.min(...xs);
-}
-
-function waitLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = re.exec(out);
-      if (m) resolve(m);
-    });
-    child.on('exit', (code) => reject(new Error(`child exited ${code}: ${out}`)));
-  });
-}
-
-async function pool<T>(
-  n: number,
-  concurrency: number,
-  fn: (i: number) => Promise<T>,
-): Promise<T[]> {
-  const out: T[] = new Array(n);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, n) }, async () => {
-      while (next < n) {
-        const i = next++;
-        out[i] = await fn(i);
-      }
-    }),
-  );
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -101,13 +50,6 @@ interface Side {
   round(r: number): Promise<number>;
   kb: { total: number; marginal: number };
   stop(): Promise<void>;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(10_000)]);
-  child.kill('SIGKILL');
 }
 
 /** Connects `n` clients in two halves and measures the server's RSS before, between and after. */

@@ -125,12 +125,18 @@ export async function startServer(opts: StartServerOptions = {}): Promise<TestSe
   const base = mkdtempSync(join(tmpdir(), 'idv-server-test-'));
   const dataDir = opts.dataDir ?? join(base, 'data');
   let adminToken = '';
-  if (ownDir || !existsSync(join(dataDir, 'idv.db'))) {
-    const init = await run(SERVER_BIN, ['init', '--data-dir', dataDir, '--json']);
+  // master.key: an initialised folder with SQLite (idv.db next to it) or PostgreSQL (a replica's
+  // copy, with IDV_DATABASE_URL in `env`).
+  if (ownDir || !existsSync(join(dataDir, 'master.key'))) {
+    const init = await run(SERVER_BIN, ['init', '--data-dir', dataDir, '--json'], opts.env ?? {});
     if (init.code !== 0) throw new Error(`idv-server init failed: ${init.stderr}${init.stdout}`);
     adminToken = (init.json as { adminToken: string }).adminToken;
   } else {
-    const t = await run(SERVER_BIN, ['admin-token', 'create', '--data-dir', dataDir, '--json']);
+    const t = await run(
+      SERVER_BIN,
+      ['admin-token', 'create', '--data-dir', dataDir, '--json'],
+      opts.env ?? {},
+    );
     if (t.code !== 0)
       throw new Error(`idv-server admin-token create failed: ${t.stderr}${t.stdout}`);
     adminToken = (t.json as { adminToken: string }).adminToken;

@@ -1,0 +1,9 @@
+/** bench:scale (1): two replicas on one PostgreSQL. */
+import type { Window } from './scale.js';
+
+export async function startPushCluster(
+  _n: number,
+  _rounds: number,
+): Promise<string | { same: Window[]; cross: Window[] }> {
+  return 'needs the PostgreSQL backend';
+}
