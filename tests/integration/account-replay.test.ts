@@ -10,12 +10,20 @@ import {
   agentStatus,
   codeFor,
   startAgent,
-  waitConnected,
   waitFor,
   type TestAgent,
 } from '../helpers/agent.js';
 import { idvctl, startServer, type TestServer } from '../helpers/server.js';
 import { pamEnv, runHelper } from './helper-world.js';
+
+/** The machine may be loaded (parallel forks): conditions get a minute, not the default 10 s. */
+const LOADED_MS = 60_000;
+const connected = (agent: TestAgent, want: boolean) =>
+  waitFor(
+    async () => (await agentStatus(agent)).connected === want,
+    `connected=${want}`,
+    LOADED_MS,
+  );
 
 let server: TestServer | undefined;
 const agents: TestAgent[] = [];
@@ -28,19 +36,25 @@ afterEach(async () => {
 const login = (agent: TestAgent, user: string, code: string) =>
   runHelper(['--socket', agent.socket, '--authtok'], pamEnv(user), code);
 
-describe('one use per code, fleet-wide', () => {
+describe('one use per code, fleet-wide', { timeout: 180_000 }, () => {
   it('a code accepted on A is refused on B (another device group) and on C after it reconnects', async () => {
     server = await startServer();
     const { totp } = await addEnrolledUser(server, 'rp-alice', ['staff']);
-    const a = await startAgent({ server, deviceGroup: 'rp-lab', policy: { maxAttempts: 5 } });
+    // window 4: on a loaded machine the same code must still be in the window a minute later,
+    // so that B's refusal is the replay guard's, not the clock's.
+    const a = await startAgent({
+      server,
+      deviceGroup: 'rp-lab',
+      policy: { maxAttempts: 5, window: 4 },
+    });
     const b = await startAgent({
       server,
       deviceGroup: 'rp-office',
-      policy: { maxAttempts: 5, userGroups: ['staff'] },
+      policy: { maxAttempts: 5, window: 4, userGroups: ['staff'] },
     });
     const c = await startAgent({ server, deviceGroup: 'rp-lab' });
     agents.push(a, b, c);
-    for (const x of agents) await waitConnected(x, true);
+    for (const x of agents) await connected(x, true);
     // C goes offline before the login on A.
     await c.kill('SIGTERM');
 
@@ -53,6 +67,7 @@ describe('one use per code, fleet-wide', () => {
     await waitFor(
       async () => (await agentStatus(b)).revision > before,
       'the accepted step pushed to B',
+      LOADED_MS,
     );
     const replay = await login(b, 'rp-alice', code);
     expect(replay.code).toBe(1);
@@ -62,7 +77,7 @@ describe('one use per code, fleet-wide', () => {
 
     // C was offline: it learns the step when it reconnects, before it says it is connected.
     await c.restart();
-    await waitConnected(c, true);
+    await connected(c, true);
     const late = await login(c, 'rp-alice', code);
     expect(late.code).toBe(1);
     expect(late.stdout).toContain('This code was already used');
