@@ -19,18 +19,25 @@
  *   npm run bench:scale -- --skip-push           # (2) and (3) only (no PostgreSQL needed)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { backoffDelay, DEFAULT_BACKOFF } from '../agent/controlclient/backoff.js';
-import {
-  SimAgent,
-  adminApi,
-  createRegistrationToken,
-  registerDevice,
-} from '../tests/helpers/sim-agent.js';
+import { SimAgent } from '../tests/helpers/sim-agent.js';
 import { median, pool, settledRss, sleep, stopChild, waitLine } from './common.js';
+import {
+  bound,
+  connectAll,
+  cpuSeconds,
+  populate,
+  ROOT,
+  serve,
+  SERVER_ENV,
+  timed,
+  writeConfig,
+  type Window,
+} from './fleet.js';
 import { startPushCluster } from './scale-pg.js';
 
 const args = process.argv.slice(2);
@@ -42,106 +49,6 @@ const PUSH_N = flag('--push-n', 5000);
 const STORM_N = flag('--storm-n', 10_000);
 const ROUNDS = flag('--rounds', 5);
 const SKIP_PUSH = args.includes('--skip-push');
-const ROOT = join(import.meta.dirname, '..');
-/** Servers start without this shell's NODE_EXTRA_CA_CERTS (+30 ms per start) and the like. */
-const SERVER_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir() };
-
-// -- measuring --------------------------------------------------------------------------------
-
-/** CPU seconds a process has used (user + system), from /proc. */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = execFileSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' })
-      .split(') ')[1]
-      ?.split(' ');
-    return (Number(fields?.[11]) + Number(fields?.[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-export interface Window {
-  ms: number;
-  /** Share of one core the generator (this process) used during the window. */
-  generatorCore: number;
-}
-
-async function timed(run: () => Promise<void>): Promise<Window> {
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await run();
-  const ms = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  return { ms, generatorCore: (cpu.user + cpu.system) / 1000 / ms };
-}
-
-const bound = (w: Window[]) => (Math.max(...w.map((x) => x.generatorCore)) > 0.8 ? ' (gen)' : '');
-
-// -- servers ----------------------------------------------------------------------------------
-
-const CONFIG = {
-  heartbeatSeconds: 600,
-  helloTimeoutSeconds: 120,
-  logLevel: 'warn',
-  // Every simulated agent comes from 127.0.0.1, hundreds connecting at once.
-  maxConnectionsPerAddress: 1_000_000,
-  maxPendingConnections: 1_000_000,
-  maxPendingHellosPerAddress: 1_000_000,
-  maxPendingHellos: 1_000_000,
-};
-
-export interface IdvProcess {
-  url: string;
-  child: ChildProcess;
-}
-
-export function writeConfig(dir: string): string {
-  const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify(CONFIG));
-  return file;
-}
-
-/** Starts `idv-server serve` as a child; resolves once it listens. */
-export async function serve(
-  dataDir: string,
-  configFile: string,
-  listen = '127.0.0.1:0',
-  extra: string[] = [],
-): Promise<IdvProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(ROOT, 'bin/idv-server'),
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--listen',
-      listen,
-      '--config',
-      configFile,
-      ...extra,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: SERVER_ENV },
-  );
-  const url = (await waitLine(child, /listening on (\S+)\n/))[1] as string;
-  return { url, child };
-}
-
-/** Fifty users in the view (a realistic snapshot) and `n` registered simulated devices. */
-export async function populate(server: { url: string; adminToken: string }, n: number) {
-  for (let i = 0; i < 50; i++)
-    await adminApi(server, 'POST', '/v1/users', { name: `user${i}`, groups: ['staff'] });
-  const token = await createRegistrationToken(server, { uses: n });
-  return pool(n, 16, () => registerDevice(server, { token }));
-}
-
-async function connectAll(agents: SimAgent[]): Promise<void> {
-  await pool(agents.length, 200, async (i) => {
-    const a = agents[i] as SimAgent;
-    await a.connect({ validate: false });
-    await a.nextSync(120_000);
-  });
-}
 
 /**
  * Keeps a simulated agent connected the way idv-agent does: after a drop it retries with the
