@@ -4,6 +4,7 @@ import { IDV_VERSION } from '../protocol/version.js';
 import { agentCommands, PATH_OPTIONS } from './commands.js';
 import { doctorCommand } from './doctor.js';
 import { pamCommands } from './pamconfig/commands.js';
+import { AGENT_MANUAL } from './manual.js';
 
 export const spec: ProgramSpec = {
   name: 'idv-agent',
@@ -24,6 +25,7 @@ export const spec: ProgramSpec = {
     ...doctorCommand,
     ...pamCommands,
   },
+  manual: AGENT_MANUAL,
   epilog:
     '\nEnvironment: IDV_DATA_DIR (default /var/lib/idv), IDV_SOCKET (default /run/idv/agent.sock), IDV_LOG_LEVEL.\n',
 };

@@ -16,6 +16,7 @@ import {
   type OptionSpec,
   type ProgramDoc,
 } from './cli-help.js';
+import { renderBashCompletion, renderManPage, type ManualDoc } from './cli-man.js';
 import { IdvError, type ErrorBody } from './errors.js';
 import { endOnClosedOutput } from './io/stdout.js';
 
@@ -204,6 +205,8 @@ export interface Command extends CommandDoc {
 
 export interface ProgramSpec extends ProgramDoc {
   version: string;
+  /** The manual page's prose (`--manpage` renders it with the command table). */
+  manual?: ManualDoc;
   /** Keys are command words: `serve`, `user add`. */
   commands: Record<string, Command>;
 }
@@ -225,6 +228,15 @@ function wantsHelp(args: string[]): boolean {
  * (`idvctl user`) prints its own help; wrong usage throws USAGE with a "did you mean".
  */
 export async function dispatch(spec: ProgramSpec, argv: string[], io: Io): Promise<number> {
+  // Hidden: what the build writes to dist/man and dist/completion (protocol/cli-man.ts).
+  if (argv.length === 1 && argv[0] === '--manpage' && spec.manual) {
+    io.out(renderManPage(spec, spec.manual, spec.version));
+    return EXIT.OK;
+  }
+  if (argv.length === 1 && argv[0] === '--completion-bash') {
+    io.out(renderBashCompletion(spec));
+    return EXIT.OK;
+  }
   const globals: OptionSpec = { ...COMMON_OPTIONS, ...spec.globalOptions };
   // The part before the first positional holds only global options.
   let i = 0;

@@ -5,7 +5,14 @@
 // Node's CommonJS loader, which starts measurably faster than the ESM loader (docs/benchmarks.md).
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { CHECKOUT_LAUNCHER, buildLauncher } from './helper-launcher.mjs';
 
@@ -84,3 +91,25 @@ try {
     { mode: 0o755 },
   );
 }
+
+// Manual pages and bash completion: idvctl, idv-server and idv-agent print theirs from the same
+// command table as --help (protocol/cli-man.ts); the helper's and the module's are hand-written in
+// packaging/man (tests/unit/manpages.test.ts keeps them equal to the options the code accepts).
+mkdirSync('dist/man', { recursive: true });
+mkdirSync('dist/completion', { recursive: true });
+const pages = [
+  { bin: 'idvctl', page: 'idvctl.1' },
+  { bin: 'idv-server', page: 'idv-server.8' },
+  { bin: 'idv-agent', page: 'idv-agent.8' },
+];
+for (const { bin, page } of pages) {
+  const run = (flag) => {
+    const r = spawnSync(process.execPath, [`dist/${bin}.js`, flag], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${bin} ${flag} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  writeFileSync(`dist/man/${page}`, run('--manpage'));
+  if (bin === 'idvctl') writeFileSync('dist/completion/idvctl', run('--completion-bash'));
+}
+for (const page of ['idv-pam-helper.8', 'pam_idv.8'])
+  copyFileSync(`packaging/man/${page}`, `dist/man/${page}`);

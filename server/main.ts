@@ -7,6 +7,7 @@ import { loadConfig } from './config.js';
 import { initDataDir, openDataDir } from './datadir.js';
 import { startServer } from './serve.js';
 import { hashToken, newToken } from './store/crypto.js';
+import { SERVER_MANUAL } from './manual.js';
 
 function dataDirOf(values: Record<string, unknown>): string {
   const dir = (values['data-dir'] as string | undefined) ?? process.env.IDV_DATA_DIR;
@@ -123,6 +124,7 @@ export const spec: ProgramSpec = {
       },
     },
   },
+  manual: SERVER_MANUAL,
   epilog: '\nEnvironment: IDV_DATA_DIR, IDV_LISTEN, IDV_PUBLIC_URL, IDV_LOG_LEVEL.\n',
 };
 

@@ -22,6 +22,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { buildLauncher } from '../../scripts/helper-launcher.mjs';
 
 const ARCH = { x64: 'amd64', arm64: 'arm64' };
@@ -50,6 +51,8 @@ const PACKAGES = [
     name: 'idv-agent',
     lib: '/usr/lib/idv',
     links: ['idv-agent', 'idv-pam-helper'],
+    man: ['idv-agent.8', 'idv-pam-helper.8', 'pam_idv.8'],
+    completions: [],
     unit: 'idv-agent.service',
     conffiles: { '/etc/idv/agent.env': 'agent.env' },
     description:
@@ -64,6 +67,8 @@ const PACKAGES = [
     name: 'idv-server',
     lib: '/usr/lib/idv-server',
     links: ['idv-server', 'idvctl'],
+    man: ['idv-server.8', 'idvctl.1'],
+    completions: ['idvctl'],
     unit: 'idv-server.service',
     conffiles: { '/etc/idv-server/server.env': 'server.env' },
     description:
@@ -128,6 +133,24 @@ export function buildDebs({ root, out }) {
     mkdir(join(doc, 'docs'));
     for (const d of readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')))
       copyFileSync(join(root, 'docs', d), join(doc, 'docs', d));
+
+    // Manual pages (gzip -9n, as Debian policy asks) and bash completion, built by npm run build.
+    for (const page of p.man) {
+      const section = page.slice(page.lastIndexOf('.') + 1);
+      const dir = join(stage, 'usr/share/man', `man${section}`);
+      mkdir(dir);
+      writeFileSync(
+        join(dir, `${page}.gz`),
+        gzipSync(readFileSync(join(root, 'dist/man', page)), { level: 9 }),
+      );
+      chmodSync(join(dir, `${page}.gz`), 0o644);
+    }
+    for (const c of p.completions) {
+      const dir = join(stage, 'usr/share/bash-completion/completions');
+      mkdir(dir);
+      copyFileSync(join(root, 'dist/completion', c), join(dir, c));
+      chmodSync(join(dir, c), 0o644);
+    }
 
     if (p.withPam) {
       const module = join(root, 'dist/pam/pam_idv.so');

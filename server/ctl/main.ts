@@ -20,6 +20,7 @@ import { ApiClient } from './client.js';
 import { eventsCommand } from './events.js';
 import { block, table } from './format.js';
 import { policyCommands } from './policy.js';
+import { IDVCTL_MANUAL } from './manual.js';
 
 type Json = Record<string, unknown>;
 
@@ -422,6 +423,7 @@ export const spec: ProgramSpec = {
     ...policyCommands(client),
     events: eventsCommand(client),
   },
+  manual: IDVCTL_MANUAL,
   epilog: '\nEnvironment: IDV_SERVER (server URL), IDV_TOKEN (admin token).\n',
 };
 

@@ -45,6 +45,12 @@ const PROGRAM_FILES = [
   '/usr/share/idv/pam',
   '/usr/share/doc/idv-agent',
   '/usr/share/doc/idv-server',
+  '/usr/share/man/man1/idvctl.1.gz',
+  '/usr/share/man/man8/idv-server.8.gz',
+  '/usr/share/man/man8/idv-agent.8.gz',
+  '/usr/share/man/man8/idv-pam-helper.8.gz',
+  '/usr/share/man/man8/pam_idv.8.gz',
+  '/usr/share/bash-completion/completions/idvctl',
   MODULE_FILE,
 ];
 const KEPT_ON_REMOVE = [
@@ -220,6 +226,10 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
       expect(existsSync(`/usr/share/doc/${p}/docs/install.md`)).toBe(true);
       expect(existsSync(`/usr/share/doc/${p}/copyright`)).toBe(true);
     }
+    // `man idvctl` finds the installed page (man-db is in .ci/run's list).
+    const man = sh('man', ['-w', 'idvctl']);
+    expect(man.out.trim()).toBe('/usr/share/man/man1/idvctl.1.gz');
+    expect(sh('man', ['-w', '8', 'pam_idv']).out.trim()).toBe('/usr/share/man/man8/pam_idv.8.gz');
   });
 
   it('runs server, idvctl and agent from /usr/bin (init, serve on loopback, register, sync) and PAM loads the installed pam_idv.so', async () => {
