@@ -191,7 +191,7 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
     expect(statSync(MODULE_FILE).mode & 0o777).toBe(0o644);
     expect(sh('dpkg', ['-S', MODULE_FILE]).out).toContain('idv-agent');
     expect(pamDigest()).toBe(pamBefore);
-  });
+  }, 180_000); // dpkg -i of two 27 MB packages: tens of seconds on a loaded machine
 
   it('ships systemd units that systemd-analyze verify accepts', () => {
     const r = sh('systemd-analyze', [
