@@ -115,6 +115,21 @@ export const ERRORS = {
     retryable: true,
     status: 503,
   },
+  NOT_CONFIGURED: {
+    message: 'This feature is not configured on the server.',
+    retryable: false,
+    status: 409,
+  },
+  DIRECTORY_UNAVAILABLE: {
+    message: 'The directory cannot be read; nothing was changed.',
+    retryable: true,
+    status: 502,
+  },
+  DIRECTORY_SUSPICIOUS: {
+    message: "The directory's answer looks wrong; nothing was changed.",
+    retryable: false,
+    status: 409,
+  },
   INTERNAL: { message: 'Internal error.', retryable: true, status: 500 },
 } as const satisfies Record<string, ErrorSpec>;
 

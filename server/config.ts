@@ -6,7 +6,11 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { IdvError } from '../protocol/errors.js';
+import { readPrivateFile } from '../protocol/io/files.js';
 import { describeIssues } from '../protocol/messages.js';
+import { directoryConfigSchema } from './directory/config.js';
+import { forwardConfigSchema } from './forward/config.js';
+import { mailConfigSchema } from './mail/config.js';
 
 const listenSchema = z
   .string()
@@ -57,6 +61,12 @@ export const configSchema = z.strictObject({
     .max(30 * 86_400),
   /** Issuer shown in authenticator apps. */
   issuer: z.string().min(1).max(64),
+  /** Users and groups from LDAP / Active Directory (server/directory/). */
+  directory: directoryConfigSchema.optional(),
+  /** SMTP for enrollment mail (server/mail/). */
+  mail: mailConfigSchema.optional(),
+  /** Login events and admin actions to syslog and webhooks (server/forward/). */
+  forward: forwardConfigSchema.optional(),
 });
 
 export type ServerConfig = Readonly<z.infer<typeof configSchema>>;
@@ -163,6 +173,28 @@ export function isLoopback(host: string): boolean {
   if (isIP(host) === 4) return host.startsWith('127.');
   if (isIP(host) === 6) return host === '::1';
   return false;
+}
+
+/** A secret file (0600): its text without the trailing newline; CONFIG_INVALID names the field. */
+export function readSecretFile(path: string, field: string): string {
+  let text: string;
+  try {
+    text = readPrivateFile(path).toString('utf8');
+  } catch (err) {
+    fail(field, (err as Error).message);
+  }
+  const secret = text.replace(/\r?\n$/, '');
+  if (secret === '') fail(field, `${path} is empty`);
+  return secret;
+}
+
+/** A certificate file (PEM) named by the config. */
+export function readPemFile(path: string, field: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    fail(field, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 }
 
 /** --insecure without TLS: plain http allowed off loopback (said at start, /healthz, /metrics). */

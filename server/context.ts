@@ -3,6 +3,7 @@ import type { Logger } from '../protocol/io/log.js';
 import type { ServerConfig } from './config.js';
 import type { EventFeed } from './feed.js';
 import type { ConnectionGuard } from './http/guard.js';
+import type { Mailer } from './mail/mailer.js';
 import type { Metrics } from './metrics.js';
 import type { Store } from './store/store.js';
 
@@ -16,6 +17,8 @@ export interface ServerContext {
   readonly feed: EventFeed;
   /** Caps the listener's connections that have not authenticated yet. */
   readonly connections: ConnectionGuard;
+  /** Enrollment mail, when `mail` is configured. */
+  readonly mail: Mailer | null;
   /** The URL users and agents reach this server at (known once listening). */
   publicUrl(): string;
 }

@@ -3,10 +3,14 @@ import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../protocol/io/log.js';
 import { plainHttpOffLoopback, splitListen, type ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
+import type { Store } from './store/store.js';
 import { openDataDir } from './datadir.js';
+import { DirectorySync } from './directory/sync.js';
 import { EventFeed } from './feed.js';
+import { Forwarder } from './forward/forwarder.js';
 import { buildApp, servedRoutes } from './http/app.js';
 import { ConnectionGuard } from './http/guard.js';
+import { Mailer } from './mail/mailer.js';
 import { Metrics } from './metrics.js';
 import { Hub } from './sync/hub.js';
 
@@ -32,6 +36,15 @@ export async function startServer(
   });
   let url = '';
   const metrics = new Metrics();
+  const clock = options.clock ?? Date.now;
+  let integrations;
+  try {
+    integrations = startIntegrations(config, store, log, clock);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const { mail, forwarder } = integrations;
   const feed = new EventFeed(store, (err) =>
     log.error(
       { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
@@ -41,10 +54,11 @@ export async function startServer(
   const ctx: ServerContext = {
     config,
     store,
-    clock: options.clock ?? Date.now,
+    clock,
     log,
     metrics,
     feed,
+    mail,
     connections: new ConnectionGuard(
       { perAddress: config.maxConnectionsPerAddress, total: config.maxPendingConnections },
       config.tlsCert !== undefined,
@@ -62,7 +76,15 @@ export async function startServer(
       else if (n.kind === 'resync') void feed.committed();
     }),
   ];
-  const app = buildApp(ctx, hub);
+  let directory: DirectorySync | null = null;
+  try {
+    directory = config.directory ? new DirectorySync(ctx, hub, config.directory) : null;
+  } catch (err) {
+    for (const u of unfollow) u();
+    await store.close();
+    throw err;
+  }
+  const app = buildApp(ctx, hub, { directory, forwarder });
   const { host, port } = splitListen(config.listen);
   try {
     await feed.start();
@@ -71,6 +93,9 @@ export async function startServer(
     await store.close();
     throw err;
   }
+  mail?.start();
+  forwarder?.start();
+  directory?.start();
   const addr = app.server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   url = `${config.tlsCert ? 'https' : 'http'}://${shownHost}:${addr.port}`;
@@ -87,14 +112,33 @@ export async function startServer(
     routes: () => servedRoutes(app),
     stop: () =>
       (stopping ??= (async () => {
+        await directory?.stop();
         await hub.shutdown();
         for (const u of unfollow) u();
         ctx.feed.end();
         await app.close();
+        await forwarder?.stop();
+        await mail?.stop();
         await store.close();
         log.info('stopped');
       })()),
   };
+}
+
+/** Mail and forwarding, built (their secret files read) before anything listens. */
+function startIntegrations(
+  config: ServerConfig,
+  store: Store,
+  log: Logger,
+  clock: () => number,
+): { mail: Mailer | null; forwarder: Forwarder | null } {
+  const mail = config.mail
+    ? new Mailer(config.mail, store.integrations, log.child({ part: 'mail' }), clock, config.issuer)
+    : null;
+  const forwarder = config.forward
+    ? new Forwarder(config.forward, store, log.child({ part: 'forward' }), clock)
+    : null;
+  return { mail, forwarder };
 }
 
 /**

@@ -19,6 +19,7 @@ import { IDV_VERSION } from '../../protocol/version.js';
 import { ApiClient } from './client.js';
 import { eventsCommand } from './events.js';
 import { block, table } from './format.js';
+import { integrationCommands } from './integrations.js';
 import { policyCommands } from './policy.js';
 import { IDVCTL_MANUAL } from './manual.js';
 
@@ -68,6 +69,26 @@ function durationFlag(values: Parsed['values'], name: string): number | undefine
 }
 
 const GROUP_FLAG = { value: 'G', help: 'a user group; repeat for several' };
+const EMAIL_FLAG = {
+  value: 'ADDRESS',
+  help: 'mail the link to this address (needs mail in the server config; remembered)',
+};
+
+interface MailOutcome {
+  to: string;
+  delivered: boolean;
+  error?: string;
+}
+
+/** What became of the mail, in words: sent, or queued with the reason (retried by the server). */
+function mailLines(mail: MailOutcome | null | undefined): string[] {
+  if (!mail) return [];
+  return mail.delivered
+    ? [`Mailed to ${mail.to}.`]
+    : [
+        `Mail to ${mail.to} NOT delivered yet (${mail.error ?? 'unknown error'}); the server retries it (idvctl mail queue).`,
+      ];
+}
 
 function userCommand(
   summary: string,
@@ -199,25 +220,29 @@ export const spec: ProgramSpec = {
       summary:
         'Start enrollment: a one-time link for the user, or the secret itself with --show-secret',
       args: 'NAME',
-      options: { 'show-secret': { type: 'boolean' } },
+      options: { 'show-secret': { type: 'boolean' }, email: { type: 'string' } },
       flags: {
         'show-secret': {
           help: 'also print the secret and otpauth URI (then confirm with user confirm)',
         },
+        email: EMAIL_FLAG,
       },
       positionals: 1,
       run: async ({ values, positionals }, io) => {
+        const email = stringFlag(values, 'email');
         const r = await client(values).request<Json>(
           'POST',
           `/v1/users/${enc(positionals[0] as string)}/enroll`,
           {
             showSecret: values['show-secret'] === true,
+            ...(email !== undefined ? { email } : {}),
           },
         );
         return show(io, values, r, () =>
           [
             `Enrollment link for ${r.user as string} (valid until ${r.expiresAt as string}):`,
             `  ${r.link as string}`,
+            ...mailLines(r.mail as MailOutcome | null),
             ...(r.otpauthUri
               ? [
                   'Authenticator URI:',
@@ -258,22 +283,31 @@ export const spec: ProgramSpec = {
       summary:
         "Remove the user's authenticator and recovery codes (stop working on every device at once) and issue a new enrollment link; --grace starts a new grace period",
       args: 'NAME',
-      options: { grace: { type: 'boolean' } },
-      flags: { grace: { help: 'start a new enrollment grace period' } },
+      options: { grace: { type: 'boolean' }, email: { type: 'string' } },
+      flags: {
+        grace: { help: 'start a new enrollment grace period' },
+        email: { value: 'ADDRESS', help: 'mail the new link here (default: the address known)' },
+      },
       positionals: 1,
       run: async ({ values, positionals }, io) => {
         const name = positionals[0] as string;
+        const email = stringFlag(values, 'email');
         const api = client(values);
         const u = await api.request<Json>('POST', `/v1/users/${enc(name)}/reset-mfa`, {
           grace: values.grace === true,
         });
-        const e = await api.request<Json>('POST', `/v1/users/${enc(name)}/enroll`, {});
-        const r = { ...u, link: e.link, linkExpiresAt: e.expiresAt };
+        // The new link goes by mail to the address given, else to the one known (if mail is set up).
+        const e = await api.request<Json>('POST', `/v1/users/${enc(name)}/enroll`, {
+          reset: true,
+          ...(email !== undefined ? { email } : { sendMail: true }),
+        });
+        const r = { ...u, link: e.link, linkExpiresAt: e.expiresAt, mail: e.mail };
         return show(io, values, r, () =>
           [
             `reset-mfa: ${name} (authenticator and recovery codes removed everywhere)`,
             `New enrollment link (valid until ${e.expiresAt as string}):`,
             `  ${e.link as string}`,
+            ...mailLines(e.mail as MailOutcome | null),
           ].join('\n'),
         );
       },
@@ -422,6 +456,7 @@ export const spec: ProgramSpec = {
     },
     ...policyCommands(client),
     events: eventsCommand(client),
+    ...integrationCommands(client),
   },
   manual: IDVCTL_MANUAL,
   epilog: '\nEnvironment: IDV_SERVER (server URL), IDV_TOKEN (admin token).\n',

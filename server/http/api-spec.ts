@@ -9,6 +9,7 @@ import { registerRequestSchema, registerResponseSchema } from '../../protocol/me
 import { policyPatchSchema } from '../../protocol/policy.js';
 import { regenerateBody, roleBody } from '../portal/admin.js';
 import { tokenBody } from './devices.js';
+import { syncBody } from './directory.js';
 import { eventQuery } from './events.js';
 import {
   addUserBody,
@@ -26,7 +27,7 @@ export interface RouteDoc {
   method: Method;
   /** The route as fastify has it (`/v1/users/:name`). */
   url: string;
-  tag: 'users' | 'devices' | 'policy' | 'events' | 'server';
+  tag: 'users' | 'devices' | 'policy' | 'events' | 'integrations' | 'server';
   summary: string;
   /** `admin`: a bearer admin token; `none`: no credential (or one inside the body). */
   auth: 'admin' | 'none';
@@ -258,5 +259,31 @@ export const API_ROUTES: readonly RouteDoc[] = [
     query: eventQuery,
     summary: 'The matching backlog, then every new event as it is stored (one JSON per line)',
     ok: { status: 200, description: 'Events, one per line', contentType: 'application/x-ndjson' },
+  },
+  {
+    method: 'POST',
+    url: '/v1/directory/sync',
+    tag: 'integrations',
+    auth: 'admin',
+    body: syncBody,
+    summary:
+      'Sync users and groups from the LDAP / AD directory now (dryRun: the plan only); refused, changing nothing, when the directory is unreachable or its answer suspicious',
+    ok: { status: 200, description: '{dryRun, users, lastUsers, changed, plan, mailed}' },
+  },
+  {
+    method: 'GET',
+    url: '/v1/mail',
+    tag: 'integrations',
+    auth: 'admin',
+    summary: 'Enrollment mail not delivered yet (never the link)',
+    ok: { status: 200, description: '{configured, queue: [mail]}' },
+  },
+  {
+    method: 'GET',
+    url: '/v1/forward',
+    tag: 'integrations',
+    auth: 'admin',
+    summary: 'Each event destination: its cursor, how far behind, the last error',
+    ok: { status: 200, description: '{lastEventSeq, destinations: [destination]}' },
   },
 ];

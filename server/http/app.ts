@@ -13,7 +13,10 @@ import type { ServerContext } from '../context.js';
 import { registerPortal } from '../portal/index.js';
 import type { Hub } from '../sync/hub.js';
 import { registerAuth } from './auth.js';
+import type { DirectorySync } from '../directory/sync.js';
+import type { Forwarder } from '../forward/forwarder.js';
 import { registerDeviceRoutes } from './devices.js';
+import { registerIntegrationRoutes } from './directory.js';
 import { registerEventRoutes } from './events.js';
 import { registerOpenApiRoute } from './openapi.js';
 import { registerPolicyRoutes } from './policy.js';
@@ -55,7 +58,14 @@ export function servedRoutes(app: FastifyInstance): readonly { method: string; u
   return served.get(app) ?? [];
 }
 
-export function buildApp(ctx: ServerContext, hub: Hub): FastifyInstance {
+export function buildApp(
+  ctx: ServerContext,
+  hub: Hub,
+  parts: { directory: DirectorySync | null; forwarder: Forwarder | null } = {
+    directory: null,
+    forwarder: null,
+  },
+): FastifyInstance {
   const tls =
     ctx.config.tlsCert && ctx.config.tlsKey
       ? { key: readFileSync(ctx.config.tlsKey), cert: readFileSync(ctx.config.tlsCert) }
@@ -135,6 +145,7 @@ export function buildApp(ctx: ServerContext, hub: Hub): FastifyInstance {
   registerPolicyRoutes(app, ctx, hub);
   registerEventRoutes(app, ctx);
   registerOpenApiRoute(app);
+  registerIntegrationRoutes(app, ctx, parts);
   registerPortal(app, ctx, hub);
 
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));

@@ -4,9 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { IdvError } from '../../protocol/errors.js';
 import { nameSchema } from '../../protocol/policy.js';
-import { buildOtpauthUri, newTotpParams, verifyCode } from '../../protocol/totp.js';
+import { buildOtpauthUri, verifyCode } from '../../protocol/totp.js';
 import type { ServerContext } from '../context.js';
-import { hashToken, newToken } from '../store/crypto.js';
+import { startEnrollment } from '../enrollment.js';
 import type { UserState } from '../store/store.js';
 import type { Hub } from '../sync/hub.js';
 import { ALL_DEVICES } from './events.js';
@@ -18,7 +18,15 @@ const groupsSchema = z
   .refine((g) => new Set(g).size === g.length, 'groups must not repeat');
 export const addUserBody = z.strictObject({ name: nameSchema, groups: groupsSchema.optional() });
 export const groupsBody = z.strictObject({ groups: groupsSchema });
-export const enrollBody = z.strictObject({ showSecret: z.boolean().optional() });
+export const enrollBody = z.strictObject({
+  showSecret: z.boolean().optional(),
+  /** Mail the link to this address (remembered for later links). */
+  email: z.email().max(254).optional(),
+  /** Mail the link to the address already known (from --email or the directory), if any. */
+  sendMail: z.boolean().optional(),
+  /** The link follows an MFA reset (the mail says so). */
+  reset: z.boolean().optional(),
+});
 export const confirmBody = z.strictObject({
   code: z.string().regex(/^[0-9]{6,8}$/, 'must be the 6-8 digit code from the app'),
 });
@@ -103,20 +111,33 @@ export function registerUserRoutes(app: FastifyInstance, ctx: ServerContext, hub
     const { name } = parseInput(nameParams, req.params, 'path');
     const body = parseInput(enrollBody, req.body, 'enroll');
     await mustGet(ctx, name);
-    const totp = newTotpParams();
-    const token = newToken();
-    const expiresAt = ctx.clock() + ctx.config.enrollmentTtlSeconds * 1000;
-    await ctx.store.updateUser(
-      name,
-      { kind: 'pending', totp, tokenHash: hashToken(token), tokenExpiresAt: expiresAt },
-      ctx.clock(),
-    );
+    if (body.email !== undefined && !ctx.mail)
+      throw new IdvError(
+        'NOT_CONFIGURED',
+        'mail is not configured: add a "mail" section to the server config file',
+      );
+    const { link, expiresAt, totp } = await startEnrollment(ctx, name);
     ctx.log.info({ user: name, showSecret: body.showSecret === true }, 'enrollment started');
-    const link = `${ctx.publicUrl()}/enroll/${token}`;
+    if (body.email !== undefined)
+      await ctx.store.integrations.setUserEmail(name, body.email, ctx.clock());
+    const address =
+      body.email ??
+      (body.sendMail && ctx.mail ? await ctx.store.integrations.getUserEmail(name) : null);
+    const mail =
+      address && ctx.mail
+        ? await ctx.mail.queueEnrollment({
+            user: name,
+            address,
+            kind: body.reset ? 'reset' : 'enroll',
+            link,
+            expiresAt,
+          })
+        : null;
     return {
       user: name,
       link,
       expiresAt: iso(expiresAt),
+      mail,
       ...(body.showSecret
         ? { otpauthUri: buildOtpauthUri(ctx.config.issuer, name, totp), secret: totp.secret }
         : {}),

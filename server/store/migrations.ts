@@ -1,5 +1,6 @@
 /** SQLite schema, one entry per version (PRAGMA user_version); never edit a shipped entry. */
 import { PORTAL_TABLES } from './portal-state.js';
+import { INTEGRATION_TABLES } from './sqlite-integrations.js';
 
 export const MIGRATIONS: readonly string[] = [
   `
@@ -126,4 +127,7 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE users ADD COLUMN account_locked_at INTEGER;
   ALTER TABLE events ADD COLUMN account_counted INTEGER NOT NULL DEFAULT 0;
   `,
+  // 7 (integrations): directory-managed users, small named state, users' mail addresses, the
+  // enrollment-mail queue (links sealed) and one forwarding cursor per destination.
+  INTEGRATION_TABLES,
 ];

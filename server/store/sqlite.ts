@@ -20,6 +20,8 @@ import {
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import { applyAccountItems, CLEAR_ACCOUNT_LOCK, CLEAR_REPLAY_GUARD } from './account.js';
 import { hashesEqual, type SecretBox } from './crypto.js';
+import { eventFromRow, type EventRow } from './event-row.js';
+import { SqliteIntegrations } from './sqlite-integrations.js';
 import { MIGRATIONS } from './migrations.js';
 import { Notices, type Notice } from './notices.js';
 import { SqlPortalStore, type PortalStore } from './portal-state.js';
@@ -70,21 +72,6 @@ interface DeviceRow {
   acked_revision: number;
 }
 
-interface EventRow {
-  seq: number;
-  id: string;
-  device_id: string;
-  at: number;
-  user: string;
-  service: string;
-  outcome: string;
-  rhost: string | null;
-  tty: string | null;
-  reason: string | null;
-  recovery_code_id: string | null;
-  received_at: number;
-}
-
 export interface SqliteStoreOptions {
   /** How many change-log entries to keep; older revisions get a snapshot. */
   changeLogRetention?: number;
@@ -96,6 +83,7 @@ export class SqliteStore implements Store {
   readonly notices = new Notices();
   /** Notices of the transaction running now, emitted after its commit. */
   private uncommitted: Notice[] = [];
+  readonly integrations: SqliteIntegrations;
 
   private constructor(
     private readonly db: Database,
@@ -104,6 +92,7 @@ export class SqliteStore implements Store {
   ) {
     this.retention = options.changeLogRetention ?? 10_000;
     this.portal = new SqlPortalStore(db, box);
+    this.integrations = new SqliteIntegrations(db, box);
   }
 
   /** Opens (and migrates) the database at `path`. */
@@ -700,20 +689,7 @@ export class SqliteStore implements Store {
          ORDER BY seq DESC LIMIT ?) ORDER BY seq`,
       [...params, q.limit],
     );
-    return rows.map((r) => ({
-      id: r.id,
-      at: r.at,
-      user: r.user,
-      service: r.service,
-      outcome: r.outcome as LoginEvent['outcome'],
-      ...(r.rhost !== null ? { rhost: r.rhost } : {}),
-      ...(r.tty !== null ? { tty: r.tty } : {}),
-      ...(r.reason !== null ? { reason: r.reason } : {}),
-      ...(r.recovery_code_id !== null ? { recoveryCodeId: r.recovery_code_id } : {}),
-      device: r.device_id,
-      receivedAt: r.received_at,
-      seq: r.seq,
-    }));
+    return rows.map(eventFromRow);
   }
 
   // -- sync ----------------------------------------------------------------------------------

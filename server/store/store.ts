@@ -8,6 +8,7 @@ import type { DeviceFacts, LoginEvent, TotpParams } from '../../protocol/message
 import type { Policy, PolicyPatch } from '../../protocol/policy.js';
 import type { Notices } from './notices.js';
 import type { PortalStore } from './portal-state.js';
+import type { IntegrationStore } from './integrations.js';
 
 export type UserStatus = 'active' | 'suspended';
 /** `admin`: an administrator's own account (portal sign-in limited to five attempts). */
@@ -229,6 +230,9 @@ export interface Store {
     maxChanges: number,
     deviceGroups: readonly string[],
   ): Promise<ChangeSet>;
+
+  /** Directory sync, the mail queue and the forwarding cursors (server/store/integrations.ts). */
+  readonly integrations: IntegrationStore;
 
   close(): Promise<void>;
 }

@@ -1,0 +1,84 @@
+/**
+ * What is forwarded: one record per login event (and, once the audit log exists, per admin
+ * action), with a stable id and the store's order, in the two shapes destinations take: JSON
+ * (webhooks) and an RFC 5424 syslog message with structured data.
+ */
+import type { StoredEvent } from '../store/store.js';
+
+export interface ForwardRecord {
+  /** Which stream it comes from, and its position there (the cursor moves past it). */
+  stream: 'login';
+  seq: number;
+  /** Stable across resends: receivers dedupe on it. */
+  id: string;
+  at: number;
+  /** RFC 5424 severity: 6 info, 5 notice, 4 warning. */
+  severity: 4 | 5 | 6;
+  /** MSGID: what happened, one token. */
+  msgId: string;
+  /** Flat key/values for the structured data and the JSON. */
+  fields: Record<string, string>;
+  /** One human line. */
+  text: string;
+}
+
+const SEVERITY: Record<StoredEvent['outcome'], ForwardRecord['severity']> = {
+  skip: 6,
+  prompt: 6,
+  ok: 6,
+  unlock: 5,
+  invalid: 4,
+  locked: 4,
+  deny: 4,
+  failopen: 4,
+};
+
+export function loginRecord(e: StoredEvent): ForwardRecord {
+  const fields: Record<string, string> = {
+    kind: 'login',
+    eventId: e.id,
+    device: e.device,
+    user: e.user,
+    service: e.service,
+    outcome: e.outcome,
+    ...(e.reason !== undefined ? { reason: e.reason } : {}),
+    ...(e.rhost !== undefined ? { rhost: e.rhost } : {}),
+    ...(e.tty !== undefined ? { tty: e.tty } : {}),
+  };
+  const from = e.rhost ? ` from ${e.rhost}` : '';
+  const why = e.reason ? ` (${e.reason})` : '';
+  return {
+    stream: 'login',
+    seq: e.seq,
+    id: `${e.device}/${e.id}`,
+    at: e.at,
+    severity: SEVERITY[e.outcome],
+    msgId: `login-${e.outcome}`,
+    fields,
+    text: `${e.service} login of ${e.user}${from} on device ${e.device}: ${e.outcome}${why}`,
+  };
+}
+
+/** The JSON a webhook receives for a record. */
+export function recordJson(r: ForwardRecord): Record<string, unknown> {
+  return { stream: r.stream, seq: r.seq, id: r.id, at: new Date(r.at).toISOString(), ...r.fields };
+}
+
+/** RFC 5424 SD-PARAM value: `"`, `\` and `]` escaped. */
+const sdValue = (v: string): string => v.replace(/["\\\]]/g, (c) => `\\${c}`);
+/** Control characters cannot reach a receiver's log line. */
+const printable = (v: string): string => v.replace(/[\p{Cc}]/gu, '?');
+
+/**
+ * `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [idv@32473 k="v"...] MSG` (RFC 5424). 32473
+ * is the private enterprise number RFC 5612 reserves for documentation: idv has none of its own.
+ */
+export function syslogLine(
+  r: ForwardRecord,
+  o: { facility: number; hostname: string; appName: string; procId: string },
+): string {
+  const sd = Object.entries(r.fields)
+    .map(([k, v]) => ` ${k}="${sdValue(printable(v))}"`)
+    .join('');
+  return `<${o.facility * 8 + r.severity}>1 ${new Date(r.at).toISOString()} ${o.hostname} ${o.appName} ${o.procId} ${r.msgId} [idv@32473 seq="${r.seq}"${sd}] ${printable(r.text)}`;
+}
