@@ -134,6 +134,9 @@ function printStatus(
   if (down) io.err(`idv-agent: ${down.message}: the figures above are from the cache`);
 }
 
+const accountStillLocked = (user: string) =>
+  `${user} is still locked on every machine: too many failed codes over all of them; only an administrator can lift that (idvctl user unlock ${user})`;
+
 function unlockText(user: string, wasLocked: boolean, failures: number): string {
   if (wasLocked) return `${user} unlocked`;
   if (failures === 0) return `${user} is not locked`;
@@ -248,7 +251,12 @@ export const agentCommands: Record<string, Command> = {
         if (reply?.type === 'error') throw new IdvError(reply.code as never, reply.message);
         if (reply?.type !== 'unlocked')
           throw new IdvError('INVALID_MESSAGE', 'unexpected answer from the agent');
-        result = { known: true, wasLocked: reply.wasLocked, failures: reply.failures };
+        result = {
+          known: true,
+          wasLocked: reply.wasLocked,
+          failures: reply.failures,
+          ...(reply.accountLocked ? { accountLocked: true } : {}),
+        };
       } catch (err) {
         if (!(err instanceof IdvError && err.code === 'AGENT_UNAVAILABLE')) throw err;
         // The agent is down: unlock in the cache directly (same transaction as the agent's).
@@ -271,8 +279,19 @@ export const agentCommands: Record<string, Command> = {
         if (!result.known) throw new IdvError('USER_NOT_FOUND', unknownUserMessage(user));
       }
       const { wasLocked, failures } = result;
-      if (p.values.json) io.out(JSON.stringify({ user, wasLocked, failures }));
+      const accountLocked = result.accountLocked === true;
+      if (p.values.json)
+        io.out(
+          JSON.stringify({
+            user,
+            wasLocked,
+            failures,
+            ...(accountLocked ? { accountLocked } : {}),
+          }),
+        );
       else io.out(unlockText(user, wasLocked, failures));
+      // This machine's counters are cleared; the account lock is the server's.
+      if (accountLocked) io.err(`idv-agent: ${accountStillLocked(user)}`);
       return 0;
     },
   },

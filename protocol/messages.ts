@@ -286,6 +286,8 @@ export const localReplySchema = z.discriminatedUnion('type', [
     wasLocked: z.boolean(),
     /** Failed attempts that counted toward the lockout, now cleared. */
     failures: z.number().int().min(0).max(1_000_000),
+    /** The server's account lock still holds (only an admin unlock on the server lifts it). */
+    accountLocked: z.boolean().optional(),
   }),
   z.strictObject({
     type: z.literal('error'),

@@ -81,7 +81,13 @@ export const ROUTES: { [T in LocalRequest['type']]: Route<T> } = {
       const r = await engine.unlock(req.user);
       if (!r.known)
         return { type: 'error', code: 'USER_NOT_FOUND', message: unknownUserMessage(req.user) };
-      return { type: 'unlocked', user: req.user, wasLocked: r.wasLocked, failures: r.failures };
+      return {
+        type: 'unlocked',
+        user: req.user,
+        wasLocked: r.wasLocked,
+        failures: r.failures,
+        ...(r.accountLocked ? { accountLocked: true } : {}),
+      };
     },
   },
 };

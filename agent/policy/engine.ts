@@ -32,6 +32,8 @@ export interface UnlockResult {
   wasLocked: boolean;
   /** Failed attempts counted toward the lockout before the unlock (now cleared). */
   failures: number;
+  /** The account lock (issue 14) still holds: a local unlock does not lift it. */
+  accountLocked?: boolean;
 }
 
 /** The answer to an unlock of a name the cache does not know. */
@@ -164,7 +166,8 @@ export class LoginEngine {
         cleared,
       );
       this.deps.log.info({ user, wasLocked, failures }, 'local unlock');
-      return { known: true, wasLocked, failures };
+      const accountLocked = record !== null && record.accountLockedAt !== null;
+      return { known: true, wasLocked, failures, ...(accountLocked ? { accountLocked } : {}) };
     });
   }
 

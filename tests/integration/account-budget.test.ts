@@ -106,6 +106,13 @@ describe('one attempt budget per account', { timeout: 240_000 }, () => {
       expect(r.code).toBe(1);
       expect(r.stdout).toContain(MESSAGES.accountLocked);
     }
+    // The local break-glass unlock clears this machine's counters, not the account lock: it says so.
+    const local = await agents[0]!.cli(['unlock', 'ab-alice']);
+    expect(local.code).toBe(0);
+    expect(local.stderr).toContain('still locked on every machine');
+    expect((await login(agents[0]!, 'ab-alice', codeFor(totp))).stdout).toContain(
+      MESSAGES.accountLocked,
+    );
     // Those refusals checked no code: they did not count.
     expect((await account('ab-alice')).accountFailures).toBe(7);
 
