@@ -128,6 +128,12 @@ function printStatus(
       ...(s.revoked
         ? ['revoked:    yes: the server revoked this device; logins that need a code are refused']
         : []),
+      `signing:    ${s.signingKey ? `server key ${s.signingKey} pinned` : 'no server key pinned'}`,
+      ...(s.lastRefusal
+        ? [
+            `refused:    ${s.refusedUpdates ?? 0} update(s) whose signature did not verify; last at ${s.lastRefusal.at}: ${s.lastRefusal.reason}`,
+          ]
+        : []),
       ...describeCoverage(accounts).lines,
     ].join('\n'),
   );

@@ -59,6 +59,11 @@ export const agentFileSchema = z.strictObject({
   /** Plain http off loopback was allowed at registration (--insecure). */
   insecure: z.literal(true).optional(),
   registeredAt: z.iso.datetime(),
+  /** The server's policy signing key pinned at registration (Ed25519, raw, base64url). */
+  signingKey: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/)
+    .optional(),
   /** The agent pings every heartbeatSeconds; a connection silent for 3× that is dead. */
   heartbeatSeconds: z.number().int().min(1).max(300).optional(),
   /** Reconnect backoff: full jitter over base·2^n, capped. */

@@ -11,6 +11,7 @@ import type { DeviceFacts, StatusReport } from '../protocol/messages.js';
 import { loadAgentFile, type AgentFile, type AgentPaths } from './config.js';
 import { SyncClient } from './controlclient/connection.js';
 import { checkTransport } from './controlclient/register.js';
+import { PolicyVerifier, signatureStatus } from './controlclient/signature.js';
 import { collectFacts } from './facts.js';
 import { listenLocal, type LocalApi } from './localapi/server.js';
 import { LoginEngine } from './policy/engine.js';
@@ -62,6 +63,7 @@ export async function statusOf(
   connected: boolean,
 ): Promise<StatusReport> {
   const s = cache.state;
+  const signing = await signatureStatus(cache, config?.signingKey);
   return {
     type: 'status',
     server: config?.server ?? null,
@@ -73,6 +75,12 @@ export async function statusOf(
     locked: await engine.lockedUsers(),
     outbox: await cache.outboxCount(),
     revoked: cache.revoked,
+    signingKey: signing.signingKey,
+    refusedUpdates: signing.refusedUpdates,
+    lastRefusal: signing.lastRefusal && {
+      at: new Date(signing.lastRefusal.at).toISOString(),
+      reason: signing.lastRefusal.reason,
+    },
   };
 }
 
@@ -95,6 +103,7 @@ export async function startAgent(
   const sync = new SyncClient({
     config,
     cache,
+    verifier: await PolicyVerifier.open(cache, config.deviceId, config.signingKey, log),
     privateKey,
     ca,
     now,

@@ -15,6 +15,8 @@ import { PROTOCOL_VERSION } from './version.js';
 // ---------------------------------------------------------------------------------------------
 // Building blocks
 
+/** LIMITS.serverToAgent, needed before LIMITS is declared. */
+const LIMITS_SERVER_TO_AGENT = 64 * 1024 * 1024;
 const revision = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const epochMs = z.number().int().min(0).max(8.64e15);
 const text = (max: number) => z.string().max(max);
@@ -85,6 +87,8 @@ export const OUTCOMES = [
   'deny',
   'unlock',
   'failopen',
+  /** Made by the server: the device's event chain showed a gap or a rewrite (protocol/chain.ts). */
+  'tamper',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -112,6 +116,13 @@ export const loginEventSchema = z.strictObject({
    * user and pushes it to every device, which then refuses that step (one use per code, fleet-wide).
    */
   step: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  /** Position in the device's event chain, 1 for the first event after registration. */
+  chainSeq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  /** eventHash of the device's previous event (protocol/chain.ts GENESIS for the first). */
+  prevHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export type LoginEvent = z.infer<typeof loginEventSchema>;
 
@@ -145,6 +156,25 @@ export const deltaSchema = z.strictObject({
   remove: z.array(nameSchema).max(100_000),
 });
 
+/**
+ * A snapshot or delta signed by the server (protocol/signing.ts): `payload` is its exact JSON
+ * text, `sig` the signature of syncSigningInput, `key` the public key that made it. Sent only to
+ * agents whose hello carried `nonce`.
+ */
+export const signedSchema = z.strictObject({
+  type: z.literal('signed'),
+  key: b64url(32),
+  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  sig: b64url(64),
+  payload: z.string().max(LIMITS_SERVER_TO_AGENT),
+});
+
+/** The server's key rotations, oldest first: each `key` signed by the key before it. */
+export const signingKeysSchema = z.strictObject({
+  type: z.literal('signingKeys'),
+  rotations: z.array(z.strictObject({ key: b64url(32), sig: b64url(64) })).max(1000),
+});
+
 /** The server stored these events (by id); the agent may drop them from its outbox. */
 export const eventsAckSchema = z.strictObject({
   type: z.literal('eventsAck'),
@@ -156,10 +186,17 @@ export const serverToAgentSchema = z.discriminatedUnion('type', [
   snapshotSchema,
   deltaSchema,
   eventsAckSchema,
+  signedSchema,
+  signingKeysSchema,
 ]);
 export type ServerToAgent = z.infer<typeof serverToAgentSchema>;
 export type Snapshot = z.infer<typeof snapshotSchema>;
 export type Delta = z.infer<typeof deltaSchema>;
+export type Signed = z.infer<typeof signedSchema>;
+export type SigningKeys = z.infer<typeof signingKeysSchema>;
+
+/** What a `signed` payload may hold. */
+export const signedPayloadSchema = z.discriminatedUnion('type', [snapshotSchema, deltaSchema]);
 
 export const helloSchema = z.strictObject({
   type: z.literal('hello'),
@@ -171,6 +208,11 @@ export const helloSchema = z.strictObject({
   revision,
   agentVersion: text(64),
   facts: deviceFactsSchema.optional(),
+  /**
+   * The agent's fresh random nonce (32 bytes, base64url): it verifies signed policy, so the
+   * server sends every snapshot and delta as `signed`, bound to this nonce.
+   */
+  nonce: b64url(32).optional(),
 });
 
 export const ackSchema = z.strictObject({ type: z.literal('ack'), revision });
@@ -209,6 +251,8 @@ export const CLOSE = {
   INTERNAL: 4500,
   /** Too many connections waiting for hello (from this address, or in all): retry later. */
   OVERLOADED: 4503,
+  /** The agent refused a snapshot/delta whose signature did not verify (agent → server). */
+  BAD_SIGNATURE: 4419,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -261,6 +305,15 @@ export const statusReportSchema = z.strictObject({
   outbox: z.number().int().min(0),
   /** The server closed the sync with REVOKED: codes are no longer accepted here. */
   revoked: z.boolean(),
+  /** The server's signing key this agent pinned (base64url), null when none is pinned. */
+  signingKey: z.string().max(64).nullable().optional(),
+  /** Snapshots/deltas refused because their signature did not verify (since registration). */
+  refusedUpdates: z.number().int().min(0).optional(),
+  /** The last refusal: when and why (the cache kept its last good revision). */
+  lastRefusal: z
+    .strictObject({ at: z.iso.datetime(), reason: text(512) })
+    .nullable()
+    .optional(),
 });
 export type StatusReport = z.infer<typeof statusReportSchema>;
 
@@ -302,7 +355,7 @@ export type LocalReply = z.infer<typeof localReplySchema>;
 
 /** Size limits, in bytes of UTF-8 input, per direction. */
 export const LIMITS = {
-  serverToAgent: 64 * 1024 * 1024,
+  serverToAgent: LIMITS_SERVER_TO_AGENT,
   agentToServer: 1024 * 1024,
   localRequest: 4096,
   localReply: 8192,
@@ -369,6 +422,12 @@ function typesOf(schema: z.ZodDiscriminatedUnion): Set<string> {
   );
 }
 
+/** Agent side: the payload of a `signed` frame, after its signature verified. */
+export const parseSignedPayload = makeParser(
+  signedPayloadSchema,
+  typesOf(signedPayloadSchema),
+  LIMITS.serverToAgent,
+);
 /** Agent side: a frame from the server. */
 export const parseServerToAgent = makeParser(
   serverToAgentSchema,
@@ -405,11 +464,15 @@ export const registerRequestSchema = z.strictObject({
   name: text(256).optional(),
   agentVersion: text(64),
   facts: deviceFactsSchema,
+  /** The agent verifies signed policy: answer with the server's signing key to pin. */
+  signing: z.literal(true).optional(),
 });
 export type RegisterRequest = z.infer<typeof registerRequestSchema>;
 
 export const registerResponseSchema = z.strictObject({
   deviceId: z.uuid(),
   deviceGroup: nameSchema,
+  /** The server's Ed25519 signing key (raw, base64url), when the request said `signing`. */
+  signingKey: b64url(32).optional(),
 });
 export type RegisterResponse = z.infer<typeof registerResponseSchema>;

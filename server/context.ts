@@ -5,6 +5,7 @@ import type { EventFeed } from './feed.js';
 import type { ConnectionGuard } from './http/guard.js';
 import type { Mailer } from './mail/mailer.js';
 import type { Metrics } from './metrics.js';
+import type { SigningKey } from './signingkey.js';
 import type { Store } from './store/store.js';
 
 export interface ServerContext {
@@ -15,6 +16,8 @@ export interface ServerContext {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly feed: EventFeed;
+  /** Signs the snapshots and deltas of agents that verify them (server/signingkey.ts). */
+  readonly signing: SigningKey;
   /** Caps the listener's connections that have not authenticated yet. */
   readonly connections: ConnectionGuard;
   /** Enrollment mail, when `mail` is configured. */

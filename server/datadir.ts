@@ -1,5 +1,6 @@
 /**
- * The data directory: D (0700) holding idv.db and master.key (32 random bytes, 0600).
+ * The data directory: D (0700) holding idv.db, master.key (32 random bytes, 0600) and
+ * signing.json (the policy signing key, 0600: server/signingkey.ts).
  * `init` creates both and the first admin token; `open` refuses a missing or loose directory.
  */
 import { chmodSync, existsSync, readdirSync } from 'node:fs';
@@ -12,6 +13,7 @@ import {
   readPrivateFile,
   writePrivateFile,
 } from '../protocol/io/files.js';
+import { createSigningKey } from './signingkey.js';
 import { MASTER_KEY_BYTES, SecretBox, hashToken, newToken } from './store/crypto.js';
 import { SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
 
@@ -29,6 +31,7 @@ export async function initDataDir(dir: string, now: number): Promise<string> {
   ensurePrivateDir(dir);
   const key = randomBytes(MASTER_KEY_BYTES);
   writePrivateFile(join(dir, KEY_FILE), key);
+  createSigningKey(dir);
   const store = await SqliteStore.open(join(dir, DB_FILE), new SecretBox(key));
   // SQLite creates its -wal/-shm files with the database's mode: make that owner-only.
   chmodSync(join(dir, DB_FILE), 0o600);

@@ -6,6 +6,7 @@ import { IDV_VERSION } from '../protocol/version.js';
 import { loadConfig } from './config.js';
 import { initDataDir, openDataDir } from './datadir.js';
 import { startServer } from './serve.js';
+import { loadSigningKey, openSigningKey, rotateSigningKey } from './signingkey.js';
 import { hashToken, newToken } from './store/crypto.js';
 import { SERVER_MANUAL } from './manual.js';
 
@@ -27,8 +28,10 @@ export const spec: ProgramSpec = {
       options: { 'data-dir': { type: 'string' } },
       flags: { 'data-dir': DATA_DIR_FLAG },
       run: async ({ values }, io) => {
-        const token = await initDataDir(dataDirOf(values), Date.now());
-        if (values.json) io.out(JSON.stringify({ adminToken: token }));
+        const dir = dataDirOf(values);
+        const token = await initDataDir(dir, Date.now());
+        if (values.json)
+          io.out(JSON.stringify({ adminToken: token, signingKey: loadSigningKey(dir).publicKey }));
         else
           io.out(
             `Admin token (shown once, keep it safe; idvctl reads it from IDV_TOKEN):\n${token}`,
@@ -50,6 +53,23 @@ export const spec: ProgramSpec = {
         }
         io.out(values.json ? JSON.stringify({ adminToken: token }) : token);
         return EXIT.OK;
+      },
+    },
+    'rotate-signing-key': {
+      summary:
+        'Replace the policy signing key; the old key signs the announcement of the new one (restart serve to use it)',
+      options: { 'data-dir': { type: 'string' } },
+      flags: { 'data-dir': DATA_DIR_FLAG },
+      run: ({ values }, io) => {
+        const dir = dataDirOf(values);
+        openSigningKey(dir);
+        const { previous, next } = rotateSigningKey(dir);
+        if (values.json) io.out(JSON.stringify({ previous, signingKey: next.publicKey }));
+        else
+          io.out(
+            `New signing key ${next.publicKey} (replaces ${previous}). Restart idv-server serve (every replica, with this signing.json) to sign with it; agents pin it at their next connection.`,
+          );
+        return Promise.resolve(EXIT.OK);
       },
     },
     serve: {

@@ -26,6 +26,12 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly chainBreaks = new Counter({
+    name: 'idv_event_chain_breaks_total',
+    help: 'Breaks found in devices\' event chains on upload, by kind (gap: events deleted; rewrite: an event altered or replaced).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly connectionsClosed = new Counter({
     name: 'idv_agent_connections_closed_total',
     help: 'Agent connections closed by the server, by reason.',

@@ -12,6 +12,7 @@ import { buildApp, servedRoutes } from './http/app.js';
 import { ConnectionGuard } from './http/guard.js';
 import { Mailer } from './mail/mailer.js';
 import { Metrics } from './metrics.js';
+import { openSigningKey } from './signingkey.js';
 import { Hub } from './sync/hub.js';
 
 export interface RunningServer {
@@ -34,6 +35,19 @@ export async function startServer(
   const store = await openDataDir(config.dataDir, {
     changeLogRetention: config.changeLogRetention,
   });
+  let signing;
+  try {
+    signing = openSigningKey(config.dataDir);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  if (signing.created) {
+    log.warn(
+      { signingKey: signing.key.publicKey },
+      'this data directory had no policy signing key: created signing.json (back it up with master.key). Agents registered before now have no key pinned: they pin this one at their next connection',
+    );
+  }
   let url = '';
   const metrics = new Metrics();
   const clock = options.clock ?? Date.now;
@@ -59,6 +73,7 @@ export async function startServer(
     metrics,
     feed,
     mail,
+    signing: signing.key,
     connections: new ConnectionGuard(
       { perAddress: config.maxConnectionsPerAddress, total: config.maxPendingConnections },
       config.tlsCert !== undefined,

@@ -36,10 +36,13 @@ import { applyUpdate } from './apply.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { httpsAgentFor, VERIFY_TLS } from './http.js';
 import { endpoint } from './register.js';
+import type { PolicyVerifier } from './signature.js';
 
 export interface SyncOptions {
   config: Readonly<AgentFile>;
   cache: Cache;
+  /** Checks every snapshot/delta's signature before it is applied (./signature.ts). */
+  verifier: PolicyVerifier;
   privateKey: KeyObject;
   ca?: Buffer | undefined;
   now: () => number;
@@ -238,21 +241,27 @@ export class SyncClient {
           revision: this.opts.cache.state.policy === null ? 0 : this.opts.cache.state.revision,
           agentVersion: IDV_VERSION,
           ...(facts ? { facts } : {}),
+          nonce: this.opts.verifier.begin(msg.nonce),
         });
         this.#phase = 'syncing';
         return;
       }
+      case 'signingKeys':
+        return this.opts.verifier.rotate(msg);
       case 'snapshot':
-      case 'delta': {
+      case 'delta':
+      case 'signed': {
         if (this.#phase !== 'syncing' && this.#phase !== 'ready')
           throw new IdvError('OUT_OF_ORDER', `${msg.type} before hello`);
-        const ack = await applyUpdate(this.opts.cache, msg, this.opts.now(), this.#log);
+        const update = await this.opts.verifier.accept(msg, this.opts.now());
+        if (update === null) return this.#fail(ws, CLOSE.BAD_SIGNATURE, 'BAD_SIGNATURE');
+        const ack = await applyUpdate(this.opts.cache, update, this.opts.now(), this.#log);
         this.#send(ack);
         if (this.#phase !== 'ready') {
           this.#phase = 'ready';
           this.#attempt = 0;
           this.#lastTouch = performance.now();
-          this.#log.info({ revision: msg.revision }, 'in sync with the server');
+          this.#log.info({ revision: update.revision }, 'in sync with the server');
           this.flushEvents();
         }
         return;

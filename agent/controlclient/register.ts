@@ -1,7 +1,7 @@
 /**
  * One-time registration: a fresh Ed25519 key pair (private key 0600 in the data dir), the
  * machine's facts and the admin's registration token go to POST {server}/v1/register; the answer
- * (device id, device group) is written to agent.json last, so a failed registration leaves no
+ * (device id, device group, the server's signing key to pin) is written to agent.json last, so a failed registration leaves no
  * half-registered agent behind.
  */
 import { generateKeyPairSync } from 'node:crypto';
@@ -131,6 +131,7 @@ export async function register(opts: RegisterOptions): Promise<AgentFile> {
     ...(opts.name !== undefined ? { name: opts.name } : {}),
     agentVersion: IDV_VERSION,
     facts: await opts.facts(),
+    signing: true,
   };
   const res = await requestJson(endpoint(server, 'register'), {
     method: 'POST',
@@ -165,6 +166,7 @@ export async function register(opts: RegisterOptions): Promise<AgentFile> {
     ...(caPath !== undefined ? { ca: caPath } : {}),
     ...(opts.insecure ? { insecure: true } : {}),
     registeredAt: new Date(opts.now()).toISOString(),
+    ...(parsed.data.signingKey !== undefined ? { signingKey: parsed.data.signingKey } : {}),
   };
   writePrivateFile(paths.agentFile, `${JSON.stringify(file, null, 2)}\n`);
   return file;

@@ -26,6 +26,7 @@ import { DEFAULT_POLICY, policySchema, type Policy } from '../../protocol/policy
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import { z } from 'zod';
 import { foldName, type NameIndex } from '../policy/names.js';
+import { EventChain } from './chain.js';
 import type { CacheCipher } from './crypto.js';
 import type { FailpointName, Failpoints } from './failpoint.js';
 import { MIGRATIONS } from './migrations.js';
@@ -115,6 +116,7 @@ export class Cache {
     state: SyncState,
     private readonly failpoints: Failpoints | null,
     revoked: boolean,
+    private readonly chain: EventChain,
   ) {
     this.#state = state;
     this.#revoked = revoked;
@@ -191,7 +193,11 @@ export class Cache {
       const revoked = await db.get<{ value: string }>(
         "SELECT value FROM meta WHERE key = 'revoked'",
       );
-      const cache = new Cache(db, cipher, state, failpoints, revoked?.value === 'true');
+      const head = await db.get<{ value: string }>(
+        "SELECT value FROM meta WHERE key = 'chainHead'",
+      );
+      const chain = EventChain.fromMeta(head ? JSON.parse(head.value) : undefined);
+      const cache = new Cache(db, cipher, state, failpoints, revoked?.value === 'true', chain);
       await cache.#reload();
       return cache;
     } catch (err) {
@@ -264,6 +270,7 @@ export class Cache {
     /** The test failpoint this write is (agent/store/failpoint.ts): `verify` for a code check. */
     point?: FailpointName,
   ): Promise<void> {
+    const link = this.chain.link(event);
     // One sqlite3_exec for the whole transaction: a login's answer waits for one trip to the
     // database thread (and its fsync) instead of four. The values are rendered by sqlLiteral,
     // which accepts only safe integers, null and NUL-free text (quotes doubled), nothing else.
@@ -297,11 +304,19 @@ export class Cache {
               .join(', ')})`,
           ]
         : []),
-      `INSERT INTO outbox (id, body) VALUES (${sqlLiteral(event.id)}, ${sqlLiteral(JSON.stringify(event))})`,
+      ...this.#outboxInsert(link),
     ];
     // BEGIN … COMMIT, or ROLLBACK on failure, in one queue slot: other logins queued meanwhile
     // never run inside this transaction (and are never undone with it).
-    await this.db.script(statements.join(';\n'), point ? this.failpoints?.hook(point) : undefined);
+    try {
+      await this.db.script(
+        statements.join(';\n'),
+        point ? this.failpoints?.hook(point) : undefined,
+      );
+    } catch (err) {
+      this.chain.unlink(link);
+      throw err;
+    }
     if (counters) {
       const before = this.#counters.get(name)?.lastStep ?? null;
       const lastStep =
@@ -314,10 +329,21 @@ export class Cache {
   }
 
   async recordEvent(event: LoginEvent): Promise<void> {
-    await this.db.run('INSERT INTO outbox (id, body) VALUES (?, ?)', [
-      event.id,
-      JSON.stringify(event),
-    ]);
+    const link = this.chain.link(event);
+    try {
+      await this.db.script(this.#outboxInsert(link).join(';\n'));
+    } catch (err) {
+      this.chain.unlink(link);
+      throw err;
+    }
+  }
+
+  /** The event, chained (agent/store/chain.ts), and the chain head: written together. */
+  #outboxInsert(link: ReturnType<EventChain['link']>): string[] {
+    return [
+      `INSERT INTO outbox (id, body) VALUES (${sqlLiteral(link.event.id)}, ${sqlLiteral(JSON.stringify(link.event))})`,
+      `INSERT OR REPLACE INTO meta (key, value) VALUES ('chainHead', ${sqlLiteral(JSON.stringify(link.head))})`,
+    ];
   }
 
   /** Replaces every user, the policy and the revision at once. */

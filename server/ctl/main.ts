@@ -47,6 +47,15 @@ function show(io: Io, values: Parsed['values'], data: unknown, human: () => stri
   return EXIT.OK;
 }
 
+/** The device's event log chain in one line: intact, or what broke last. */
+function chainLine(chain: unknown): string {
+  const c = chain as { seq?: number; breaks?: number; lastBreak?: Json | null } | undefined;
+  if (!c || typeof c.seq !== 'number') return '-';
+  if (!c.breaks) return `intact (${c.seq} events)`;
+  const b = c.lastBreak ?? {};
+  return `BROKEN: ${c.breaks} break(s); last: ${String(b.kind)} at event ${String(b.seq)} (expected ${String(b.expected)}), found ${String(b.at)}`;
+}
+
 function userTable(users: Json[]): string {
   return table(
     ['NAME', 'GROUPS', 'STATUS', 'MFA'],
@@ -438,7 +447,7 @@ export const spec: ProgramSpec = {
           'GET',
           `/v1/devices/${enc(positionals[0] as string)}`,
         );
-        return show(io, values, d, () => block(d));
+        return show(io, values, d, () => block({ ...d, chain: chainLine(d.chain) }));
       },
     },
     'device revoke': {

@@ -31,6 +31,8 @@ const SEVERITY: Record<StoredEvent['outcome'], ForwardRecord['severity']> = {
   locked: 4,
   deny: 4,
   failopen: 4,
+  /** A device's event log chain broke (server/sync/chain.ts). */
+  tamper: 4,
 };
 
 export function loginRecord(e: StoredEvent): ForwardRecord {

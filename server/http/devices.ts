@@ -7,6 +7,7 @@ import { registerRequestSchema } from '../../protocol/messages.js';
 import { nameSchema } from '../../protocol/policy.js';
 import type { ServerContext } from '../context.js';
 import { hashToken, newToken } from '../store/crypto.js';
+import type { DeviceChain } from '../store/chain.js';
 import type { DeviceState } from '../store/store.js';
 import type { Hub } from '../sync/hub.js';
 import { emptyBody, idParams, iso, parseInput } from './validate.js';
@@ -68,6 +69,16 @@ export function deviceView(d: DeviceState, online: boolean, acked: number | null
   };
 }
 
+/** The device's event log chain as `device show` prints it (server/sync/chain.ts). */
+function chainView(c: DeviceChain) {
+  return {
+    seq: c.seq,
+    intact: c.breaks === 0,
+    breaks: c.breaks,
+    lastBreak: c.lastBreak ? { ...c.lastBreak, at: iso(c.lastBreak.at) } : null,
+  };
+}
+
 export function registerDeviceRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void {
   app.post('/v1/device-tokens', async (req, reply) => {
     const body = parseInput(tokenBody, req.body, 'device token');
@@ -94,7 +105,10 @@ export function registerDeviceRoutes(app: FastifyInstance, ctx: ServerContext, h
     const { id } = parseInput(idParams, req.params, 'path');
     const d = await ctx.store.getDevice(id);
     if (!d) throw new IdvError('DEVICE_NOT_FOUND', `no device ${id}`);
-    return deviceView(d, hub.isOnline(d.id), hub.ackedRevision(d.id));
+    return {
+      ...deviceView(d, hub.isOnline(d.id), hub.ackedRevision(d.id)),
+      chain: chainView(await ctx.store.getChain(d.id)),
+    };
   });
 
   app.post('/v1/devices/:id/revoke', async (req) => {
@@ -129,6 +143,11 @@ export function registerDeviceRoutes(app: FastifyInstance, ctx: ServerContext, h
       { device: device.id, deviceGroup: device.deviceGroup, hostname: body.facts.hostname },
       'device registered',
     );
-    return { deviceId: device.id, deviceGroup: device.deviceGroup };
+    return {
+      deviceId: device.id,
+      deviceGroup: device.deviceGroup,
+      // Only to an agent that said it pins one: an older agent refuses unknown keys.
+      ...(body.signing ? { signingKey: ctx.signing.publicKey } : {}),
+    };
   });
 }

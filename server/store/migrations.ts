@@ -1,7 +1,8 @@
-/** SQLite schema, one entry per version (PRAGMA user_version); never edit a shipped entry. */
+import { CHAIN_MIGRATION } from './chain.js';
 import { PORTAL_TABLES } from './portal-state.js';
 import { INTEGRATION_TABLES } from './sqlite-integrations.js';
 
+/** SQLite schema, one entry per version (PRAGMA user_version); never edit a shipped entry. */
 export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -130,4 +131,6 @@ export const MIGRATIONS: readonly string[] = [
   // 7 (integrations): directory-managed users, small named state, users' mail addresses, the
   // enrollment-mail queue (links sealed) and one forwarding cursor per destination.
   INTEGRATION_TABLES,
+  // 8 (signed): each device's event-chain head and the breaks found (server/store/chain.ts).
+  CHAIN_MIGRATION,
 ];

@@ -20,6 +20,7 @@ import {
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import { applyAccountItems, CLEAR_ACCOUNT_LOCK, CLEAR_REPLAY_GUARD } from './account.js';
 import { hashesEqual, type SecretBox } from './crypto.js';
+import { getChain, saveChain, type DeviceChain } from './chain.js';
 import { eventFromRow, type EventRow } from './event-row.js';
 import { SqliteIntegrations } from './sqlite-integrations.js';
 import { MIGRATIONS } from './migrations.js';
@@ -654,6 +655,14 @@ export class SqliteStore implements Store {
     return this.transaction((tx) =>
       applyAccountItems(tx, deviceId, items, at, (t, c, a) => this.bump(t, c, a)),
     );
+  }
+
+  getChain(deviceId: string): Promise<DeviceChain> {
+    return getChain(this.db, deviceId);
+  }
+
+  saveChain(deviceId: string, chain: DeviceChain): Promise<void> {
+    return saveChain(this.db, deviceId, chain);
   }
 
   async queryEvents(q: EventQuery): Promise<StoredEvent[]> {

@@ -8,6 +8,7 @@ import type { DeviceFacts, LoginEvent, TotpParams } from '../../protocol/message
 import type { Policy, PolicyPatch } from '../../protocol/policy.js';
 import type { Notices } from './notices.js';
 import type { PortalStore } from './portal-state.js';
+import type { DeviceChain } from './chain.js';
 import type { IntegrationStore } from './integrations.js';
 
 export type UserStatus = 'active' | 'suspended';
@@ -218,6 +219,10 @@ export interface Store {
    * guard, a failure counts one and the one reaching its budget locks the account.
    */
   applyAccount(deviceId: string, items: readonly AccountItem[], at: number): Promise<AccountResult>;
+
+  /** The device's event-chain head and breaks (server/store/chain.ts). */
+  getChain(deviceId: string): Promise<DeviceChain>;
+  saveChain(deviceId: string, chain: DeviceChain): Promise<void>;
 
   /** Everything a device group needs for a snapshot, read atomically. */
   snapshot(deviceGroup: string): Promise<SnapshotData>;

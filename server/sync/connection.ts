@@ -21,6 +21,8 @@ import type { ServerContext } from '../context.js';
 import type { DeviceActivity, DeviceState } from '../store/store.js';
 import { ALL_DEVICES } from '../http/events.js';
 import { ACCOUNT_LOCK_REASON, accountItems } from './account.js';
+import { recordChain } from './chain.js';
+import { ConnectionSigner } from './signer.js';
 import { entitledGroups, type GroupMessage } from './view.js';
 
 export type ConnectionState = 'challenged' | 'syncing' | 'ready' | 'closed';
@@ -59,6 +61,8 @@ export class AgentConnection {
   /** The last revision the agent acked. */
   acked = 0;
   private helloTimer: NodeJS.Timeout | null;
+  /** Set when the agent verifies signed policy (its hello carried a nonce). */
+  private signer: ConnectionSigner | null = null;
   private readonly id = randomBytes(4).toString('hex');
 
   constructor(
@@ -154,7 +158,11 @@ export class AgentConnection {
   /** Sends a sync message and remembers when, for the push-to-ack latency. */
   push(message: GroupMessage, sentAt = performance.now()): boolean {
     if (this.state === 'closed' || !this.device) return false;
-    this.send(message.render(this.device.id));
+    this.send(
+      this.signer
+        ? this.signer.wrap(message.payload(this.device.id))
+        : message.render(this.device.id),
+    );
     this.base = message.revision;
     this.lastSent = { revision: message.revision, at: sentAt };
     return true;
@@ -199,6 +207,9 @@ export class AgentConnection {
         const items = await accountItems(this.ctx, device, msg.events);
         const account = await this.ctx.store.applyAccount(device.id, items, this.ctx.clock());
         if (account.locked.length > 0) await this.accountLocked(account.locked);
+        // The chain head is stored before the ack: a crash in between means a resend, which
+        // the chain check takes as such.
+        await recordChain(this.ctx, device.id, msg.events, stored, this.log);
         this.send(JSON.stringify({ type: 'eventsAck', ids: msg.events.map((e) => e.id) }));
         return;
       }
@@ -251,6 +262,9 @@ export class AgentConnection {
     }
     this.device = device;
     this.acked = device.ackedRevision;
+    if (msg.nonce !== undefined) {
+      this.signer = new ConnectionSigner(this.ctx.signing, device.id, this.nonce, msg.nonce);
+    }
     this.hooks.activity({
       id: device.id,
       seenAt: this.ctx.clock(),
@@ -266,6 +280,8 @@ export class AgentConnection {
       'agent connected',
     );
     this.state = 'ready';
+    const rotations = this.signer?.rotations();
+    if (rotations) this.send(rotations);
     if (this.push(first)) this.ctx.metrics.pushes.inc({ kind: first.kind });
     this.hooks.synced(this);
   }

@@ -5,6 +5,7 @@
  */
 import type { Delta, Snapshot, UserRecord } from '../../protocol/messages.js';
 import type { Policy } from '../../protocol/policy.js';
+import { payloadOf, type Payload } from './signer.js';
 import type { ChangeSet, SnapshotData, UserState } from '../store/store.js';
 
 /** True when a user with these groups may log in on devices under this policy. */
@@ -40,6 +41,7 @@ export function toRecord(user: UserState, deviceId: string): UserRecord {
 /** A message for every device of a group at one base revision; JSON rendered lazily and cached. */
 export class GroupMessage {
   private generic: string | null = null;
+  private genericPayload: Payload | null = null;
   /** Devices whose records differ from the generic ones (a per-device unlock). */
   private readonly special: Set<string>;
 
@@ -57,6 +59,13 @@ export class GroupMessage {
     if (this.special.has(deviceId)) return JSON.stringify(this.build(deviceId));
     this.generic ??= JSON.stringify(this.build(''));
     return this.generic;
+  }
+
+  /** The same text with what signing it needs (hash, quoted form), computed once per content. */
+  payload(deviceId: string): Payload {
+    if (this.special.has(deviceId)) return payloadOf(this.render(deviceId));
+    this.genericPayload ??= payloadOf(this.render(''));
+    return this.genericPayload;
   }
 }
 
