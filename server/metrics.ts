@@ -28,7 +28,7 @@ export class Metrics {
   });
   readonly chainBreaks = new Counter({
     name: 'idv_event_chain_breaks_total',
-    help: 'Breaks found in devices\' event chains on upload, by kind (gap: events deleted; rewrite: an event altered or replaced).',
+    help: "Breaks found in devices' event chains on upload, by kind (gap: events deleted; rewrite: an event altered or replaced).",
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });

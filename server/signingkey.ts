@@ -103,7 +103,9 @@ export function rotateSigningKey(dir: string): { previous: string; next: Signing
   const sig = sign(null, rotationSigningInput(current.publicKey, next), current.privateKey);
   const rotation = { key: next, sig: sig.toString('base64url') };
   // A check that costs nothing and catches a broken build before agents would.
-  if (!verifyEd25519(current.publicKey, rotationSigningInput(current.publicKey, next), rotation.sig))
+  if (
+    !verifyEd25519(current.publicKey, rotationSigningInput(current.publicKey, next), rotation.sig)
+  )
     throw new IdvError('INTERNAL', 'the rotation signature does not verify');
   return { previous: current.publicKey, next: write(dir, key, [...current.rotations, rotation]) };
 }

@@ -108,7 +108,8 @@ export class PolicyVerifier {
       return `an unsigned ${msg.type} (this agent pinned the server's signing key)`;
     }
     const seq = this.#seq + 1;
-    if (msg.seq !== seq) return `signed message ${msg.seq} where ${seq} was due (dropped, replayed or reordered)`;
+    if (msg.seq !== seq)
+      return `signed message ${msg.seq} where ${seq} was due (dropped, replayed or reordered)`;
     if (this.#pinned !== null && msg.key !== this.#pinned)
       return `signed by key ${msg.key}, not the pinned key`;
     const input = syncSigningInput({

@@ -40,9 +40,7 @@ interface ChainRow {
 }
 
 export async function getChain(db: Queryable, deviceId: string): Promise<DeviceChain> {
-  const row = await db.get<ChainRow>('SELECT * FROM device_chains WHERE device_id = ?', [
-    deviceId,
-  ]);
+  const row = await db.get<ChainRow>('SELECT * FROM device_chains WHERE device_id = ?', [deviceId]);
   if (!row) return { ...START, breaks: 0, lastBreak: null };
   return {
     seq: Number(row.seq),
@@ -69,6 +67,15 @@ export async function saveChain(db: Queryable, deviceId: string, c: DeviceChain)
        breaks = excluded.breaks, last_break_kind = excluded.last_break_kind,
        last_break_seq = excluded.last_break_seq, last_break_expected = excluded.last_break_expected,
        last_break_at = excluded.last_break_at`,
-    [deviceId, c.seq, c.hash, c.breaks, b?.kind ?? null, b?.seq ?? null, b?.expected ?? null, b?.at ?? null],
+    [
+      deviceId,
+      c.seq,
+      c.hash,
+      c.breaks,
+      b?.kind ?? null,
+      b?.seq ?? null,
+      b?.expected ?? null,
+      b?.at ?? null,
+    ],
   );
 }
