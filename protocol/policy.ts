@@ -3,6 +3,7 @@
  * enforced by the agent. Field names, defaults and ranges are the ones in DESIGN.md ("Policy").
  */
 import { z } from 'zod';
+import { parseCidr } from './cidr.js';
 
 /** A POSIX-style login or group name: no leading dash, no spaces, at most 64 characters. */
 export const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/;
@@ -15,6 +16,14 @@ export const serviceSchema = z
   .regex(/^(\*|[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})$/, 'must be a PAM service name or *');
 
 const ONE_YEAR = 365 * 86_400;
+/** rememberSeconds' ceiling: a remembered success never outlives a working day. */
+export const MAX_REMEMBER_SECONDS = 12 * 3600;
+
+/** An IPv4 or IPv6 network as `address/prefix` (protocol/cidr.ts), host bits clear. */
+export const cidrSchema = z.string().superRefine((text, ctx) => {
+  const parsed = parseCidr(text);
+  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+});
 
 export const policySchema = z.strictObject({
   /** `required`: logins ask for a code; `off`: idv stays out of the way on these devices. */
@@ -46,6 +55,12 @@ export const policySchema = z.strictObject({
    * account is locked everywhere until an admin unlocks it (NIST SP 800-63B: at most 100).
    */
   accountMaxFailures: z.number().int().min(1).max(100),
+  /** A user locked out by failures may end the lockout with two consecutive valid codes. */
+  selfUnlock: z.boolean(),
+  /** Logins whose PAM_RHOST is a literal address inside one of these are not asked for a code. */
+  trustedNetworks: z.array(cidrSchema).max(256),
+  /** After an accepted code, the same user+service on this machine is not asked again for this long. */
+  rememberSeconds: z.number().int().min(0).max(MAX_REMEMBER_SECONDS),
 });
 
 export type Policy = z.infer<typeof policySchema>;
@@ -64,6 +79,9 @@ export const DEFAULT_POLICY: Readonly<Policy> = Object.freeze({
   prompts: 3,
   unknownUsers: 'skip',
   accountMaxFailures: 20,
+  selfUnlock: true,
+  trustedNetworks: [],
+  rememberSeconds: 0,
 });
 
 /** A partial policy as an admin sends it (`policy set`): every field optional, none unknown. */

@@ -13,10 +13,19 @@
  *     → policy.unknownUsers (skip: not managed here; deny); a name matching several → deny
  *  6. suspended → deny
  *  7. the server locked the account on every device (accountMaxFailures) → deny, outcome
- *     `locked`, reason `account`; else locked out here → deny with the lockout message
- *  8. not enrolled → skip with the deadline during the enrollment grace, deny after it
- *  9. otherwise → prompt for `policy.prompts` codes
+ *     `locked`, reason `account` (no code checked: no self-unlock, no trusted network)
+ *  8. PAM_RHOST a literal address inside policy.trustedNetworks, and not a console login → skip
+ *     (reason `trusted-network`)
+ *  9. locked out here → with policy.selfUnlock (and self-unlock attempts left), prompt: two
+ *     consecutive valid codes end the lockout (agent/policy/verify.ts); else deny with the
+ *     lockout message (outcome `locked`)
+ * 10. not enrolled → skip with the deadline during the enrollment grace, deny after it
+ * 11. a code was accepted for this user and service within policy.rememberSeconds (the engine
+ *     keeps that memory and forgets it on any failure, lock, reset or policy change) → skip
+ *     (reason `remembered`)
+ * 12. otherwise → prompt for `policy.prompts` codes
  */
+import { insideAny } from '../../protocol/cidr.js';
 import type { LocalReply, Outcome } from '../../protocol/messages.js';
 import { serviceRequiresCode, type Policy } from '../../protocol/policy.js';
 import type { CachedUser, Counters, SyncState } from '../store/cache.js';
@@ -50,6 +59,7 @@ export function lockState(counters: Counters, unlockedAt: number | null, now: nu
     lastFailureAt: null,
     lockedAt: null,
     lockedUntil: null,
+    unlockStep: null,
   };
   if (counters.lockedAt !== null) {
     const adminCleared = unlockedAt !== null && unlockedAt >= counters.lockedAt;
@@ -91,6 +101,11 @@ export interface BeginInput {
   /** The login name as typed: exemption matches it exactly (never case-folded). */
   user: string;
   service: string;
+  /** PAM_RHOST and PAM_TTY as the application set them. */
+  rhost?: string | undefined;
+  tty?: string | undefined;
+  /** The engine remembers a recent accepted code for this user and service (rememberSeconds). */
+  remembered?: boolean;
   /** The cached user (matched by agent/policy/names.ts), null when there is none. */
   record: CachedUser | null;
   /** The name matches several cached users in different case: refused, whatever unknownUsers. */
@@ -148,8 +163,21 @@ export function decideBegin(input: BeginInput): Decision {
     };
   }
   if (u.accountLockedAt !== null) return accountLocked('deny');
+  if (fromTrustedNetwork(policy, input.rhost, input.tty)) return skip('trusted-network');
   const lock = lockState(input.counters, u.unlockedAt, now);
   if (lock.locked) {
+    if (selfUnlockOpen(policy, u, lock.counters)) {
+      return {
+        reply: {
+          type: 'prompt',
+          prompts: Math.max(2, policy.prompts),
+          message: MESSAGES.selfUnlockOffer(lock.until, now),
+        },
+        // No code checked yet: the same event as the plain lockout's refusal.
+        outcome: 'locked',
+        reason: 'locked',
+      };
+    }
     return {
       reply: { type: 'deny', message: MESSAGES.locked(lock.until, now) },
       outcome: 'locked',
@@ -171,6 +199,7 @@ export function decideBegin(input: BeginInput): Decision {
       reason: 'not-enrolled',
     };
   }
+  if (input.remembered && policy.rememberSeconds > 0) return skip('remembered');
   return { reply: { type: 'prompt', prompts: policy.prompts }, outcome: 'prompt' };
 }
 
@@ -187,6 +216,37 @@ export function accountLocked(type: 'deny' | 'locked'): Decision {
     outcome: 'locked',
     reason: 'account',
   };
+}
+
+/** A console: a virtual terminal, the system console, a serial line or a local X display. */
+const CONSOLE_TTY = /^(\/dev\/)?(tty[0-9]+|console|ttyS[0-9]+|ttyv[0-9a-f]+)$|^:[0-9]/;
+
+/**
+ * True when the login comes from a trusted network: PAM_RHOST is a literal address inside one of
+ * policy.trustedNetworks. A console login never is, whatever PAM_RHOST says.
+ */
+export function fromTrustedNetwork(
+  policy: Policy,
+  rhost: string | undefined,
+  tty: string | undefined,
+): boolean {
+  if (policy.trustedNetworks.length === 0 || rhost === undefined) return false;
+  if (tty !== undefined && CONSOLE_TTY.test(tty)) return false;
+  return insideAny(rhost, policy.trustedNetworks);
+}
+
+/**
+ * Self-unlock is offered to an enrolled, active user locked out by failures while the policy
+ * allows it and the lockout has not already seen maxAttempts more wrong codes (a brute-forcer
+ * without the phone gets no more guesses during a lockout than before it).
+ */
+export function selfUnlockOpen(policy: Policy, user: CachedUser, counters: Counters): boolean {
+  return (
+    policy.selfUnlock &&
+    user.totp !== null &&
+    user.status === 'active' &&
+    counters.failures < 2 * policy.maxAttempts
+  );
 }
 
 function skip(reason: string): Decision {

@@ -2,11 +2,12 @@
  * The login engine: reads the cache, applies decideBegin / verifyAttempt under a per-user lock,
  * writes counters and the event durably, and only then returns the reply for the helper.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../../protocol/io/log.js';
 import type { LocalReply, LoginEvent } from '../../protocol/messages.js';
+import type { Policy } from '../../protocol/policy.js';
 import { recoveryCodeId } from '../../protocol/recovery.js';
-import type { Cache, Counters, UsedRecovery } from '../store/cache.js';
+import type { Cache, CachedUser, Counters, UsedRecovery } from '../store/cache.js';
 import type { FailpointName } from '../store/failpoint.js';
 import { decideBegin, lockState, type Decision } from './decide.js';
 import { matchName } from './names.js';
@@ -56,8 +57,20 @@ export interface EngineDeps {
   recovery?: RecoveryVerifier;
 }
 
+/** A remembered success (rememberSeconds): when, and what it was decided under. */
+interface Remembered {
+  at: number;
+  /** Digest of the policy and the user's record then: any change (policy, reset) forgets it. */
+  basis: string;
+}
+
 export class LoginEngine {
   readonly #serial = new KeyedSerializer();
+  /**
+   * Recent accepted codes by user, then service. In memory only: an agent restart forgets them,
+   * which only asks for a code again.
+   */
+  readonly #remembered = new Map<string, Map<string, Remembered>>();
   readonly #newId: () => string;
   readonly #recovery: RecoveryVerifier;
 
@@ -86,7 +99,7 @@ export class LoginEngine {
   begin(typed: LoginContext): Promise<LocalReply> {
     const { ctx, ambiguous } = this.#resolve(typed);
     return this.#serial.run(ctx.user, async () => {
-      const { decision } = await this.#gate(ctx, ambiguous, typed.user);
+      const { decision } = await this.#gate(ctx, ambiguous, typed.user, true);
       await this.#record(ctx, decision, null);
       return decision.reply;
     });
@@ -100,6 +113,7 @@ export class LoginEngine {
         ctx,
         ambiguous,
         typed.user,
+        false,
       );
       if ((decision.outcome !== 'prompt' && decision.outcome !== 'locked') || !record || !policy) {
         await this.#record(ctx, decision, null);
@@ -117,6 +131,12 @@ export class LoginEngine {
           : undefined;
       await this.#record(ctx, result, result.counters, used, 'verify');
       if (used) this.deps.log.info({ user: ctx.user }, 'recovery code accepted');
+      if (
+        result.outcome === 'ok' &&
+        (result.reason === undefined || result.reason === 'self-unlock')
+      )
+        this.#remember(ctx, policy, record, now);
+      else if (result.outcome !== 'ok') this.#remembered.delete(ctx.user);
       return result.reply;
     });
   }
@@ -155,7 +175,9 @@ export class LoginEngine {
         lockedAt: null,
         lockedUntil: null,
         lastStep: counters.lastStep,
+        unlockStep: null,
       };
+      this.#remembered.delete(user);
       await this.#record(
         { user, service: 'idv-agent' },
         {
@@ -180,6 +202,24 @@ export class LoginEngine {
     return [...names].sort();
   }
 
+  #remember(ctx: LoginContext, policy: Policy, record: CachedUser, now: number): void {
+    if (policy.rememberSeconds === 0) return;
+    let byService = this.#remembered.get(ctx.user);
+    if (!byService) this.#remembered.set(ctx.user, (byService = new Map()));
+    byService.set(ctx.service, { at: now, basis: basisOf(policy, record) });
+  }
+
+  /** A success remembered for this user and service, still in time and on the same basis. */
+  #isRemembered(ctx: LoginContext, policy: Policy | null, record: CachedUser | null, now: number) {
+    const r = this.#remembered.get(ctx.user)?.get(ctx.service);
+    if (!r || !policy || !record || policy.rememberSeconds === 0) return false;
+    // A clock set back before the success says nothing about its age: forget it.
+    const fresh = now >= r.at && now - r.at < policy.rememberSeconds * 1000;
+    if (fresh && r.basis === basisOf(policy, record)) return true;
+    this.#remembered.get(ctx.user)?.delete(ctx.service);
+    return false;
+  }
+
   async #matchRecovery(
     user: string,
     hashes: readonly string[],
@@ -198,8 +238,11 @@ export class LoginEngine {
     return { codeId, left: ids.length - 1 };
   }
 
-  /** `ctx.user` is the resolved name; exemption is checked on the name as typed (exact). */
-  async #gate(ctx: LoginContext, ambiguousName: boolean, typed: string) {
+  /**
+   * `ctx.user` is the resolved name; exemption is checked on the name as typed (exact). A
+   * remembered success counts at `begin` only: a login already at the prompt goes on with its code.
+   */
+  async #gate(ctx: LoginContext, ambiguousName: boolean, typed: string, atBegin: boolean) {
     const now = this.deps.now();
     const state = this.deps.cache.state;
     const record = ambiguousName ? null : await this.deps.cache.getUser(ctx.user);
@@ -211,6 +254,9 @@ export class LoginEngine {
       revoked: this.deps.cache.revoked,
       user: typed,
       service: ctx.service,
+      rhost: ctx.rhost,
+      tty: ctx.tty,
+      remembered: atBegin && this.#isRemembered(ctx, state.policy, record, now),
       record,
       counters,
       ambiguousName,
@@ -242,4 +288,19 @@ export class LoginEngine {
       this.deps.log.warn({ user: ctx.user, reason: d.reason }, 'login allowed by failMode=safe');
     this.deps.onEvent?.(point === 'verify');
   }
+}
+
+/** What a remembered success depends on: the policy and the user's record (secret, status, ...). */
+function basisOf(policy: Policy, record: CachedUser): string {
+  return createHash('sha256')
+    .update(
+      JSON.stringify([
+        policy,
+        record.totp,
+        record.status,
+        record.graceStartedAt,
+        record.unlockedAt,
+      ]),
+    )
+    .digest('base64url');
 }

@@ -32,16 +32,27 @@ export function clockTime(ms: number, now: number): string {
   return new Date(now).toDateString() === d.toDateString() ? hhmm : `${dayMonth(ms)} ${hhmm}`;
 }
 
+function lockedText(until: number | null, now: number): string {
+  return until === null
+    ? 'Too many failed attempts: locked until an administrator unlocks the account'
+    : `Too many failed attempts: locked until ${clockTime(until, now)}`;
+}
+
 export const MESSAGES = {
   wrongCode: (left: number) => `Wrong code, ${left} ${left === 1 ? 'attempt' : 'attempts'} left`,
   replayed: (left: number) =>
     `This code was already used; wait for the next one (${left} ${left === 1 ? 'attempt' : 'attempts'} left)`,
-  locked: (until: number | null, now: number) =>
-    until === null
-      ? 'Too many failed attempts: locked until an administrator unlocks the account'
-      : `Too many failed attempts: locked until ${clockTime(until, now)}`,
   accountLocked:
     'Too many failed attempts on this account (on all machines): locked until an administrator unlocks it',
+  locked: (until: number | null, now: number) => lockedText(until, now),
+  selfUnlockOffer: (until: number | null, now: number) =>
+    `${lockedText(until, now)}. To unlock now, type two consecutive codes from your app`,
+  selfUnlockNext: 'Code accepted. To end the lockout, type the next code when your app shows it',
+  selfUnlockWrong: (until: number | null, now: number, left: number) =>
+    `Wrong code: still ${lockedText(until, now).replace(/^Too many failed attempts: /, '')} (${left} self-unlock ${left === 1 ? 'attempt' : 'attempts'} left)`,
+  selfUnlockSpent: (until: number | null, now: number) =>
+    `${lockedText(until, now)}; too many wrong codes to unlock it yourself`,
+  selfUnlocked: 'Two consecutive codes accepted: the lockout has ended',
   graceUntil: (deadline: number) =>
     `You must set up your authenticator app by ${dayMonth(deadline)}`,
   graceOver: (deadline: number) =>

@@ -17,7 +17,7 @@ import { verifyCode } from '../../protocol/totp.js';
 import type { Policy } from '../../protocol/policy.js';
 import type { CachedUser, Counters } from '../store/cache.js';
 import type { Decision } from './decide.js';
-import { accountLocked, lockState } from './decide.js';
+import { accountLocked, lockState, selfUnlockOpen } from './decide.js';
 import { MESSAGES } from './messages.js';
 
 /**
@@ -79,6 +79,9 @@ export function verifyAttempt(input: VerifyInput): VerifyResult {
   if (user.accountLockedAt !== null)
     return { ...accountLocked('locked'), counters: input.counters };
   const lock = lockState(input.counters, user.unlockedAt, now);
+  if (lock.locked && selfUnlockOpen(policy, user, lock.counters) && user.totp !== null) {
+    return selfUnlockAttempt(input, user.totp, lock.counters, lock.until);
+  }
   if (lock.locked) {
     return {
       reply: { type: 'locked', until: lock.until, message: MESSAGES.locked(lock.until, now) },
@@ -123,6 +126,7 @@ export function verifyAttempt(input: VerifyInput): VerifyResult {
           lockedAt: null,
           lockedUntil: null,
           lastStep: r.step,
+          unlockStep: null,
         },
       };
     }
@@ -148,5 +152,75 @@ export function verifyAttempt(input: VerifyInput): VerifyResult {
     outcome: 'invalid',
     reason,
     counters: { ...counters, failures, lastFailureAt: now },
+  };
+}
+
+/**
+ * A code typed while locked out, with self-unlock open (decide.ts selfUnlockOpen): multiOTP's
+ * rule, two consecutive valid codes. A valid code (newer than the replay guard) is remembered as
+ * `unlockStep` and burnt like any accepted code; the code of the very next step ends the lockout.
+ * Anything else (wrong, replayed, a recovery code) forgets the first code and counts one more
+ * failure, which never extends the lockout; after maxAttempts of them the lockout can only end by
+ * its time or an admin.
+ */
+function selfUnlockAttempt(
+  input: VerifyInput,
+  totp: NonNullable<CachedUser['totp']>,
+  counters: Counters,
+  until: number | null,
+): VerifyResult {
+  const { now, policy } = input;
+  const r = RECOVERY_RE.test(input.code)
+    ? ({ ok: false, reason: 'mismatch' } as const)
+    : verifyCode(totp, input.code, now, policy.window, counters.lastStep);
+  if (r.ok && counters.unlockStep !== null && r.step === counters.unlockStep + 1) {
+    return {
+      reply: { type: 'ok', message: MESSAGES.selfUnlocked },
+      outcome: 'ok',
+      reason: 'self-unlock',
+      counters: {
+        failures: 0,
+        lastFailureAt: null,
+        lockedAt: null,
+        lockedUntil: null,
+        lastStep: r.step,
+        unlockStep: null,
+      },
+    };
+  }
+  const budget = 2 * policy.maxAttempts - counters.failures;
+  if (r.ok) {
+    return {
+      reply: {
+        type: 'invalid',
+        attemptsLeft: Math.max(1, budget),
+        message: MESSAGES.selfUnlockNext,
+      },
+      // A valid code: neither a failure nor yet a success (the server's account budget counts
+      // `invalid` and `locked` as failures).
+      outcome: 'prompt',
+      reason: 'self-unlock-first-code',
+      counters: { ...counters, lastStep: r.step, unlockStep: r.step },
+    };
+  }
+  const next: Counters = {
+    ...counters,
+    failures: counters.failures + 1,
+    lastFailureAt: now,
+    unlockStep: null,
+  };
+  const left = budget - 1;
+  return {
+    reply:
+      left > 0
+        ? {
+            type: 'invalid',
+            attemptsLeft: left,
+            message: MESSAGES.selfUnlockWrong(until, now, left),
+          }
+        : { type: 'locked', until, message: MESSAGES.selfUnlockSpent(until, now) },
+    outcome: 'locked',
+    reason: r.reason,
+    counters: next,
   };
 }

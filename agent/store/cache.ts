@@ -52,6 +52,11 @@ export interface Counters {
   /** null while lockedAt is set: locked until unlocked (lockoutSeconds = 0). */
   lockedUntil: number | null;
   lastStep: number | null;
+  /**
+   * Self-unlock: the time step of a valid code typed while locked out; the code of the very next
+   * step ends the lockout. null when there is none (cleared by any wrong code and any unlock).
+   */
+  unlockStep: number | null;
 }
 
 export const EMPTY_COUNTERS: Readonly<Counters> = Object.freeze({
@@ -60,6 +65,7 @@ export const EMPTY_COUNTERS: Readonly<Counters> = Object.freeze({
   lockedAt: null,
   lockedUntil: null,
   lastStep: null,
+  unlockStep: null,
 });
 
 /** What the cache knows about its sync state. */
@@ -91,6 +97,7 @@ interface CounterRow {
   locked_at: number | null;
   locked_until: number | null;
   last_step: number | null;
+  unlock_step: number | null;
 }
 
 /** A recovery code accepted on this device: written with the login's counters and event. */
@@ -279,18 +286,19 @@ export class Cache {
         ? [
             // The replay guard only rises: a step pushed from another device while this login
             // was being decided stays.
-            `INSERT INTO counters (name, failures, last_failure_at, locked_at, locked_until, last_step) VALUES (${[
+            `INSERT INTO counters (name, failures, last_failure_at, locked_at, locked_until, last_step, unlock_step) VALUES (${[
               name,
               counters.failures,
               counters.lastFailureAt,
               counters.lockedAt,
               counters.lockedUntil,
               counters.lastStep,
+              counters.unlockStep,
             ]
               .map(sqlLiteral)
               .join(', ')}) ON CONFLICT (name) DO UPDATE SET failures = excluded.failures,
               last_failure_at = excluded.last_failure_at, locked_at = excluded.locked_at,
-              locked_until = excluded.locked_until, ${RAISE_LAST_STEP}`,
+              locked_until = excluded.locked_until, unlock_step = excluded.unlock_step, ${RAISE_LAST_STEP}`,
           ]
         : []),
       ...(used
@@ -516,7 +524,7 @@ export class Cache {
     // An admin unlock clears what started before it (lockout, and failures counted before it).
     if (unlockedAt !== null) {
       await tx.run(
-        `UPDATE counters SET failures = 0, last_failure_at = NULL, locked_at = NULL, locked_until = NULL
+        `UPDATE counters SET failures = 0, last_failure_at = NULL, locked_at = NULL, locked_until = NULL, unlock_step = NULL
          WHERE name = ? AND (locked_at <= ? OR (locked_at IS NULL AND last_failure_at <= ?))`,
         [u.name, unlockedAt, unlockedAt],
       );
@@ -614,6 +622,7 @@ function countersOf(r: CounterRow): Counters {
     lockedAt: r.locked_at,
     lockedUntil: r.locked_until,
     lastStep: r.last_step,
+    unlockStep: r.unlock_step,
   };
 }
 

@@ -46,4 +46,9 @@ export const MIGRATIONS: readonly string[] = [
   // 3 (issue 14): the account lock the server pushes (accountMaxFailures reached over all
   // devices), part of the user's synced state like the rest of the row; server time, epoch ms.
   `ALTER TABLE users ADD COLUMN account_locked_at INTEGER;`,
+  // 4: self-unlock (agent/policy/verify.ts): the step of the first of two consecutive codes
+  // typed while locked out.
+  `
+  ALTER TABLE counters ADD COLUMN unlock_step INTEGER;
+  `,
 ];

@@ -48,16 +48,30 @@ const FLAGS: Record<string, { field: Field; means: string }> = {
     field: 'accountMaxFailures',
     means: 'failed codes in a row over all devices before the account locks everywhere',
   },
+  'self-unlock': {
+    field: 'selfUnlock',
+    means: 'a locked-out user may end the lockout with two consecutive codes',
+  },
+  'trusted-networks': {
+    field: 'trustedNetworks',
+    means: "CIDR networks whose remote logins are not asked for a code ('' = none)",
+  },
+  remember: {
+    field: 'rememberSeconds',
+    means: 'after a code, the same user and service here is not asked again for this long',
+  },
 };
 
 type Kind =
   | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'bool' }
   | { kind: 'list' }
   | { kind: 'int' | 'duration' | 'days'; min: number; max: number };
 
 function kindOf(field: Field): Kind {
   const schema = policySchema.shape[field] as z.ZodType;
   if (schema instanceof z.ZodEnum) return { kind: 'enum', values: schema.options as string[] };
+  if (schema instanceof z.ZodBoolean) return { kind: 'bool' };
   if (schema instanceof z.ZodArray) return { kind: 'list' };
   const n = schema as z.ZodNumber;
   const range = { min: n.minValue ?? 0, max: n.maxValue ?? Number.MAX_SAFE_INTEGER };
@@ -70,6 +84,7 @@ function shown(field: Field, value: unknown): string {
   const k = kindOf(field).kind;
   if (k === 'duration') return formatDuration(value as number);
   if (k === 'days') return `${value as number}d`;
+  if (k === 'bool') return value ? 'on' : 'off';
   if (Array.isArray(value)) return value.length ? value.join(',') : "''";
   return String(value);
 }
@@ -80,6 +95,8 @@ function allowed(field: Field): string {
   switch (k.kind) {
     case 'enum':
       return `one of ${k.values.join(', ')}`;
+    case 'bool':
+      return 'on or off';
     case 'list':
       return 'a comma-separated list';
     case 'int':
@@ -95,7 +112,7 @@ function placeholder(field: Field): string {
   const k = kindOf(field);
   return k.kind === 'enum'
     ? k.values.join('|')
-    : { list: 'A,B', int: 'N', duration: 'DUR', days: 'DAYS' }[k.kind];
+    : { bool: 'on|off', list: 'A,B', int: 'N', duration: 'DUR', days: 'DAYS' }[k.kind];
 }
 
 const policyOptions = Object.fromEntries([
@@ -117,6 +134,8 @@ const policyFlags: Record<string, FlagDoc> = {
   ),
 };
 
+const ON_OFF: Record<string, boolean> = { on: true, true: true, off: false, false: false };
+
 function parseValue(flag: string, field: Field, text: string): unknown {
   const k = kindOf(field).kind;
   const refuse = (): never => {
@@ -128,6 +147,9 @@ function parseValue(flag: string, field: Field, text: string): unknown {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
+  } else if (k === 'bool') {
+    const word = text.toLowerCase();
+    value = Object.hasOwn(ON_OFF, word) ? ON_OFF[word] : refuse();
   } else if (k === 'int') {
     value = /^[0-9]{1,9}$/.test(text) ? Number(text) : refuse();
   } else if (k === 'duration') {

@@ -27,7 +27,7 @@ const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const after = (line: string): RegExp => new RegExp(`${escape(line)}\\r?\\n${PROMPT.source}`);
 
 describe.skipIf(skip)(`pam_idv.so with pamtester${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  const pam = usePamWorld({ maxAttempts: 5, prompts: 3 });
+  const pam = usePamWorld({ maxAttempts: 5, prompts: 3, selfUnlock: false });
   const { cleanup, person } = pam;
 
   /** A service of the test's own: pam_unix, then the module with `options`. */

@@ -12,7 +12,7 @@ const skip = missing({ commands: ['sshd', 'ssh', 'ssh-keygen', 'useradd', 'userd
 const LOCKED = /Too many failed attempts: locked until (\d{1,2} [A-Z][a-z]+ )?\d\d:\d\d/;
 
 describe.skipIf(skip)(`sshd with idv${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  const pam = usePamWorld({ maxAttempts: 3, prompts: 3 });
+  const pam = usePamWorld({ maxAttempts: 3, prompts: 3, selfUnlock: false });
   const { cleanup, person } = pam;
 
   async function sshd(kind: 'publickey', os: TestUser, extra = ''): Promise<Sshd> {

@@ -76,7 +76,7 @@ const stops: (() => Promise<void>)[] = [];
 
 export function agentWorld(): Promise<AgentWorld> {
   agentWorldP ??= (async () => {
-    const world = await startWorld({ unknownUsers: 'deny', maxAttempts: 5 });
+    const world = await startWorld({ unknownUsers: 'deny', maxAttempts: 5, selfUnlock: false });
     stops.push(() => world.stop());
     const alice = (await world.enrolled('alice')).totp;
     const cache = join(world.agent.dataDir, 'cache.db');

@@ -75,6 +75,9 @@ export function policyFlags(p: Partial<Policy>): string[] {
   if (p.prompts !== undefined) add('prompts', String(p.prompts));
   if (p.unknownUsers !== undefined) add('unknown-users', p.unknownUsers);
   if (p.accountMaxFailures !== undefined) add('account-max-failures', String(p.accountMaxFailures));
+  if (p.selfUnlock !== undefined) add('self-unlock', p.selfUnlock ? 'on' : 'off');
+  if (p.trustedNetworks !== undefined) add('trusted-networks', p.trustedNetworks.join(','));
+  if (p.rememberSeconds !== undefined) add('remember', formatDuration(p.rememberSeconds));
   return f;
 }
 

@@ -15,7 +15,7 @@ let world: World;
 const sock = () => ['--socket', world.agent.socket];
 
 beforeAll(async () => {
-  world = await startWorld({ maxAttempts: 3, lockoutSeconds: 900, prompts: 3 });
+  world = await startWorld({ maxAttempts: 3, lockoutSeconds: 900, prompts: 3, selfUnlock: false });
 });
 afterAll(async () => {
   await world?.stop();

@@ -17,7 +17,12 @@ const alice: CachedUser = {
   unlockedAt: null,
   accountLockedAt: null,
 };
-const policy = (p: Partial<Policy> = {}): Policy => ({ ...DEFAULT_POLICY, ...p });
+// The plain lockout by default here; self-unlock has its own tests (agent-badday.test.ts).
+const policy = (p: Partial<Policy> = {}): Policy => ({
+  ...DEFAULT_POLICY,
+  selfUnlock: false,
+  ...p,
+});
 
 function begin(over: Partial<BeginInput> = {}, p: Partial<Policy> = {}) {
   return decideBegin({

@@ -36,7 +36,8 @@ const snapshot = (users: UserRecord[], revision = 1, policy = {}): Snapshot => (
   revision,
   serverTime: T0,
   deviceGroup: 'default',
-  policy: { ...DEFAULT_POLICY, ...policy },
+  // The plain lockout by default here; self-unlock has its own tests (agent-badday.test.ts).
+  policy: { ...DEFAULT_POLICY, selfUnlock: false, ...policy },
   users,
 });
 
