@@ -120,14 +120,7 @@ export function verifyAttempt(input: VerifyInput): VerifyResult {
         reply: { type: 'ok' },
         outcome: 'ok',
         step: r.step,
-        counters: {
-          failures: 0,
-          lastFailureAt: null,
-          lockedAt: null,
-          lockedUntil: null,
-          lastStep: r.step,
-          unlockStep: null,
-        },
+        counters: afterSuccess(r.step),
       };
     }
     reason = r.reason;
@@ -155,6 +148,18 @@ export function verifyAttempt(input: VerifyInput): VerifyResult {
   };
 }
 
+/** The counters after a TOTP code of `step` was accepted: failures and any lockout gone. */
+function afterSuccess(step: number): Counters {
+  return {
+    failures: 0,
+    lastFailureAt: null,
+    lockedAt: null,
+    lockedUntil: null,
+    lastStep: step,
+    unlockStep: null,
+  };
+}
+
 /**
  * A code typed while locked out, with self-unlock open (decide.ts selfUnlockOpen): multiOTP's
  * rule, two consecutive valid codes. A valid code (newer than the replay guard) is remembered as
@@ -178,14 +183,8 @@ function selfUnlockAttempt(
       reply: { type: 'ok', message: MESSAGES.selfUnlocked },
       outcome: 'ok',
       reason: 'self-unlock',
-      counters: {
-        failures: 0,
-        lastFailureAt: null,
-        lockedAt: null,
-        lockedUntil: null,
-        lastStep: r.step,
-        unlockStep: null,
-      },
+      step: r.step,
+      counters: afterSuccess(r.step),
     };
   }
   const budget = 2 * policy.maxAttempts - counters.failures;

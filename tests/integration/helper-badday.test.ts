@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Policy } from '../../protocol/policy.js';
 import { generateCode } from '../../protocol/totp.js';
-import { askAgent, begin, enroll, setPolicy, waitFor } from '../helpers/agent.js';
+import { enroll, setPolicy, waitFor } from '../helpers/agent.js';
 import { idvctl } from '../helpers/server.js';
 import { TEXT } from '../../pam-helper/text.js';
 import { pamEnv, runHelper, startWorld, type World } from './helper-world.js';
