@@ -1,5 +1,5 @@
 /** bench:scale (1): two replicas on one PostgreSQL. */
-import type { Window } from './scale.js';
+import type { Window } from './fleet.js';
 
 export async function startPushCluster(
   _n: number,
