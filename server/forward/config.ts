@@ -69,17 +69,29 @@ export const webhookDestinationSchema = z
     { message: 'must be https:// (http:// only to a loopback host)', path: ['url'] },
   );
 
-export const forwardConfigSchema = z.strictObject({
-  syslog: z.array(syslogDestinationSchema).max(16).default([]),
-  webhooks: z.array(webhookDestinationSchema).max(16).default([]),
-  /** Events per syslog burst or webhook request. */
-  batchSize: z.number().int().min(1).max(1000).default(100),
-  /** Seconds before retrying a failed destination; doubled each time up to 16x. */
-  retrySeconds: z.number().min(0.1).max(3600).default(5),
-  timeoutSeconds: z.number().min(0.1).max(600).default(10),
-  /** Where a destination seen for the first time starts: new events only, or every stored one. */
-  startAt: z.enum(['now', 'oldest']).default('now'),
-});
+export const forwardConfigSchema = z
+  .strictObject({
+    syslog: z.array(syslogDestinationSchema).max(16).default([]),
+    webhooks: z.array(webhookDestinationSchema).max(16).default([]),
+    /** Events per syslog burst or webhook request. */
+    batchSize: z.number().int().min(1).max(1000).default(100),
+    /** Seconds before retrying a failed destination; doubled each time up to 16x. */
+    retrySeconds: z.number().min(0.1).max(3600).default(5),
+    timeoutSeconds: z.number().min(0.1).max(600).default(10),
+    /** Where a destination seen for the first time starts: new events only, or every stored one. */
+    startAt: z.enum(['now', 'oldest']).default('now'),
+  })
+  .refine(
+    (f) => {
+      // Each destination keeps its cursor under this name: two of the same would share one.
+      const names = [
+        ...f.syslog.map((d) => `${d.transport}://${d.host}:${d.port}`),
+        ...f.webhooks.map((d) => `${new URL(d.url).origin}${new URL(d.url).pathname}`),
+      ];
+      return new Set(names).size === names.length;
+    },
+    { message: 'a destination is listed twice' },
+  );
 
 export type ForwardConfig = z.infer<typeof forwardConfigSchema>;
 export type SyslogDestination = z.infer<typeof syslogDestinationSchema>;
