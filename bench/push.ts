@@ -11,6 +11,7 @@
  *
  *   npm run bench:push                   # N = 1000 and 5000, 5 rounds each
  *   npm run bench:push -- 200 --rounds 3
+ *   npm run bench:push -- 1000 --signed  # agents that verify signed policy (the server signs)
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ import {
 
 const args = process.argv.slice(2);
 const roundsAt = args.indexOf('--rounds');
+/** --signed: the simulated agents ask for signed policy (hello nonce), as real agents do. */
+const SIGNED = args.includes('--signed');
 const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 5;
 const SIZES = args.filter((a, i) => /^[0-9]+$/.test(a) && args[i - 1] !== '--rounds').map(Number);
 const NS = SIZES.length ? SIZES : [1000, 5000];
@@ -119,7 +122,7 @@ async function setupIdv(n: number): Promise<Side & { payload: string }> {
   const agents = ids.map((id) => new SimAgent(url, id));
   const kb = await connectMeasured(child.pid as number, n, async (i) => {
     const a = agents[i] as SimAgent;
-    await a.connect({ validate: false });
+    await a.connect({ validate: false, signed: SIGNED });
     await a.nextSync(120_000);
   });
   let received = 0;

@@ -3,7 +3,7 @@
  * real Ed25519 key, connects to /v1/agent, answers the challenge, applies snapshots and deltas to
  * an in-memory view and acks them. No mocks: it speaks the real protocol to the real server.
  */
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import WebSocket from 'ws';
 import {
   helloSigningInput,
@@ -97,6 +97,8 @@ export interface SimOptions {
   noHello?: boolean;
   /** CA certificate for a wss:// server with a private CA. */
   ca?: Buffer;
+  /** Send a hello nonce, so the server signs; `signed` frames are unwrapped (not verified). */
+  signed?: boolean;
 }
 
 type Waiter = { pred: (m: ServerToAgent) => boolean; resolve: (m: ServerToAgent) => void };
@@ -153,6 +155,7 @@ export class SimAgent {
         } else {
           msg = JSON.parse(text) as ServerToAgent;
         }
+        if (msg.type === 'signed') msg = JSON.parse(msg.payload) as ServerToAgent;
         if (msg.type === 'challenge') {
           if (!opts.noHello) {
             const signature = sign(
@@ -169,6 +172,7 @@ export class SimAgent {
                 revision: opts.revision ?? this.revision,
                 agentVersion: 'sim/1',
                 facts: FACTS,
+                ...(opts.signed ? { nonce: randomBytes(32).toString('base64url') } : {}),
               }),
             );
           }
