@@ -54,6 +54,12 @@ export const ERRORS = {
   NOT_FOUND: { message: 'No such resource.', retryable: false, status: 404 },
   USER_NOT_FOUND: { message: 'No such user.', retryable: false, status: 404 },
   USER_EXISTS: { message: 'A user with this name already exists.', retryable: false, status: 409 },
+  ADMIN_NOT_FOUND: { message: 'No such admin.', retryable: false, status: 404 },
+  ADMIN_EXISTS: {
+    message: 'An admin with this name already exists.',
+    retryable: false,
+    status: 409,
+  },
   DEVICE_NOT_FOUND: { message: 'No such device.', retryable: false, status: 404 },
   DEVICE_REVOKED: { message: 'This device has been revoked.', retryable: false, status: 403 },
   TOKEN_INVALID: {

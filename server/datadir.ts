@@ -15,13 +15,21 @@ import {
 } from '../protocol/io/files.js';
 import { createSigningKey } from './signingkey.js';
 import { MASTER_KEY_BYTES, SecretBox, hashToken, newToken } from './store/crypto.js';
+import { SETUP_TTL_SECONDS } from './http/admins.js';
 import { SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
 
 export const DB_FILE = 'idv.db';
 export const KEY_FILE = 'master.key';
 
-/** Creates a fresh data directory; returns the first admin token (shown once, stored hashed). */
-export async function initDataDir(dir: string, now: number): Promise<string> {
+/**
+ * Creates a fresh data directory; returns the first admin token and the first console admin's
+ * set-up token (both shown once, stored hashed).
+ */
+export async function initDataDir(
+  dir: string,
+  now: number,
+  firstAdmin = 'admin',
+): Promise<{ token: string; setupToken: string }> {
   if (existsSync(join(dir, KEY_FILE)) || existsSync(join(dir, DB_FILE))) {
     throw new IdvError('ALREADY_INITIALIZED', `${dir} is already initialised`);
   }
@@ -36,12 +44,30 @@ export async function initDataDir(dir: string, now: number): Promise<string> {
   // SQLite creates its -wal/-shm files with the database's mode: make that owner-only.
   chmodSync(join(dir, DB_FILE), 0o600);
   const token = newToken();
+  const setupToken = newToken();
   try {
     await store.addAdminToken(hashToken(token), now);
+    await store.admins.create(
+      firstAdmin,
+      'admin',
+      { tokenHash: hashToken(setupToken), expiresAt: now + SETUP_TTL_SECONDS * 1000 },
+      'local',
+      now,
+    );
+    await store.audit.append({
+      at: now,
+      actor: 'local',
+      role: 'admin',
+      source: 'local',
+      action: 'admin.add',
+      target: firstAdmin,
+      detail: { role: 'admin', by: 'idv-server init' },
+      result: 'ok',
+    });
   } finally {
     await store.close();
   }
-  return token;
+  return { token, setupToken };
 }
 
 /** Opens an initialised data directory, checking its permissions first. */

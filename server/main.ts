@@ -4,7 +4,9 @@ import { IdvError } from '../protocol/errors.js';
 import { keepRunningWithoutOutput } from '../protocol/io/stdout.js';
 import { IDV_VERSION } from '../protocol/version.js';
 import { loadConfig } from './config.js';
+import { NAME_RE } from '../protocol/policy.js';
 import { initDataDir, openDataDir } from './datadir.js';
+import { SETUP_PATH } from './http/admins.js';
 import { startServer } from './serve.js';
 import { loadSigningKey, openSigningKey, rotateSigningKey } from './signingkey.js';
 import { hashToken, newToken } from './store/crypto.js';
@@ -25,16 +27,41 @@ export const spec: ProgramSpec = {
     init: {
       summary:
         'Create the data directory, its database, master key (0600) and the first admin token',
-      options: { 'data-dir': { type: 'string' } },
-      flags: { 'data-dir': DATA_DIR_FLAG },
+      options: {
+        'data-dir': { type: 'string' },
+        admin: { type: 'string' },
+        'public-url': { type: 'string' },
+      },
+      flags: {
+        'data-dir': DATA_DIR_FLAG,
+        admin: { value: 'NAME', help: 'the first console admin (default: admin)' },
+        'public-url': {
+          value: 'URL',
+          help: 'the URL the server will be reached at, for the set-up link (or IDV_PUBLIC_URL)',
+        },
+      },
       run: async ({ values }, io) => {
         const dir = dataDirOf(values);
-        const token = await initDataDir(dir, Date.now());
+        const admin = stringFlag(values, 'admin') ?? 'admin';
+        if (!NAME_RE.test(admin)) throw new IdvError('USAGE', '--admin: not a valid name');
+        const { token, setupToken } = await initDataDir(dir, Date.now(), admin);
+        const base = (stringFlag(values, 'public-url') ?? process.env.IDV_PUBLIC_URL ?? '').replace(
+          /\/+$/,
+          '',
+        );
+        const link = `${base}${SETUP_PATH}${setupToken}`;
         if (values.json)
-          io.out(JSON.stringify({ adminToken: token, signingKey: loadSigningKey(dir).publicKey }));
+          io.out(
+            JSON.stringify({
+              adminToken: token,
+              signingKey: loadSigningKey(dir).publicKey,
+              adminSetupLink: link,
+            }),
+          );
         else
           io.out(
-            `Admin token (shown once, keep it safe; idvctl reads it from IDV_TOKEN):\n${token}`,
+            `Admin token (shown once, keep it safe; idvctl reads it from IDV_TOKEN):\n${token}\n\n` +
+              `Console set-up link for admin ${admin} (shown once, works once, for 24 h${base ? '' : "; open it on the server's address"}):\n${link}`,
           );
         return EXIT.OK;
       },

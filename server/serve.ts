@@ -8,6 +8,7 @@ import { openDataDir } from './datadir.js';
 import { DirectorySync } from './directory/sync.js';
 import { EventFeed } from './feed.js';
 import { Forwarder } from './forward/forwarder.js';
+import { InternalCaller } from './http/actor.js';
 import { buildApp, servedRoutes } from './http/app.js';
 import { ConnectionGuard } from './http/guard.js';
 import { Mailer } from './mail/mailer.js';
@@ -23,6 +24,8 @@ export interface RunningServer {
   hub: Hub;
   /** Every HTTP route served (method, pattern): for the OpenAPI document's test. */
   routes(): readonly { method: string; url: string }[];
+  /** The console's in-process way into the API (tests call routes as a named admin). */
+  internal: InternalCaller;
   /** Agents told (1001), listener closed, database closed. */
   stop(): Promise<void>;
 }
@@ -99,7 +102,8 @@ export async function startServer(
     await store.close();
     throw err;
   }
-  const app = buildApp(ctx, hub, { directory, forwarder });
+  const internal = new InternalCaller();
+  const app = buildApp(ctx, hub, { directory, forwarder }, internal);
   const { host, port } = splitListen(config.listen);
   try {
     await feed.start();
@@ -125,6 +129,7 @@ export async function startServer(
     ctx,
     hub,
     routes: () => servedRoutes(app),
+    internal,
     stop: () =>
       (stopping ??= (async () => {
         await directory?.stop();

@@ -20,6 +20,7 @@ import { ApiClient } from './client.js';
 import { eventsCommand } from './events.js';
 import { block, table } from './format.js';
 import { integrationCommands } from './integrations.js';
+import { adminCommands } from './admins.js';
 import { policyCommands } from './policy.js';
 import { IDVCTL_MANUAL } from './manual.js';
 
@@ -466,6 +467,7 @@ export const spec: ProgramSpec = {
     ...policyCommands(client),
     events: eventsCommand(client),
     ...integrationCommands(client),
+    ...adminCommands(client),
   },
   manual: IDVCTL_MANUAL,
   epilog: '\nEnvironment: IDV_SERVER (server URL), IDV_TOKEN (admin token).\n',

@@ -16,7 +16,7 @@ type Json = Record<string, unknown>;
 type Field = keyof Policy;
 
 /** Flag → policy field, and what the field means to an admin (the rest comes from the schema). */
-const FLAGS: Record<string, { field: Field; means: string }> = {
+export const FLAGS: Record<string, { field: Field; means: string }> = {
   mfa: { field: 'mfa', means: 'ask for a code on these devices, or stay out of the way' },
   'user-groups': {
     field: 'userGroups',
@@ -68,7 +68,7 @@ type Kind =
   | { kind: 'list' }
   | { kind: 'int' | 'duration' | 'days'; min: number; max: number };
 
-function kindOf(field: Field): Kind {
+export function kindOf(field: Field): Kind {
   const schema = policySchema.shape[field] as z.ZodType;
   if (schema instanceof z.ZodEnum) return { kind: 'enum', values: schema.options as string[] };
   if (schema instanceof z.ZodBoolean) return { kind: 'bool' };
@@ -80,7 +80,7 @@ function kindOf(field: Field): Kind {
   return { kind: 'int', ...range };
 }
 
-function shown(field: Field, value: unknown): string {
+export function shown(field: Field, value: unknown): string {
   const k = kindOf(field).kind;
   if (k === 'duration') return formatDuration(value as number);
   if (k === 'days') return `${value as number}d`;
@@ -90,7 +90,7 @@ function shown(field: Field, value: unknown): string {
 }
 
 /** What a value may be: `required, off`, `1-100`, `a duration from 1m to 365d`. */
-function allowed(field: Field): string {
+export function allowed(field: Field): string {
   const k = kindOf(field);
   switch (k.kind) {
     case 'enum':
@@ -136,7 +136,7 @@ const policyFlags: Record<string, FlagDoc> = {
 
 const ON_OFF: Record<string, boolean> = { on: true, true: true, off: false, false: false };
 
-function parseValue(flag: string, field: Field, text: string): unknown {
+export function parseValue(flag: string, field: Field, text: string): unknown {
   const k = kindOf(field).kind;
   const refuse = (): never => {
     throw new IdvError('USAGE', `--${flag} must be ${allowed(field)}`);

@@ -8,8 +8,11 @@ import type { z } from 'zod';
 import { registerRequestSchema, registerResponseSchema } from '../../protocol/messages.js';
 import { policyPatchSchema } from '../../protocol/policy.js';
 import { regenerateBody, roleBody } from '../portal/admin.js';
+import { addAdminBody } from './admins.js';
+import { auditQuery } from './audit.js';
 import { tokenBody } from './devices.js';
 import { syncBody } from './directory.js';
+import { rolloutQuery } from './policy.js';
 import { eventQuery } from './events.js';
 import {
   addUserBody,
@@ -27,7 +30,7 @@ export interface RouteDoc {
   method: Method;
   /** The route as fastify has it (`/v1/users/:name`). */
   url: string;
-  tag: 'users' | 'devices' | 'policy' | 'events' | 'integrations' | 'server';
+  tag: 'users' | 'devices' | 'policy' | 'events' | 'integrations' | 'server' | 'admins';
   summary: string;
   /** `admin`: a bearer admin token; `none`: no credential (or one inside the body). */
   auth: 'admin' | 'none';
@@ -285,5 +288,49 @@ export const API_ROUTES: readonly RouteDoc[] = [
     auth: 'admin',
     summary: 'Each event destination: its cursor, how far behind, the last error',
     ok: { status: 200, description: '{lastEventSeq, destinations: [destination]}' },
+    method: 'GET',
+    url: '/v1/policies/:group/rollout',
+    tag: 'policy',
+    auth: 'admin',
+    params: groupParams,
+    query: rolloutQuery,
+    summary: "How many of the group's devices have applied a revision (a policy push's progress)",
+    ok: { status: 200, description: '{deviceGroup, revision, total, acked}' },
+  },
+  {
+    method: 'GET',
+    url: '/v1/admins',
+    tag: 'admins',
+    auth: 'admin',
+    summary: 'Console admin accounts (never a secret)',
+    ok: { status: 200, description: '{admins: [admin]}' },
+  },
+  {
+    method: 'POST',
+    url: '/v1/admins',
+    tag: 'admins',
+    auth: 'admin',
+    body: addAdminBody,
+    summary: 'Add a console admin: its one-time set-up link, shown once',
+    ok: { status: 201, description: 'The admin, with link and linkExpiresAt' },
+  },
+  {
+    method: 'POST',
+    url: '/v1/admins/:name/unlock',
+    tag: 'admins',
+    auth: 'admin',
+    params: nameParams,
+    body: emptyBody,
+    summary: 'Unlock a console admin locked by five failed sign-ins',
+    ok: { status: 200, description: 'The admin' },
+  },
+  {
+    method: 'GET',
+    url: '/v1/audit',
+    tag: 'admins',
+    auth: 'admin',
+    query: auditQuery,
+    summary: 'The audit log: every admin action, newest first (oldest first with after)',
+    ok: { status: 200, description: '{entries: [entry]}' },
   },
 ];

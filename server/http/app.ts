@@ -10,8 +10,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import { ERRORS, IdvError, type ErrorCode } from '../../protocol/errors.js';
 import { plainHttpOffLoopback } from '../config.js';
 import type { ServerContext } from '../context.js';
+import { registerConsole } from '../console/index.js';
 import { registerPortal } from '../portal/index.js';
 import type { Hub } from '../sync/hub.js';
+import { InternalCaller } from './actor.js';
+import { registerAdminRoutes } from './admins.js';
+import { registerAudit } from './audit.js';
 import { registerAuth } from './auth.js';
 import type { DirectorySync } from '../directory/sync.js';
 import type { Forwarder } from '../forward/forwarder.js';
@@ -65,6 +69,7 @@ export function buildApp(
     directory: null,
     forwarder: null,
   },
+  internal: InternalCaller = new InternalCaller(),
 ): FastifyInstance {
   const tls =
     ctx.config.tlsCert && ctx.config.tlsKey
@@ -129,7 +134,9 @@ export function buildApp(
       if (method !== 'HEAD') routes.push({ method, url: r.url });
   });
 
-  registerAuth(app, ctx);
+  internal.attach(app);
+  registerAuth(app, ctx, internal);
+  registerAudit(app, ctx);
   app.get('/healthz', async () => ({
     ok: true,
     revision: await ctx.store.revision(),
@@ -146,7 +153,9 @@ export function buildApp(
   registerEventRoutes(app, ctx);
   registerOpenApiRoute(app);
   registerIntegrationRoutes(app, ctx, parts);
+  registerAdminRoutes(app, ctx);
   registerPortal(app, ctx, hub);
+  registerConsole(app, ctx, internal);
 
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
   return app;

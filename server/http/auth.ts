@@ -7,11 +7,16 @@
  * percent-escapes (`/%76%31/users` is `/v1/users`), so a check on the raw text could be walked
  * around. A request that matches no route is judged by its decoded path, so unknown /v1 paths
  * get the same 401 as known ones.
+ *
+ * Then the role: the route's rule (roles.ts) against the caller's role, before the handler runs.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { IdvError } from '../../protocol/errors.js';
 import type { ServerContext } from '../context.js';
 import { hashToken } from '../store/crypto.js';
+import { ACTOR_HEADER, SOURCE_HEADER, type Actor, type InternalCaller } from './actor.js';
+import { addressKey } from './guard.js';
+import { allows, ruleFor } from './roles.js';
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]{16,256})$/;
 /** Route patterns under /v1 that carry their own credential (or none). */
@@ -39,14 +44,46 @@ export function needsAdminToken(req: FastifyRequest): boolean {
   return path === null || underV1(path.toLowerCase()) || underV1(req.url.toLowerCase());
 }
 
-export function registerAuth(app: FastifyInstance, ctx: ServerContext): void {
+/** The route rule's key: HEAD is GET. */
+export function routeMethod(req: FastifyRequest): string {
+  return req.method === 'HEAD' ? 'GET' : req.method;
+}
+
+async function actorOf(
+  req: FastifyRequest,
+  ctx: ServerContext,
+  internal: InternalCaller,
+  token: string,
+): Promise<Actor | null> {
+  if (internal.matches(token)) {
+    const name = req.headers[ACTOR_HEADER];
+    const source = req.headers[SOURCE_HEADER];
+    if (typeof name !== 'string' || typeof source !== 'string') return null;
+    const admin = await ctx.store.admins.get(name);
+    if (!admin || admin.status !== 'active') return null;
+    return { id: `admin:${admin.name}`, role: admin.role, source };
+  }
+  const hash = hashToken(token);
+  if (!(await ctx.store.hasAdminToken(hash))) return null;
+  return { id: `token:${hash.slice(0, 8)}`, role: 'admin', source: addressKey(req.ip) };
+}
+
+export function registerAuth(
+  app: FastifyInstance,
+  ctx: ServerContext,
+  internal: InternalCaller,
+): void {
+  app.decorateRequest('actor', null);
   app.addHook('onRequest', async (req) => {
     if (!needsAdminToken(req)) return;
     const m = BEARER.exec(req.headers.authorization ?? '');
-    if (!m || !(await ctx.store.hasAdminToken(hashToken(m[1] as string)))) {
-      throw new IdvError('UNAUTHORIZED');
-    }
+    const actor = m ? await actorOf(req, ctx, internal, m[1] as string) : null;
+    if (!actor) throw new IdvError('UNAUTHORIZED');
+    req.actor = actor;
     // An admin's connection (events --follow, keep-alive) no longer counts as a stranger's.
     ctx.connections.trust(req.socket);
+    const rule = ruleFor(routeMethod(req), req.routeOptions.url ?? '');
+    if (!allows(actor.role, rule.role))
+      throw new IdvError('FORBIDDEN', `the ${actor.role} role may not do this (${rule.role} only)`);
   });
 }

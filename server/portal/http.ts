@@ -7,8 +7,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 export const CSP =
   "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-export function securityHeaders(reply: FastifyReply, cacheable = false): void {
-  void reply.header('content-security-policy', CSP);
+export function securityHeaders(reply: FastifyReply, cacheable = false, csp = CSP): void {
+  void reply.header('content-security-policy', csp);
   void reply.header('x-content-type-options', 'nosniff');
   void reply.header('referrer-policy', 'no-referrer');
   void reply.header('x-frame-options', 'DENY');
@@ -20,8 +20,8 @@ export function securityHeaders(reply: FastifyReply, cacheable = false): void {
 }
 
 /** `__Host-` pins the cookie to this origin, path / and Secure; only possible over TLS. */
-export function cookieName(secure: boolean): string {
-  return secure ? '__Host-idv_portal' : 'idv_portal';
+export function cookieName(secure: boolean, base = 'idv_portal'): string {
+  return secure ? `__Host-${base}` : base;
 }
 
 export function readCookie(req: FastifyRequest, name: string): string | undefined {
@@ -35,17 +35,22 @@ export function readCookie(req: FastifyRequest, name: string): string | undefine
   return undefined;
 }
 
-export function setSessionCookie(reply: FastifyReply, secure: boolean, id: string): void {
+export function setSessionCookie(
+  reply: FastifyReply,
+  secure: boolean,
+  id: string,
+  base?: string,
+): void {
   void reply.header(
     'set-cookie',
-    `${cookieName(secure)}=${id}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`,
+    `${cookieName(secure, base)}=${id}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`,
   );
 }
 
-export function clearSessionCookie(reply: FastifyReply, secure: boolean): void {
+export function clearSessionCookie(reply: FastifyReply, secure: boolean, base?: string): void {
   void reply.header(
     'set-cookie',
-    `${cookieName(secure)}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure ? '; Secure' : ''}`,
+    `${cookieName(secure, base)}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure ? '; Secure' : ''}`,
   );
 }
 

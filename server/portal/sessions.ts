@@ -88,7 +88,7 @@ export class SessionStore {
 }
 
 /** Constant-time check of a submitted CSRF token against the session's. */
-export function csrfMatches(session: Session, submitted: unknown): boolean {
+export function csrfMatches(session: Pick<Session, 'csrf'>, submitted: unknown): boolean {
   if (typeof submitted !== 'string' || submitted.length !== session.csrf.length) return false;
   return timingSafeEqual(Buffer.from(submitted), Buffer.from(session.csrf));
 }

@@ -133,4 +133,52 @@ export const MIGRATIONS: readonly string[] = [
   INTEGRATION_TABLES,
   // 8 (signed): each device's event-chain head and the breaks found (server/store/chain.ts).
   CHAIN_MIGRATION,
+  // 9 (console): admin accounts with their sign-in counter, their recovery codes, browser
+  // sessions in the store (every replica sees them; realm: console or portal), the audit log.
+  `
+  CREATE TABLE admins (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    status TEXT NOT NULL,
+    password_hash TEXT,
+    totp_sealed TEXT,
+    pending_sealed TEXT,
+    setup_hash TEXT UNIQUE,
+    setup_expires_at BIGINT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    locked_at BIGINT,
+    last_step BIGINT,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    last_signin_at BIGINT
+  );
+  CREATE TABLE admin_recovery_codes (
+    admin TEXT NOT NULL REFERENCES admins(name) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (admin, id)
+  );
+  CREATE TABLE web_sessions (
+    id_hash TEXT PRIMARY KEY,
+    realm TEXT NOT NULL,
+    subject TEXT,
+    csrf TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL
+  );
+  CREATE INDEX web_sessions_subject ON web_sessions (realm, subject);
+  CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    source TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    result TEXT NOT NULL
+  );
+  CREATE INDEX audit_at ON audit (at);
+  `,
 ];

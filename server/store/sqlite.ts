@@ -19,10 +19,13 @@ import {
 } from '../../protocol/policy.js';
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import { applyAccountItems, CLEAR_ACCOUNT_LOCK, CLEAR_REPLAY_GUARD } from './account.js';
+import { SqliteAdminAccounts } from './admins.js';
+import { SqliteAuditLog } from './audit.js';
 import { hashesEqual, type SecretBox } from './crypto.js';
 import { getChain, saveChain, type DeviceChain } from './chain.js';
 import { eventFromRow, type EventRow } from './event-row.js';
 import { SqliteIntegrations } from './sqlite-integrations.js';
+import { SqliteWebSessions } from './sessions.js';
 import { MIGRATIONS } from './migrations.js';
 import { Notices, type Notice } from './notices.js';
 import { SqlPortalStore, type PortalStore } from './portal-state.js';
@@ -85,6 +88,9 @@ export class SqliteStore implements Store {
   /** Notices of the transaction running now, emitted after its commit. */
   private uncommitted: Notice[] = [];
   readonly integrations: SqliteIntegrations;
+  readonly admins: SqliteAdminAccounts;
+  readonly sessions: SqliteWebSessions;
+  readonly audit: SqliteAuditLog;
 
   private constructor(
     private readonly db: Database,
@@ -94,6 +100,9 @@ export class SqliteStore implements Store {
     this.retention = options.changeLogRetention ?? 10_000;
     this.portal = new SqlPortalStore(db, box);
     this.integrations = new SqliteIntegrations(db, box);
+    this.admins = new SqliteAdminAccounts(db, box);
+    this.sessions = new SqliteWebSessions(db);
+    this.audit = new SqliteAuditLog(db);
   }
 
   /** Opens (and migrates) the database at `path`. */

@@ -10,6 +10,9 @@ import type { Notices } from './notices.js';
 import type { PortalStore } from './portal-state.js';
 import type { DeviceChain } from './chain.js';
 import type { IntegrationStore } from './integrations.js';
+import type { AdminAccounts } from './admins.js';
+import type { AuditLog } from './audit.js';
+import type { WebSessions } from './sessions.js';
 
 export type UserStatus = 'active' | 'suspended';
 /** `admin`: an administrator's own account (portal sign-in limited to five attempts). */
@@ -163,6 +166,13 @@ export interface Store {
   readonly notices: Notices;
 
   revision(): Promise<number>;
+
+  /** The console's admin accounts (server/store/admins.ts). */
+  readonly admins: AdminAccounts;
+  /** Browser sessions of the console and the portal (server/store/sessions.ts). */
+  readonly sessions: WebSessions;
+  /** Every admin action (server/store/audit.ts). */
+  readonly audit: AuditLog;
 
   addAdminToken(hash: string, at: number): Promise<void>;
   /** True when a token with this hash exists (compared in constant time). */

@@ -41,7 +41,7 @@ function concrete(url: string): string {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'idv-openapi-'));
-  token = await initDataDir(join(dir, 'data'), Date.now());
+  ({ token } = await initDataDir(join(dir, 'data'), Date.now()));
   const config = loadConfig({
     flags: { dataDir: join(dir, 'data'), listen: '127.0.0.1:0' },
     env: {},

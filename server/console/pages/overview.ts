@@ -1,0 +1,137 @@
+/**
+ * Overview: devices online / offline / stale, users not enrolled (grace left), users locked now
+ * (and where), logins and failures in the last 24 h as numbers and a small hourly chart.
+ */
+import { h, type Html } from '../../portal/html.js';
+import { ago } from '../layout.js';
+import { enc, type Json, type PageCtx, type Rendered } from '../kit.js';
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+/** The (user, device) pairs whose latest event is a lockout that has not run out. */
+export function lockedNow(events: Json[], lockoutMs: (device: string) => number, now: number) {
+  const last = new Map<string, Json>();
+  for (const e of events) {
+    // An unlock for every device (`*`) ends the user's lockouts everywhere.
+    if (e.device === '*') {
+      for (const k of [...last.keys()]) if (k.startsWith(`${String(e.user)}\n`)) last.delete(k);
+      continue;
+    }
+    last.set(`${String(e.user)}\n${String(e.device)}`, e);
+  }
+  return [...last.values()].filter((e) => {
+    if (e.outcome !== 'locked') return false;
+    const ms = lockoutMs(String(e.device));
+    return ms === 0 || Date.parse(String(e.at)) + ms > now;
+  });
+}
+
+function chart(events: Json[], now: number): Html {
+  const ok = new Array<number>(24).fill(0);
+  const bad = new Array<number>(24).fill(0);
+  for (const e of events) {
+    const i = 23 - Math.floor((now - Date.parse(String(e.at))) / HOUR);
+    if (i < 0 || i > 23) continue;
+    if (e.outcome === 'ok') ok[i] = (ok[i] ?? 0) + 1;
+    else if (e.outcome === 'invalid' || e.outcome === 'locked' || e.outcome === 'deny')
+      bad[i] = (bad[i] ?? 0) + 1;
+  }
+  const max = Math.max(1, ...ok.map((n, i) => n + (bad[i] ?? 0)));
+  const W = 480;
+  const H = 120;
+  const bw = W / 24;
+  const bars = ok.map((n, i) => {
+    const b = bad[i] ?? 0;
+    const hOk = (n / max) * (H - 20);
+    const hBad = (b / max) * (H - 20);
+    const x = (i * bw + 2).toFixed(1);
+    return h`<rect class="ok" x="${x}" y="${(H - 14 - hOk).toFixed(1)}" width="${(bw - 4).toFixed(1)}" height="${hOk.toFixed(1)}"></rect><rect class="bad" x="${x}" y="${(H - 14 - hOk - hBad).toFixed(1)}" width="${(bw - 4).toFixed(1)}" height="${hBad.toFixed(1)}"></rect>`;
+  });
+  const total = ok.reduce((a, b) => a + b, 0);
+  const failed = bad.reduce((a, b) => a + b, 0);
+  return h`<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="Logins per hour over the last 24 hours: ${total} accepted, ${failed} failed; most in one hour: ${max}">
+<line class="axis" x1="0" y1="${H - 14}" x2="${W}" y2="${H - 14}"></line>${bars}
+<text x="0" y="${H - 2}">24 h ago</text><text x="${W / 2 - 14}" y="${H - 2}">12 h</text><text x="${W - 24}" y="${H - 2}">now</text></svg>
+<ul class="legend"><li><span class="sw ok"></span>accepted</li><li><span class="sw bad"></span>failed or locked</li></ul>`;
+}
+
+export async function overviewPage(c: PageCtx): Promise<Rendered> {
+  const [{ devices }, { users }, { deviceGroups }, { events }] = (await Promise.all([
+    c.api('GET', '/v1/devices'),
+    c.api('GET', '/v1/users'),
+    c.api('GET', '/v1/groups'),
+    c.api('GET', `/v1/events?since=${c.now - DAY}&limit=10000`),
+  ])) as [{ devices: Json[] }, { users: Json[] }, { deviceGroups: Json[] }, { events: Json[] }];
+  const policies = new Map<string, Json>();
+  for (const g of [{ name: 'default' }, ...deviceGroups]) {
+    const name = String(g.name);
+    if (!policies.has(name))
+      policies.set(name, (await c.api('GET', `/v1/policies/${enc(name)}`)).policy as Json);
+  }
+  const policyOf = (group: string) => policies.get(group) ?? (policies.get('default') as Json);
+  const live = devices.filter((d) => !d.revoked);
+  const stale = live.filter(
+    (d) =>
+      !d.online &&
+      (d.lastSeenAt === null ||
+        c.now - Date.parse(String(d.lastSeenAt)) >
+          Number(policyOf(String(d.deviceGroup)).offlineMaxAgeSeconds) * 1000),
+  );
+  const online = live.filter((d) => d.online);
+  const offline = live.length - online.length - stale.length;
+  const byId = new Map(devices.map((d) => [String(d.id), d]));
+  const grace = Number(policyOf('default').enrollmentGraceDays) * DAY;
+  const notEnrolled = users.filter((u) => !u.enrolled && u.status === 'active');
+  const locked = lockedNow(
+    events,
+    (device) =>
+      Number(policyOf(String(byId.get(device)?.deviceGroup ?? 'default')).lockoutSeconds) * 1000,
+    c.now,
+  );
+  const logins = events.filter((e) => e.outcome === 'ok').length;
+  const failures = events.filter(
+    (e) => e.outcome === 'invalid' || e.outcome === 'locked' || e.outcome === 'deny',
+  ).length;
+  const tile = (n: number, label: string, href: string, kind = '') =>
+    h`<a class="tile ${kind}" href="${href}"><span class="n">${n}</span><span class="l">${label}</span></a>`;
+  return {
+    title: 'Overview',
+    body: h`<h1>Overview</h1>
+<section aria-labelledby="devices-h"><h2 id="devices-h">Devices</h2>
+<div class="tiles">${tile(online.length, 'online now', '/admin/devices')}${tile(offline, 'offline', '/admin/devices')}${tile(stale.length, 'stale (no sync for longer than the policy allows)', '/admin/devices', stale.length ? 'warn' : '')}</div></section>
+<section aria-labelledby="logins-h"><h2 id="logins-h">Logins in the last 24 hours</h2>
+<div class="tiles">${tile(logins, 'accepted', '/admin/events?outcome=ok')}${tile(failures, 'failed or locked', '/admin/events?outcome=invalid', failures ? 'bad' : '')}${tile(locked.length, 'users locked now', '#locked', locked.length ? 'bad' : '')}</div>
+<div class="card">${chart(events, c.now)}</div></section>
+<div class="split">
+<section class="card" aria-labelledby="locked">
+<h2 id="locked">Locked now</h2>
+${
+  locked.length === 0
+    ? h`<p class="muted">Nobody is locked out.</p>`
+    : h`<div class="scroll"><table><thead><tr><th scope="col">User</th><th scope="col">Device</th><th scope="col">Since</th></tr></thead><tbody>${locked.map(
+        (e) =>
+          h`<tr><td><a href="/admin/users?q=${String(e.user)}">${String(e.user)}</a></td><td>${String(e.deviceName ?? e.device)}</td><td>${ago(String(e.at), c.now)}</td></tr>`,
+      )}</tbody></table></div>`
+}
+</section>
+<section class="card" aria-labelledby="enrol-h">
+<h2 id="enrol-h">Not enrolled yet</h2>
+${
+  notEnrolled.length === 0
+    ? h`<p class="muted">Every active user has an authenticator app.</p>`
+    : h`<div class="scroll"><table><thead><tr><th scope="col">User</th><th scope="col">Grace left</th></tr></thead><tbody>${notEnrolled.map(
+        (u) => {
+          const left = Date.parse(String(u.graceStartedAt)) + grace - c.now;
+          return h`<tr><td><a href="/admin/users?q=${String(u.name)}">${String(u.name)}</a></td><td>${
+            left > 0
+              ? h`${Math.ceil(left / DAY)} ${Math.ceil(left / DAY) === 1 ? 'day' : 'days'}`
+              : h`<span class="badge bad">ran out</span>`
+          }</td></tr>`;
+        },
+      )}</tbody></table></div>`
+}
+</section>
+</div>`,
+  };
+}

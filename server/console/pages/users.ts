@@ -1,0 +1,288 @@
+/**
+ * Users: search and filters (group, status, enrolled, locked), add, and per user: suspend /
+ * resume, groups, enrollment link, reset MFA (confirmed, saying what happens on every device),
+ * unlock (everywhere or one device), recovery codes left and regenerate. Each action is the
+ * API call of the matching idvctl command.
+ */
+import { csrfField, h, type Html } from '../../portal/html.js';
+import { ago, when } from '../layout.js';
+import {
+  ApiRefused,
+  enc,
+  listField,
+  type Action,
+  type Json,
+  type PageCtx,
+  type Rendered,
+} from '../kit.js';
+import { lockedNow } from './overview.js';
+
+const DAY = 86_400_000;
+
+function form(c: PageCtx, action: string, body: Html, cls = 'inline'): Html {
+  return h`<form method="post" action="${action}" class="${cls}">${csrfField(c.viewer.csrf)}${body}</form>`;
+}
+
+function selectOf(name: string, label: string, value: string, options: [string, string][]): Html {
+  return h`<div><label for="f-${name}">${label}</label><select id="f-${name}" name="${name}">${options.map(
+    ([v, t]) => h`<option value="${v}"${v === value ? h` selected` : ''}>${t}</option>`,
+  )}</select></div>`;
+}
+
+function mfaBadge(u: Json): Html {
+  return u.enrolled
+    ? h`<span class="badge ok">enrolled</span>`
+    : u.enrollmentPending
+      ? h`<span class="badge warn">link sent</span>`
+      : h`<span class="badge warn">not enrolled</span>`;
+}
+
+export async function usersPage(c: PageCtx): Promise<Rendered> {
+  const q = (k: string) => c.query.get(k) ?? '';
+  const [{ users }, { devices }, { events }] = (await Promise.all([
+    c.api('GET', '/v1/users'),
+    c.api('GET', '/v1/devices'),
+    c.api('GET', `/v1/events?since=${c.now - 30 * DAY}&limit=10000`),
+  ])) as [{ users: Json[] }, { devices: Json[] }, { events: Json[] }];
+  const { policy } = (await c.api('GET', '/v1/policies/default')) as { policy: Json };
+  const locked = lockedNow(events, () => Number(policy.lockoutSeconds) * 1000, c.now);
+  const lockedOn = new Map<string, Json[]>();
+  for (const e of locked)
+    lockedOn.set(String(e.user), [...(lockedOn.get(String(e.user)) ?? []), e]);
+  const groups = [...new Set(users.flatMap((u) => u.groups as string[]))].sort();
+  const text = q('q').toLowerCase();
+  const shown = users.filter(
+    (u) =>
+      (!text || String(u.name).toLowerCase().includes(text)) &&
+      (!q('group') || (u.groups as string[]).includes(q('group'))) &&
+      (!q('status') || u.status === q('status')) &&
+      (!q('enrolled') || String(u.enrolled) === q('enrolled')) &&
+      (!q('locked') || lockedOn.has(String(u.name)) === (q('locked') === 'true')),
+  );
+  const selected = q('user') ? users.find((u) => u.name === q('user')) : undefined;
+  const admin = c.viewer.role === 'admin';
+  return {
+    title: 'Users',
+    body: h`<h1>Users</h1>
+<form method="get" action="/admin/users" class="card filters" role="search" aria-label="Find users">
+<div><label for="f-q">Name</label><input type="search" id="f-q" name="q" value="${q('q')}" autocomplete="off"></div>
+${selectOf('group', 'Group', q('group'), [['', 'any'], ...groups.map((g): [string, string] => [g, g])])}
+${selectOf('status', 'Status', q('status'), [
+  ['', 'any'],
+  ['active', 'active'],
+  ['suspended', 'suspended'],
+])}
+${selectOf('enrolled', 'Authenticator', q('enrolled'), [
+  ['', 'any'],
+  ['true', 'enrolled'],
+  ['false', 'not enrolled'],
+])}
+${selectOf('locked', 'Locked', q('locked'), [
+  ['', 'any'],
+  ['true', 'locked now'],
+  ['false', 'not locked'],
+])}
+<div><button type="submit" class="small">Filter</button> <a href="/admin/users">Clear</a></div>
+</form>
+${selected ? await userCard(c, selected, devices, lockedOn.get(String(selected.name)) ?? []) : ''}
+<section class="card" aria-labelledby="list-h">
+<h2 id="list-h">${shown.length} of ${users.length} ${users.length === 1 ? 'user' : 'users'}</h2>
+<div class="scroll"><table>
+<thead><tr><th scope="col">Name</th><th scope="col">Groups</th><th scope="col">Status</th><th scope="col">Authenticator</th><th scope="col">Locked</th><th scope="col">Added</th></tr></thead>
+<tbody>${shown.map(
+      (u) => h`<tr><td><a href="/admin/users?user=${enc(String(u.name))}">${String(u.name)}</a></td>
+<td>${(u.groups as string[]).join(', ') || h`<span class="muted">—</span>`}</td>
+<td>${u.status === 'active' ? 'active' : h`<span class="badge bad">suspended</span>`}</td>
+<td>${mfaBadge(u)}</td>
+<td>${lockedOn.has(String(u.name)) ? h`<span class="badge bad">on ${lockedOn.get(String(u.name))?.length ?? 0}</span>` : h`<span class="muted">no</span>`}</td>
+<td>${ago(String(u.createdAt), c.now)}</td></tr>`,
+    )}</tbody></table></div>
+${shown.length === 0 ? h`<p class="muted">No user matches these filters.</p>` : ''}
+</section>
+${
+  admin
+    ? h`<section class="card" aria-labelledby="add-h"><h2 id="add-h">Add a user</h2>
+${form(
+  c,
+  '/admin/users',
+  h`<div class="grid-form"><div class="field"><label for="add-name">Login name</label><input type="text" id="add-name" name="name" required maxlength="64" autocapitalize="off" spellcheck="false"></div>
+<div class="field"><label for="add-groups">User groups</label><input type="text" id="add-groups" name="groups" aria-describedby="add-groups-hint"><p class="hint" id="add-groups-hint">Comma-separated, optional.</p></div></div>
+<button type="submit">Add user</button>`,
+  '',
+)}</section>`
+    : ''
+}`,
+  };
+}
+
+async function userCard(c: PageCtx, u: Json, devices: Json[], locked: Json[]): Promise<Html> {
+  const name = String(u.name);
+  const base = `/admin/users/${enc(name)}`;
+  const { remaining } = (await c.api('GET', `/v1/users/${enc(name)}/recovery-codes`)) as {
+    remaining: number;
+  };
+  const admin = c.viewer.role === 'admin';
+  const live = devices.filter((d) => !d.revoked);
+  return h`<section class="card" aria-labelledby="user-h">
+<h2 id="user-h">${name}</h2>
+<dl class="facts">
+<dt>Status</dt><dd>${String(u.status)}</dd>
+<dt>Groups</dt><dd>${(u.groups as string[]).join(', ') || '—'}</dd>
+<dt>Authenticator</dt><dd>${mfaBadge(u)}${u.enrolledAt ? h` since ${when(String(u.enrolledAt))}` : ''}</dd>
+<dt>Recovery codes left</dt><dd>${remaining}</dd>
+<dt>Locked</dt><dd>${locked.length ? locked.map((e) => h`<span class="badge bad">${String(e.deviceName ?? e.device)}</span> `) : 'no'}</dd>
+</dl>
+<h3>Unlock</h3>
+<div class="actions">
+${form(c, `${base}/unlock`, h`<button type="submit" class="small">Unlock on every device</button>`)}
+${
+  live.length
+    ? form(
+        c,
+        `${base}/unlock`,
+        h`<label class="sr-only" for="unlock-device">Device</label><select id="unlock-device" name="device">${live.map((d) => h`<option value="${String(d.id)}">${String(d.name)}</option>`)}</select> <button type="submit" class="small secondary">Unlock on this device</button>`,
+      )
+    : ''
+}
+</div>
+<h3>Authenticator</h3>
+<div class="actions">
+${form(c, `${base}/enroll`, h`<button type="submit" class="small secondary">${u.enrolled ? 'New enrollment link (the current app keeps working until it is used)' : 'Show a new enrollment link'}</button>`)}
+${u.enrolled ? form(c, `${base}/recovery-codes`, h`<button type="submit" class="small secondary">Regenerate recovery codes</button>`) : ''}
+</div>
+${form(
+  c,
+  `${base}/reset-mfa`,
+  h`<details><summary>Reset the authenticator…</summary>
+<p>Resetting removes ${name}'s authenticator app and all recovery codes <strong>on every device at once</strong>: codes from the old app stop working at the next login everywhere (devices that are offline apply it when they reconnect). ${name} gets a new enrollment link; logins need a code again only after the new app is set up${u.enrolled ? ' or the new grace period (if chosen) runs out' : ''}.</p>
+<p><label><input type="checkbox" name="grace" value="yes"> Start a new enrollment grace period</label></p>
+<p><label><input type="checkbox" name="confirm" value="yes" required> I understand: ${name}'s current codes stop working on every device</label></p>
+<button type="submit" class="small danger">Reset the authenticator</button></details>`,
+  '',
+)}
+${
+  admin
+    ? h`<h3>Account</h3>
+<div class="actions">
+${form(c, `${base}/${u.status === 'active' ? 'suspend' : 'resume'}`, h`<button type="submit" class="small ${u.status === 'active' ? 'danger secondary' : ''}">${u.status === 'active' ? 'Suspend (refused at every login)' : 'Resume'}</button>`)}
+</div>
+${form(
+  c,
+  `${base}/groups`,
+  h`<label for="groups">User groups</label><input type="text" id="groups" name="groups" value="${(u.groups as string[]).join(', ')}"> <button type="submit" class="small">Save groups</button>`,
+  '',
+)}`
+    : ''
+}
+</section>`;
+}
+
+export function shownOnce(title: string, intro: Html, secret: Html, back: string): Rendered {
+  return {
+    title,
+    body: h`<h1>${title}</h1><div class="card">${intro}${secret}<p class="hint">Shown only now: the server keeps only a hash of it.</p><a class="button" href="${back}">Done</a></div>`,
+  };
+}
+
+export function enrollLinkPage(user: string, r: Json): Rendered {
+  return shownOnce(
+    `Enrollment link for ${user}`,
+    h`<p>Send this link to <strong>${user}</strong> (valid until ${when(String(r.expiresAt))}; it works once). It shows a QR code for the authenticator app and asks for one code.</p>`,
+    h`<p><code class="secret" id="enroll-link">${String(r.link)}</code></p>`,
+    `/admin/users?user=${enc(user)}`,
+  );
+}
+
+const back = (p: Record<string, string>) => `/admin/users?user=${enc(p.name ?? '')}`;
+
+export const USER_ACTIONS: Action[] = [
+  {
+    route: '/admin/users',
+    back: () => '/admin/users',
+    run: async (_p, f, c) => {
+      const u = await c.api('POST', '/v1/users', {
+        name: (f.name ?? '').trim(),
+        groups: listField(f.groups),
+      });
+      return {
+        redirect: `/admin/users?user=${enc(String(u.name))}`,
+        notice: `Added user ${String(u.name)}.`,
+      };
+    },
+  },
+  ...(['suspend', 'resume'] as const).map((action): Action => ({
+    route: `/admin/users/:name/${action}`,
+    back,
+    run: async (p, _f, c) => {
+      await c.api('POST', `/v1/users/${enc(p.name ?? '')}/${action}`, {});
+      return {
+        redirect: back(p),
+        notice: `${p.name ?? ''} ${action === 'suspend' ? 'suspended: refused at every login' : 'resumed'}.`,
+      };
+    },
+  })),
+  {
+    route: '/admin/users/:name/unlock',
+    back,
+    run: async (p, f, c) => {
+      await c.api(
+        'POST',
+        `/v1/users/${enc(p.name ?? '')}/unlock`,
+        f.device ? { device: f.device } : {},
+      );
+      return {
+        redirect: back(p),
+        notice: `${p.name ?? ''} unlocked ${f.device ? 'on that device' : 'on every device'}.`,
+      };
+    },
+  },
+  {
+    route: '/admin/users/:name/groups',
+    back,
+    run: async (p, f, c) => {
+      await c.api('PUT', `/v1/users/${enc(p.name ?? '')}/groups`, { groups: listField(f.groups) });
+      return { redirect: back(p), notice: `Groups of ${p.name ?? ''} saved.` };
+    },
+  },
+  {
+    route: '/admin/users/:name/enroll',
+    back,
+    run: async (p, _f, c) => ({
+      page: enrollLinkPage(
+        p.name ?? '',
+        await c.api('POST', `/v1/users/${enc(p.name ?? '')}/enroll`, {}),
+      ),
+    }),
+  },
+  {
+    // As `idvctl user reset-mfa`: the reset, then a new enrollment link.
+    route: '/admin/users/:name/reset-mfa',
+    back,
+    run: async (p, f, c) => {
+      if (f.confirm !== 'yes')
+        throw new ApiRefused(400, 'CONFIRM', 'Nothing was reset: tick the confirmation first.');
+      const name = enc(p.name ?? '');
+      await c.api('POST', `/v1/users/${name}/reset-mfa`, { grace: f.grace === 'yes' });
+      return {
+        page: enrollLinkPage(p.name ?? '', await c.api('POST', `/v1/users/${name}/enroll`, {})),
+      };
+    },
+  },
+  {
+    route: '/admin/users/:name/recovery-codes',
+    back,
+    run: async (p, _f, c) => {
+      const r = (await c.api('POST', `/v1/users/${enc(p.name ?? '')}/recovery-codes`, {
+        regenerate: true,
+      })) as { codes: string[] };
+      return {
+        page: shownOnce(
+          `New recovery codes for ${p.name ?? ''}`,
+          h`<p>The old codes no longer work. Give these to <strong>${p.name ?? ''}</strong>; each works once at a login.</p>`,
+          h`<ol class="codes" id="recovery-codes">${r.codes.map((x) => h`<li><code>${x}</code></li>`)}</ol>`,
+          back(p),
+        ),
+      };
+    },
+  },
+];

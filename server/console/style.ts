@@ -1,0 +1,84 @@
+/**
+ * The console's stylesheet: the portal's (server/portal/style.ts) plus what a console needs —
+ * a navigation bar, wide tables that scroll on a phone, number tiles, a small bar chart, badges.
+ */
+import { PORTAL_CSS } from '../portal/style.js';
+
+export const CONSOLE_CSS = `${PORTAL_CSS}
+body.console main { max-width: 76rem; }
+body.console footer { max-width: 76rem; }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+header.top { padding: 0; }
+header.top .bar { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between;
+  gap: .5rem 1rem; padding: .6rem 1rem; max-width: 76rem; margin: 0 auto; }
+.brand { margin: 0; font-weight: 700; font-size: 1.1rem; }
+.brand span { color: var(--muted); font-weight: 600; }
+.who { display: flex; align-items: center; gap: .75rem; font-size: .95rem; }
+.who button.link { margin: 0; }
+header.top nav { border-top: 1px solid var(--border); }
+header.top nav ul { list-style: none; margin: 0 auto; padding: 0 .5rem; display: flex; gap: .25rem;
+  overflow-x: auto; max-width: 76rem; }
+header.top nav a { display: block; padding: .6rem .75rem; color: var(--fg); text-decoration: none;
+  border-bottom: 3px solid transparent; white-space: nowrap; font-weight: 600; }
+header.top nav a:hover { color: var(--accent); }
+header.top nav a[aria-current=page] { border-bottom-color: var(--accent); color: var(--accent); }
+.badge { display: inline-block; border: 1px solid var(--border); border-radius: 999px; padding: 0 .55rem;
+  font-size: .8rem; font-weight: 600; color: var(--muted); background: var(--bg); white-space: nowrap; }
+.badge.ok { color: var(--ok); border-color: var(--ok); }
+.badge.warn { color: #9a6700; border-color: #d4a72c; }
+.badge.bad { color: var(--danger); border-color: var(--danger); }
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); gap: .75rem; margin: 1rem 0; }
+.tile { background: var(--card); border: 1px solid var(--border); border-radius: .75rem; padding: .9rem 1rem; }
+a.tile { display: block; color: var(--fg); text-decoration: none; }
+a.tile:hover { border-color: var(--accent); }
+.tile .n { display: block; font-size: 2rem; font-weight: 700; line-height: 1.1; }
+.tile .l { color: var(--muted); font-size: .9rem; }
+.tile.bad .n { color: var(--danger); }
+.tile.warn .n { color: #9a6700; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: .95rem; }
+caption { text-align: left; font-weight: 600; padding: 0 0 .5rem; }
+th, td { text-align: left; padding: .5rem .6rem; border-bottom: 1px solid var(--border); vertical-align: top; }
+th { font-size: .85rem; color: var(--muted); font-weight: 600; white-space: nowrap; }
+tbody tr:hover { background: var(--bg); }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td code, .mono { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .88rem; }
+.actions { display: flex; flex-wrap: wrap; gap: .35rem; }
+.actions form { margin: 0; }
+.actions button, button.small { margin: 0; padding: .3rem .65rem; font-size: .88rem; }
+button.danger { background: var(--danger); border-color: var(--danger); color: #fff; }
+button.danger.secondary { background: transparent; color: var(--danger); }
+form.filters { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: flex-end; }
+form.filters label { margin: 0 0 .2rem; font-size: .9rem; }
+form.filters button { margin: 0; }
+input[type=text], input[type=password], input[type=search], input[type=number], select {
+  font: inherit; font-size: 1rem; padding: .45rem .6rem; border: 2px solid var(--border);
+  border-radius: .5rem; background: var(--card); color: var(--fg); max-width: 100%; }
+input[type=password] { width: 100%; max-width: 22rem; font-size: 1.1rem; }
+input.code { font-size: 1.25rem; }
+.grid-form { display: grid; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr)); gap: 0 1.25rem; }
+.grid-form .field { margin-bottom: .5rem; }
+.grid-form input[type=text], .grid-form input[type=number], .grid-form select { width: 100%; }
+.default { color: var(--muted); font-size: .85rem; margin: .15rem 0 0; }
+.chart { display: block; width: 100%; max-width: 40rem; height: auto; }
+.chart .ok { fill: var(--accent); }
+.chart .bad { fill: var(--danger); }
+.chart .axis { stroke: var(--border); }
+.chart text { fill: var(--muted); font-size: 10px; }
+.legend { display: flex; gap: 1rem; font-size: .85rem; color: var(--muted); margin: .25rem 0 0; padding: 0; list-style: none; }
+.legend .sw { display: inline-block; width: .8rem; height: .8rem; border-radius: .2rem; vertical-align: -.1rem; margin-right: .3rem; }
+.sw.ok { background: var(--accent); } .sw.bad { background: var(--danger); }
+progress { width: 100%; max-width: 24rem; height: 1rem; }
+.signin { max-width: 28rem; margin: 2rem auto; }
+.split { display: grid; grid-template-columns: 1fr; gap: 1rem; }
+@media (min-width: 60rem) { .split { grid-template-columns: 1fr 1fr; } }
+details > summary { cursor: pointer; font-weight: 600; }
+@media (max-width: 40rem) {
+  th, td { padding: .4rem .35rem; }
+  a.tile { display: block; color: var(--fg); text-decoration: none; }
+a.tile:hover { border-color: var(--accent); }
+.tile .n { font-size: 1.6rem; }
+  .actions button, button.small { width: auto; }
+  form.filters > div { flex: 1 1 100%; }
+}
+`;
