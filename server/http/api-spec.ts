@@ -288,6 +288,8 @@ export const API_ROUTES: readonly RouteDoc[] = [
     auth: 'admin',
     summary: 'Each event destination: its cursor, how far behind, the last error',
     ok: { status: 200, description: '{lastEventSeq, destinations: [destination]}' },
+  },
+  {
     method: 'GET',
     url: '/v1/policies/:group/rollout',
     tag: 'policy',
