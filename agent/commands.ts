@@ -9,7 +9,7 @@ import { nameSchema } from '../protocol/policy.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { stringFlag, type Command, type Io, type Parsed } from '../protocol/cli.js';
 import { accessOf, needsRoot } from './access.js';
-import { agentPaths, loadAgentFile, type AgentFile, type AgentPaths } from './config.js';
+import { agentPaths, loadAgentFile, serversOf, type AgentFile, type AgentPaths } from './config.js';
 import { register } from './controlclient/register.js';
 import { openCache, startAgent, statusOf } from './daemon.js';
 import { collectFacts } from './facts.js';
@@ -30,10 +30,12 @@ export function pathsOf(p: Parsed) {
   });
 }
 
-function requireFlag(p: Parsed, name: string): string {
-  const v = stringFlag(p.values, name);
-  if (v === undefined || v === '') throw new IdvError('USAGE', `--${name} is required`);
-  return v;
+function serverFlags(p: Parsed): string[] {
+  const v = p.values.server;
+  const list = v === undefined ? [] : Array.isArray(v) ? v : [String(v)];
+  if (list.length === 0 || list.some((s) => s === ''))
+    throw new IdvError('USAGE', '--server is required');
+  return list;
 }
 
 function registrationToken(p: Parsed, io: Io): string {
@@ -90,7 +92,7 @@ async function offlineStatus(p: Parsed): Promise<StatusReport> {
       cache,
       new LoginEngine({ cache, now: Date.now, connected: () => false, log: silentLog() }),
       config,
-      false,
+      null,
     );
   } finally {
     await cache.close();
@@ -116,10 +118,14 @@ function printStatus(
   }
   io.out(
     [
-      `server:     ${s.server ?? '(not registered)'}`,
+      `server:     ${s.server ?? '(not registered)'}${serverPosition(s)}`,
       `device:     ${s.deviceId ?? '-'}`,
       `running:    ${running ? 'yes' : 'no'}`,
-      `connected:  ${s.connected ? 'yes' : 'no'}`,
+      `connected:  ${s.connected ? `yes${s.protocol ? ` (sync protocol ${s.protocol})` : ''}` : 'no'}`,
+      ...(s.syncError ? [`sync error: ${s.syncError.message}`] : []),
+      ...(s.outages !== undefined
+        ? [`reconnects: ${s.outages} lost connection(s), ${s.moves ?? 0} planned server restart(s)`]
+        : []),
       `revision:   ${s.revision}`,
       `users:      ${s.users}`,
       `last sync:  ${s.lastSyncAt ?? 'never'}`,
@@ -143,6 +149,13 @@ function printStatus(
 const accountStillLocked = (user: string) =>
   `${user} is still locked on every machine: too many failed codes over all of them; only an administrator can lift that (idvctl user unlock ${user})`;
 
+/** ` (2 of 3: a, b, c)` when the agent has several servers. */
+function serverPosition(s: StatusReport): string {
+  const list = s.servers ?? [];
+  if (list.length < 2 || s.server === null) return '';
+  return ` (${list.indexOf(s.server) + 1} of ${list.length}: ${list.join(', ')})`;
+}
+
 function unlockText(user: string, wasLocked: boolean, failures: number): string {
   if (wasLocked) return `${user} unlocked`;
   if (failures === 0) return `${user} is not locked`;
@@ -152,9 +165,9 @@ function unlockText(user: string, wasLocked: boolean, failures: number): string 
 export const agentCommands: Record<string, Command> = {
   register: {
     summary: 'register this machine with an idv server (once)',
-    args: '--server URL --token-file F',
+    args: '--server URL [--server URL2 ...] --token-file F',
     options: {
-      server: { type: 'string' },
+      server: { type: 'string', multiple: true },
       token: { type: 'string' },
       'token-file': { type: 'string' },
       ca: { type: 'string' },
@@ -162,7 +175,10 @@ export const agentCommands: Record<string, Command> = {
       insecure: { type: 'boolean' },
     },
     flags: {
-      server: { value: 'URL', help: 'the idv-server URL' },
+      server: {
+        value: 'URL',
+        help: 'the idv-server URL (a load balancer, or repeat it once per replica: tried in turn)',
+      },
       'token-file': {
         value: 'F',
         help: 'a file holding the registration token (idvctl device token create)',
@@ -175,7 +191,7 @@ export const agentCommands: Record<string, Command> = {
     async run(p, io) {
       const paths = pathsOf(p);
       const file = await register({
-        server: requireFlag(p, 'server'),
+        servers: serverFlags(p),
         token: registrationToken(p, io),
         ca: stringFlag(p.values, 'ca'),
         name: stringFlag(p.values, 'name'),
@@ -190,11 +206,12 @@ export const agentCommands: Record<string, Command> = {
             deviceId: file.deviceId,
             deviceGroup: file.deviceGroup,
             server: file.server,
+            servers: [...serversOf(file)],
           }),
         );
       else
         io.out(
-          `registered as device ${file.deviceId} (group ${file.deviceGroup}) with ${file.server}`,
+          `registered as device ${file.deviceId} (group ${file.deviceGroup}) with ${serversOf(file).join(', ')}`,
         );
       return 0;
     },

@@ -47,30 +47,48 @@ export function agentPaths(
   });
 }
 
-export const agentFileSchema = z.strictObject({
-  version: z.literal(1),
-  /** Base URL of idv-server, http(s), without a trailing path. */
-  server: z.url({ protocol: /^https?$/ }),
-  deviceId: z.uuid(),
-  deviceGroup: nameSchema,
-  name: z.string().max(256).optional(),
-  /** PEM file of the CA that signed the server's certificate (pinned for HTTP and WebSocket). */
-  ca: z.string().min(1).refine(isAbsolute, 'must be an absolute path').optional(),
-  /** Plain http off loopback was allowed at registration (--insecure). */
-  insecure: z.literal(true).optional(),
-  registeredAt: z.iso.datetime(),
-  /** The server's policy signing key pinned at registration (Ed25519, raw, base64url). */
-  signingKey: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{43}$/)
-    .optional(),
-  /** The agent pings every heartbeatSeconds; a connection silent for 3× that is dead. */
-  heartbeatSeconds: z.number().int().min(1).max(300).optional(),
-  /** Reconnect backoff: full jitter over base·2^n, capped. */
-  backoffBaseMs: z.number().int().min(10).max(60_000).optional(),
-  backoffCapMs: z.number().int().min(100).max(600_000).optional(),
-});
+const serverUrl = z.url({ protocol: /^https?$/ });
+
+export const agentFileSchema = z
+  .strictObject({
+    version: z.literal(1),
+    /** Base URL of idv-server, http(s), without a trailing path (the first of `servers`). */
+    server: serverUrl,
+    /** Every server (replicas), in the order tried; absent = `server` alone. */
+    servers: z.array(serverUrl).min(1).max(16).optional(),
+    deviceId: z.uuid(),
+    deviceGroup: nameSchema,
+    name: z.string().max(256).optional(),
+    /** PEM file of the CA that signed the server's certificate (pinned for HTTP and WebSocket). */
+    ca: z.string().min(1).refine(isAbsolute, 'must be an absolute path').optional(),
+    /** Plain http off loopback was allowed at registration (--insecure). */
+    insecure: z.literal(true).optional(),
+    registeredAt: z.iso.datetime(),
+    /** The server's policy signing key pinned at registration (Ed25519, raw, base64url). */
+    signingKey: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/)
+      .optional(),
+    /** The agent pings every heartbeatSeconds; a connection silent for 3× that is dead. */
+    heartbeatSeconds: z.number().int().min(1).max(300).optional(),
+    /** Reconnect backoff: full jitter over base·2^n, capped. */
+    backoffBaseMs: z.number().int().min(10).max(60_000).optional(),
+    backoffCapMs: z.number().int().min(100).max(600_000).optional(),
+    /** While waiting to reconnect, probe /healthz every ~probeMs (jittered); 0 = never. */
+    probeMs: z.union([z.literal(0), z.number().int().min(100).max(600_000)]).optional(),
+    /** After a planned restart of its only server, wait up to this long (jittered) to redial. */
+    movedJitterMs: z.number().int().min(0).max(600_000).optional(),
+  })
+  .refine((f) => f.servers === undefined || f.servers[0] === f.server, {
+    message: 'servers[0] must be the same URL as server',
+    path: ['servers'],
+  });
 export type AgentFile = z.infer<typeof agentFileSchema>;
+
+/** The servers to try, in order. */
+export function serversOf(file: Pick<AgentFile, 'server' | 'servers'>): readonly string[] {
+  return file.servers ?? [file.server];
+}
 
 export function loadAgentFile(path: string): Readonly<AgentFile> {
   let text: string;

@@ -8,7 +8,8 @@ import { IdvError } from '../protocol/errors.js';
 import { ensurePrivateDir, readPrivateFile } from '../protocol/io/files.js';
 import type { Logger } from '../protocol/io/log.js';
 import type { DeviceFacts, StatusReport } from '../protocol/messages.js';
-import { loadAgentFile, type AgentFile, type AgentPaths } from './config.js';
+import { syncProtocolFrom } from '../protocol/version.js';
+import { loadAgentFile, serversOf, type AgentFile, type AgentPaths } from './config.js';
 import { SyncClient } from './controlclient/connection.js';
 import { checkTransport } from './controlclient/register.js';
 import { PolicyVerifier, signatureStatus } from './controlclient/signature.js';
@@ -56,19 +57,34 @@ export async function openCache(
   return Cache.open(paths.cacheDb, cipher, failpoints);
 }
 
+/** What the live sync says in `status` (null when the agent is not running). */
+export type SyncState = Pick<
+  SyncClient,
+  'connected' | 'server' | 'protocol' | 'syncError' | 'outages' | 'moves'
+>;
+
 export async function statusOf(
   cache: Cache,
   engine: LoginEngine,
   config: AgentFile | null,
-  connected: boolean,
+  sync: SyncState | null,
 ): Promise<StatusReport> {
   const s = cache.state;
   const signing = await signatureStatus(cache, config?.signingKey);
   return {
     type: 'status',
-    server: config?.server ?? null,
+    server: sync?.server ?? config?.server ?? null,
+    ...(config ? { servers: [...serversOf(config)] } : {}),
     deviceId: config?.deviceId ?? null,
-    connected,
+    connected: sync?.connected ?? false,
+    ...(sync
+      ? {
+          protocol: sync.protocol,
+          syncError: sync.syncError,
+          outages: sync.outages,
+          moves: sync.moves,
+        }
+      : {}),
     revision: s.revision,
     users: await cache.userCount(),
     lastSyncAt: s.lastSyncAt === null ? null : new Date(s.lastSyncAt).toISOString(),
@@ -91,7 +107,7 @@ export async function startAgent(
 ): Promise<Agent> {
   const config = loadAgentFile(paths.agentFile);
   // agent.json edited to plain http off loopback: the same rule as at registration.
-  checkTransport(config.server, config.insecure);
+  for (const server of serversOf(config)) checkTransport(server, config.insecure);
   const privateKey = loadDeviceKey(paths.deviceKey);
   const ca = loadCa(config);
   const cache = await openCache(paths, failpointsFromEnv(process.env, log));
@@ -111,6 +127,9 @@ export async function startAgent(
     facts: () => facts,
     heartbeatMs: (config.heartbeatSeconds ?? 25) * 1000,
     backoff: { baseMs: config.backoffBaseMs ?? 500, capMs: config.backoffCapMs ?? 30_000 },
+    ...(config.probeMs !== undefined ? { probeMs: config.probeMs } : {}),
+    ...(config.movedJitterMs !== undefined ? { movedJitterMs: config.movedJitterMs } : {}),
+    protocol: syncProtocolFrom(process.env),
   });
   const engine = new LoginEngine({
     cache,
@@ -121,7 +140,7 @@ export async function startAgent(
     // spends the account's budget); the rest waits 200 ms for company.
     onEvent: (urgent) => (urgent ? sync.flushEvents() : sync.scheduleUpload()),
   });
-  const status = () => statusOf(cache, engine, config, sync.connected);
+  const status = () => statusOf(cache, engine, config, sync);
   let api: LocalApi;
   try {
     api = await listenLocal({ socketPath: paths.socket, deps: { engine, status }, log });
@@ -131,7 +150,7 @@ export async function startAgent(
   }
   sync.start();
   log.info(
-    { socket: paths.socket, server: config.server, deviceId: config.deviceId },
+    { socket: paths.socket, servers: serversOf(config), deviceId: config.deviceId },
     'agent started',
   );
   return {

@@ -135,6 +135,16 @@ export const challengeSchema = z.strictObject({
   v: version,
   nonce: b64url(32),
   serverTime: epochMs,
+  /**
+   * The sync protocol versions the server speaks (protocol/version.ts); sent only to an agent
+   * that gave its own range in the upgrade request, since older agents refuse the key.
+   */
+  protocol: z
+    .strictObject({
+      min: z.number().int().min(1).max(65_535),
+      max: z.number().int().min(1).max(65_535),
+    })
+    .optional(),
 });
 
 export const snapshotSchema = z.strictObject({
@@ -240,6 +250,12 @@ export function helloSigningInput(nonce: string, deviceId: string): Buffer {
 export const CLOSE = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
+  /**
+   * The server is restarting or shutting down on purpose (IANA "Service Restart"): come back at
+   * once, to another server of the list, or to the same one after a short jittered delay. Not an
+   * outage. Sent by a graceful stop (SIGTERM).
+   */
+  RESTARTING: 1012,
   MALFORMED: 4400,
   UNAUTHORIZED: 4401,
   REVOKED: 4403,
@@ -314,6 +330,19 @@ export const statusReportSchema = z.strictObject({
     .strictObject({ at: z.iso.datetime(), reason: text(512) })
     .nullable()
     .optional(),
+  /** Every server of agent.json, in the order tried (`server` is the one in use or tried). */
+  servers: z.array(text(2048)).max(64).optional(),
+  /** The sync protocol version of the current connection; null when not connected. */
+  protocol: z.number().int().min(1).nullable().optional(),
+  /** Why the last connection was refused or failed, while it lasts (cleared once in sync). */
+  syncError: z
+    .strictObject({ code: text(64), message: text(512) })
+    .nullable()
+    .optional(),
+  /** Connections lost without notice since the agent started (a server restart is not one). */
+  outages: z.number().int().min(0).optional(),
+  /** Times a server asked this agent to move (a graceful restart: close code 1012). */
+  moves: z.number().int().min(0).optional(),
 });
 export type StatusReport = z.infer<typeof statusReportSchema>;
 
@@ -371,8 +400,12 @@ function makeParser<T extends { type: string }>(
   schema: z.ZodType<T>,
   types: ReadonlySet<string>,
   maxBytes: number,
-): (raw: string | Buffer) => ParseResult<T> {
-  return (raw) => {
+): (
+  raw: string | Buffer,
+  /** Runs on the JSON object before the schema; a string refuses it (PROTOCOL_VERSION). */
+  prepare?: (data: Record<string, unknown>) => string | null,
+) => ParseResult<T> {
+  return (raw, prepare) => {
     try {
       const size = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
       if (size > maxBytes)
@@ -397,6 +430,8 @@ function makeParser<T extends { type: string }>(
           `protocol version ${String(v).slice(0, 20)} is not ${PROTOCOL_VERSION}`,
         );
       }
+      const unfit = prepare?.(data as Record<string, unknown>) ?? null;
+      if (unfit !== null) return refuse('PROTOCOL_VERSION', unfit);
       const result = schema.safeParse(data);
       if (!result.success) return refuse('INVALID_MESSAGE', describeIssues(type, result.error));
       return { ok: true, value: result.data };

@@ -3,10 +3,86 @@
  *
  * IDV_VERSION is the release (kept equal to package.json's by a unit test).
  *
- * PROTOCOL_VERSION is the wire protocol both channels speak (server ↔ agent, helper ↔ agent).
- * A peer refuses a different number with PROTOCOL_VERSION. Each bump is listed here:
- *   1 — first version: challenge/hello with Ed25519 proof, snapshot/delta/ack by revision,
- *       event batches; helper begin/verify; agent status/unlock.
+ * PROTOCOL_VERSION is the frame format version `v`: of the local channel (helper, CLI ↔ agent:
+ * one package on one machine, so one number, refused when different) and of the sync channel's
+ * challenge/hello frames. It stays 1 on the sync channel: what a server and an agent speak there
+ * is the range below, negotiated per connection, so a fleet can be upgraded one machine at a time.
+ *
+ * SYNC_PROTOCOL is the range of sync protocol versions this build speaks (the model is
+ * tailscale's capability version). The agent says its range in the WebSocket upgrade request
+ * (header `idv-protocol: MIN-MAX`; absent = an agent from before ranges, which speaks 1); the
+ * server answers with its own range in the challenge (`protocol`, only to an agent that sent the
+ * header: older agents' strict schemas refuse the key) or refuses with close code 4406 and a
+ * message naming both ranges. Both sides then speak the highest version in both ranges, and
+ * neither sends the other a field or message kind newer than it (protocol/compat.ts says which
+ * version each addition needs). Raising `min` drops the older agents or servers: do it only one
+ * release after every side speaks the newer version.
+ *
+ * Each sync version, and what it added:
+ *   1 — challenge/hello with Ed25519 proof, snapshot/delta/ack by revision, event batches.
+ *   2 — version ranges (idv-protocol header, challenge.protocol); close code 1012 (server
+ *       restarting: reconnect now); everything listed with version 2 in protocol/compat.ts.
  */
 export const IDV_VERSION = '0.1.0';
 export const PROTOCOL_VERSION = 1;
+
+export interface VersionRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+export const SYNC_PROTOCOL: VersionRange = Object.freeze({ min: 1, max: 2 });
+
+/** What an agent that sends no `idv-protocol` header speaks (one from before version ranges). */
+export const LEGACY_SYNC_PROTOCOL: VersionRange = Object.freeze({ min: 1, max: 1 });
+
+/** The upgrade request header in which an agent says its range. */
+export const PROTOCOL_HEADER = 'idv-protocol';
+
+const MAX_VERSION = 65_535;
+
+/** `"1-2"` (or `"2"`) → a range; null when malformed or empty. */
+export function parseRange(text: string): VersionRange | null {
+  const m = /^([1-9][0-9]{0,4})(?:-([1-9][0-9]{0,4}))?$/.exec(text.trim());
+  if (!m) return null;
+  const min = Number(m[1]);
+  const max = Number(m[2] ?? m[1]);
+  if (min > max || max > MAX_VERSION) return null;
+  return Object.freeze({ min, max });
+}
+
+/** `"1-2"`, or `"2"` for a one-version range. */
+export function formatRange(r: VersionRange): string {
+  return r.min === r.max ? String(r.min) : `${r.min}-${r.max}`;
+}
+
+/** The highest version in both ranges, or null when they do not meet. */
+export function negotiate(ours: VersionRange, theirs: VersionRange): number | null {
+  const v = Math.min(ours.max, theirs.max);
+  return v >= Math.max(ours.min, theirs.min) ? v : null;
+}
+
+/**
+ * Why two ranges do not meet, in words an operator acts on: which side to upgrade. `us` and
+ * `them` name the programs ("idv-server", "this agent").
+ */
+export function mismatchText(
+  us: { name: string; range: VersionRange },
+  them: { name: string; range: VersionRange },
+): string {
+  const older = us.range.max < them.range.min ? us.name : them.name;
+  return `${us.name} speaks sync protocol ${formatRange(us.range)}, ${them.name} ${formatRange(them.range)}: upgrade ${older}`;
+}
+
+/**
+ * TEST SEAM, not a setting: `IDV_TEST_SYNC_PROTOCOL=MIN-MAX` makes this build claim another
+ * range, so the tests can run an agent speaking N against a server speaking N+1 (a fake bump).
+ * Only the version-range tests set it; a malformed value is refused at start.
+ */
+export function syncProtocolFrom(env: NodeJS.ProcessEnv): VersionRange {
+  const text = env.IDV_TEST_SYNC_PROTOCOL;
+  if (text === undefined || text === '') return SYNC_PROTOCOL;
+  const range = parseRange(text);
+  if (!range) throw new Error(`IDV_TEST_SYNC_PROTOCOL must be MIN-MAX (got ${text.slice(0, 20)})`);
+  return range;
+}

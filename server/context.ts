@@ -1,5 +1,6 @@
 /** What every part of a running server shares; built once in serve.ts, no globals. */
 import type { Logger } from '../protocol/io/log.js';
+import type { VersionRange } from '../protocol/version.js';
 import type { ServerConfig } from './config.js';
 import type { EventFeed } from './feed.js';
 import type { ConnectionGuard } from './http/guard.js';
@@ -22,6 +23,8 @@ export interface ServerContext {
   readonly connections: ConnectionGuard;
   /** Enrollment mail, when `mail` is configured. */
   readonly mail: Mailer | null;
+  /** The sync protocol versions this server speaks (SYNC_PROTOCOL unless a test fakes a bump). */
+  readonly syncProtocol: VersionRange;
   /** The URL users and agents reach this server at (known once listening). */
   publicUrl(): string;
 }

@@ -15,6 +15,7 @@ import { Mailer } from './mail/mailer.js';
 import { Metrics } from './metrics.js';
 import { openSigningKey } from './signingkey.js';
 import { Hub } from './sync/hub.js';
+import { syncProtocolFrom } from '../protocol/version.js';
 
 export interface RunningServer {
   url: string;
@@ -26,7 +27,7 @@ export interface RunningServer {
   routes(): readonly { method: string; url: string }[];
   /** The console's in-process way into the API (tests call routes as a named admin). */
   internal: InternalCaller;
-  /** Agents told (1001), listener closed, database closed. */
+  /** Agents told to move (1012), listener closed, database closed. */
   stop(): Promise<void>;
 }
 
@@ -82,6 +83,7 @@ export async function startServer(
       config.tlsCert !== undefined,
       (reason) => metrics.connectionsDropped.inc({ reason }),
     ),
+    syncProtocol: syncProtocolFrom(process.env),
     publicUrl: () => (config.publicUrl ?? url).replace(/\/+$/, ''),
   };
   const hub = new Hub(ctx);

@@ -6,8 +6,14 @@
  *   events (outbox batches, one in flight) → eventsAck → delete from the outbox
  *
  * Liveness: the server pings, and the agent pings too; any frame counts as a sign of life. A
- * connection silent for 3 × heartbeat is terminated and redialled. Reconnects use exponential
- * backoff with full jitter, reset after a successful sync.
+ * connection silent for 3 × heartbeat is terminated and redialled. Where and when to redial (the
+ * server list, backoff with full jitter, probes, a server's planned restart) is reconnect.ts.
+ *
+ * Versions: the upgrade request says the sync protocol range this agent speaks (header
+ * `idv-protocol`); the challenge says the server's (absent: a server from before ranges, which
+ * speaks 1). The connection speaks the highest version in both, or the agent refuses with 4406
+ * and says which side to upgrade in `status` and the log. What it receives is checked against
+ * that version, and what it sends is cut down to it (protocol/compat.ts).
  *
  * A REVOKED close stops the client for good (the device must be registered again): the cache
  * records it durably and from that moment every login that needs a code is refused
@@ -29,12 +35,30 @@ import {
   type DeviceFacts,
   type ServerToAgent,
 } from '../../protocol/messages.js';
-import { IDV_VERSION, PROTOCOL_VERSION } from '../../protocol/version.js';
-import type { AgentFile } from '../config.js';
+import { eventsForSession, fromSession } from '../../protocol/compat.js';
+import {
+  formatRange,
+  IDV_VERSION,
+  LEGACY_SYNC_PROTOCOL,
+  mismatchText,
+  negotiate,
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+  SYNC_PROTOCOL,
+  type VersionRange,
+} from '../../protocol/version.js';
+import { serversOf, type AgentFile } from '../config.js';
 import type { Cache } from '../store/cache.js';
 import { applyUpdate } from './apply.js';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { httpsAgentFor, VERIFY_TLS } from './http.js';
+import {
+  closeKind,
+  DEFAULT_MOVED_JITTER_MS,
+  DEFAULT_PROBE_MS,
+  Reconnector,
+  refusal,
+} from './reconnect.js';
 import { endpoint } from './register.js';
 import type { PolicyVerifier } from './signature.js';
 
@@ -52,34 +76,90 @@ export interface SyncOptions {
   heartbeatMs?: number;
   /** How long new events wait to be batched before an upload (ms). */
   uploadDelayMs?: number;
+  /** Mean interval of the /healthz probes while waiting to reconnect (ms; 0 = off). */
+  probeMs?: number;
+  /** The most a moved agent waits before dialling its single server again (ms). */
+  movedJitterMs?: number;
+  /** The sync protocol versions spoken (SYNC_PROTOCOL unless a test fakes a bump). */
+  protocol?: VersionRange;
+}
+
+/** Why the sync is not working, while it lasts. */
+export interface SyncError {
+  code: string;
+  message: string;
 }
 
 type Phase = 'idle' | 'connecting' | 'challenged' | 'syncing' | 'ready';
 
+/** The close code the agent sends when a message from the server fails. */
+const AGENT_CLOSE: Partial<Record<string, number>> = {
+  OUT_OF_ORDER: CLOSE.OUT_OF_ORDER,
+  PROTOCOL_VERSION: CLOSE.PROTOCOL_VERSION,
+};
+
 export class SyncClient {
   #ws: WebSocket | null = null;
   #phase: Phase = 'idle';
-  #attempt = 0;
   #stopped = false;
+  readonly #reconnect: Reconnector;
+  readonly #range: VersionRange;
+  /** The version of the current connection, once its challenge was answered. */
+  #protocol: number | null = null;
+  #syncError: SyncError | null = null;
+  /** The last network error of the current dial (ECONNREFUSED, ...). */
+  #netError: string | null = null;
+  #outages = 0;
+  #moves = 0;
+  /** A server asked us to move (1012) and we are not in sync again yet. */
+  #moving = false;
+  /** This agent refused the current connection (its syncError says why). */
+  #refusedByUs = false;
   #revoked = false;
   #inFlight = false;
   #lastSeen = 0;
   #lastTouch = 0;
-  #reconnectTimer: NodeJS.Timeout | null = null;
   #uploadTimer: NodeJS.Timeout | null = null;
   readonly #uploadDelayMs: number;
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #chain: Promise<void> = Promise.resolve();
   #clockOffsetMs: number | null = null;
-  readonly #backoff: BackoffOptions;
   readonly #heartbeatMs: number;
   readonly #log: Logger;
 
   constructor(private readonly opts: SyncOptions) {
-    this.#backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.#heartbeatMs = opts.heartbeatMs ?? 25_000;
     this.#uploadDelayMs = opts.uploadDelayMs ?? 200;
+    this.#range = opts.protocol ?? SYNC_PROTOCOL;
     this.#log = opts.log.child({ component: 'sync', deviceId: opts.config.deviceId });
+    this.#reconnect = new Reconnector({
+      servers: serversOf(opts.config),
+      backoff: opts.backoff ?? DEFAULT_BACKOFF,
+      probeMs: opts.probeMs ?? DEFAULT_PROBE_MS,
+      movedJitterMs: opts.movedJitterMs ?? DEFAULT_MOVED_JITTER_MS,
+      ca: opts.ca,
+      log: this.#log,
+    });
+  }
+
+  /** The server in use, or the one dialled next. */
+  get server(): string {
+    return this.#reconnect.current;
+  }
+  /** The sync protocol version of the current connection; null when not connected. */
+  get protocol(): number | null {
+    return this.#phase === 'ready' ? this.#protocol : null;
+  }
+  get syncError(): SyncError | null {
+    return this.#syncError;
+  }
+  /** Connections lost without notice since start (a planned server restart is not one). */
+  get outages(): number {
+    return this.#outages;
+  }
+  /** Times a server asked this agent to move (planned restart, close 1012). */
+  get moves(): number {
+    return this.#moves;
   }
 
   /** True once the current connection delivered its first snapshot/delta. */
@@ -108,7 +188,7 @@ export class SyncClient {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#reconnect.cancel();
     if (this.#uploadTimer) clearTimeout(this.#uploadTimer);
     this.#uploadTimer = null;
     const ws = this.#ws;
@@ -151,7 +231,7 @@ export class SyncClient {
           this.#inFlight = false;
           return;
         }
-        this.#send({ type: 'events', events });
+        this.#send({ type: 'events', events: eventsForSession(events, this.#protocol ?? 1) });
       } catch (err) {
         this.#inFlight = false;
         this.#log.error({ err: (err as Error).message }, 'cannot read the outbox');
@@ -162,9 +242,13 @@ export class SyncClient {
   #connect(): void {
     if (this.#stopped || this.#revoked) return;
     this.#phase = 'connecting';
-    const url = endpoint(this.opts.config.server, 'agent', 'ws');
+    this.#protocol = null;
+    this.#netError = null;
+    this.#refusedByUs = false;
+    const url = endpoint(this.#reconnect.current, 'agent', 'ws');
     const agent = url.protocol === 'wss:' ? httpsAgentFor(this.opts.ca) : undefined;
     const ws = new WebSocket(url, {
+      headers: { [PROTOCOL_HEADER]: formatRange(this.#range) },
       perMessageDeflate: false,
       maxPayload: LIMITS.serverToAgent,
       handshakeTimeout: 10_000,
@@ -187,7 +271,12 @@ export class SyncClient {
       alive();
       if (isBinary) return this.#fail(ws, CLOSE.MALFORMED, 'binary frame');
       const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-      const parsed = parseServerToAgent(raw);
+      // Checked and completed for the session's version first (protocol/compat.ts).
+      const version = this.#protocol;
+      const parsed = parseServerToAgent(
+        raw,
+        version === null ? undefined : (d) => fromSession(d, version),
+      );
       if (!parsed.ok) {
         this.#log.warn(
           { errorCode: parsed.error.code, reason: parsed.error.message },
@@ -195,7 +284,11 @@ export class SyncClient {
         );
         return this.#fail(
           ws,
-          parsed.error.code === 'TOO_LARGE' ? CLOSE.TOO_LARGE : CLOSE.MALFORMED,
+          parsed.error.code === 'TOO_LARGE'
+            ? CLOSE.TOO_LARGE
+            : parsed.error.code === 'PROTOCOL_VERSION'
+              ? CLOSE.PROTOCOL_VERSION
+              : CLOSE.MALFORMED,
           parsed.error.code,
         );
       }
@@ -207,14 +300,12 @@ export class SyncClient {
             { errorCode: code, reason: (err as Error).message },
             'sync message failed; reconnecting',
           );
-          this.#fail(ws, code === 'OUT_OF_ORDER' ? CLOSE.OUT_OF_ORDER : CLOSE.INTERNAL, code);
+          this.#fail(ws, AGENT_CLOSE[code] ?? CLOSE.INTERNAL, code);
         });
     });
     ws.on('error', (err) => {
-      this.#log.warn(
-        { reason: (err as NodeJS.ErrnoException).code ?? err.message },
-        'sync connection error',
-      );
+      this.#netError = (err as NodeJS.ErrnoException).code ?? err.message.slice(0, 200);
+      this.#log.debug({ reason: this.#netError, server: this.server }, 'sync connection error');
     });
     ws.on('close', (code, reason) => this.#closed(ws, code, reason.toString('utf8').slice(0, 120)));
   }
@@ -226,6 +317,22 @@ export class SyncClient {
         if (this.#phase !== 'challenged')
           throw new IdvError('OUT_OF_ORDER', 'unexpected challenge');
         this.#clockOffsetMs = msg.serverTime - this.opts.now();
+        const theirs = msg.protocol ?? LEGACY_SYNC_PROTOCOL;
+        this.#protocol = negotiate(this.#range, theirs);
+        if (this.#protocol === null) {
+          const message = mismatchText(
+            { name: 'this agent', range: this.#range },
+            { name: `the server at ${this.server}`, range: theirs },
+          );
+          this.#syncError = { code: 'PROTOCOL_VERSION', message };
+          this.#refusedByUs = true;
+          this.#log.error({ server: this.server }, message);
+          const told = mismatchText(
+            { name: 'the agent', range: this.#range },
+            { name: 'idv-server', range: theirs },
+          );
+          return this.#fail(ws, CLOSE.PROTOCOL_VERSION, `PROTOCOL_VERSION: ${told}`);
+        }
         const { deviceId } = this.opts.config;
         const signature = sign(
           null,
@@ -259,9 +366,14 @@ export class SyncClient {
         this.#send(ack);
         if (this.#phase !== 'ready') {
           this.#phase = 'ready';
-          this.#attempt = 0;
+          this.#reconnect.synced();
+          this.#syncError = null;
+          this.#moving = false;
           this.#lastTouch = performance.now();
-          this.#log.info({ revision: update.revision }, 'in sync with the server');
+          this.#log.info(
+            { revision: update.revision, server: this.server, protocol: this.#protocol },
+            'in sync with the server',
+          );
           this.flushEvents();
         }
         return;
@@ -346,11 +458,27 @@ export class SyncClient {
       return;
     }
     if (this.#stopped) return;
-    const delay = backoffDelay(this.#attempt++, this.#backoff);
-    this.#log.info(
-      { closeCode: code, reason, retryInMs: delay, wasReady },
-      'sync connection closed',
-    );
-    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+    const from = this.server;
+    const kind = closeKind(code);
+    if (kind === 'moved') {
+      this.#moves++;
+      this.#moving = true;
+    } else if (kind === 'refused') {
+      if (!this.#refusedByUs) this.#syncError = refusal(code, reason, from);
+    } else if (!this.#moving) {
+      if (wasReady) this.#outages++;
+      this.#syncError = {
+        code: 'SERVER_UNREACHABLE',
+        message: wasReady
+          ? `lost the connection to ${from}`
+          : `cannot reach ${from}: ${this.#netError ?? `closed with ${code}`}`,
+      };
+    }
+    const delay = this.#reconnect.schedule(kind, () => this.#connect());
+    const fields = { closeCode: code, reason, server: from, next: this.server, retryInMs: delay };
+    if (kind === 'moved') this.#log.info(fields, 'the server is restarting: reconnecting');
+    else if (kind === 'refused') this.#log.warn(fields, 'the server refused the sync connection');
+    else if (wasReady) this.#log.warn(fields, 'sync connection lost');
+    else this.#log.info({ ...fields, moving: this.#moving }, 'cannot connect to the server');
   }
 }

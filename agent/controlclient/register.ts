@@ -1,8 +1,10 @@
 /**
  * One-time registration: a fresh Ed25519 key pair (private key 0600 in the data dir), the
  * machine's facts and the admin's registration token go to POST {server}/v1/register; the answer
- * (device id, device group, the server's signing key to pin) is written to agent.json last, so a failed registration leaves no
- * half-registered agent behind.
+ * (device id, device group, the server's signing key to pin) is written to agent.json last, so a
+ * failed registration leaves no half-registered agent behind. With several servers (replicas of
+ * one database), registration goes to the first that can be reached; all of them are kept in
+ * agent.json, in order.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,10 +20,11 @@ import {
 } from '../../protocol/messages.js';
 import { IDV_VERSION } from '../../protocol/version.js';
 import type { AgentFile, AgentPaths } from '../config.js';
-import { requestJson } from './http.js';
+import { requestJson, type JsonResponse } from './http.js';
 
 export interface RegisterOptions {
-  server: string;
+  /** One URL (a server, or a load balancer in front of replicas) or several replicas. */
+  servers: readonly string[];
   token: string;
   ca?: string | undefined;
   name?: string | undefined;
@@ -87,8 +90,13 @@ export function endpoint(server: URL | string, path: string, protocol?: 'ws' | '
 }
 
 export async function register(opts: RegisterOptions): Promise<AgentFile> {
-  const server = parseServerUrl(opts.server);
-  checkTransport(server, opts.insecure);
+  if (opts.servers.length === 0) throw new IdvError('USAGE', '--server is required');
+  if (opts.servers.length > 16) throw new IdvError('USAGE', 'at most 16 --server URLs');
+  const servers = opts.servers.map((s) => parseServerUrl(s));
+  const names = servers.map((s) => s.href.replace(/\/+$/, ''));
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new IdvError('USAGE', `--server ${twice} is given twice`);
+  for (const server of servers) checkTransport(server, opts.insecure);
   const { paths } = opts;
   if (existsSync(paths.agentFile)) {
     throw new IdvError(
@@ -133,11 +141,23 @@ export async function register(opts: RegisterOptions): Promise<AgentFile> {
     facts: await opts.facts(),
     signing: true,
   };
-  const res = await requestJson(endpoint(server, 'register'), {
-    method: 'POST',
-    body: request,
-    ca,
-  });
+  let server = servers[0] as URL;
+  let res: JsonResponse | undefined;
+  for (const [i, candidate] of servers.entries()) {
+    server = candidate;
+    try {
+      res = await requestJson(endpoint(server, 'register'), { method: 'POST', body: request, ca });
+      break;
+    } catch (err) {
+      // Unreachable: the next replica may answer. Anything else is the server's word: stop.
+      if (
+        !(err instanceof IdvError && err.code === 'SERVER_UNREACHABLE') ||
+        i === servers.length - 1
+      )
+        throw err;
+    }
+  }
+  if (!res) throw new IdvError('SERVER_UNREACHABLE', 'no server answered');
   if (res.status !== 200 && res.status !== 201) {
     const body = res.body as { code?: unknown; message?: unknown } | null;
     // A 404 means the URL does not lead to an idv server (wrong host, port or path prefix).
@@ -159,7 +179,8 @@ export async function register(opts: RegisterOptions): Promise<AgentFile> {
   }
   const file: AgentFile = {
     version: 1,
-    server: server.href.replace(/\/+$/, ''),
+    server: names[0] as string,
+    ...(names.length > 1 ? { servers: names } : {}),
     deviceId: parsed.data.deviceId,
     deviceGroup: parsed.data.deviceGroup,
     ...(opts.name !== undefined ? { name: opts.name } : {}),

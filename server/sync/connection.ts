@@ -16,7 +16,15 @@ import {
   type LoginEvent,
 } from '../../protocol/messages.js';
 import type { ErrorCode } from '../../protocol/errors.js';
-import { PROTOCOL_VERSION } from '../../protocol/version.js';
+import {
+  formatRange,
+  LEGACY_SYNC_PROTOCOL,
+  mismatchText,
+  negotiate,
+  parseRange,
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+} from '../../protocol/version.js';
 import type { ServerContext } from '../context.js';
 import type { DeviceActivity, DeviceState } from '../store/store.js';
 import { ALL_DEVICES } from '../http/events.js';
@@ -60,16 +68,20 @@ export class AgentConnection {
   private lastSent = { revision: -1, at: 0 };
   /** The last revision the agent acked. */
   acked = 0;
-  private helloTimer: NodeJS.Timeout | null;
+  private helloTimer: NodeJS.Timeout | null = null;
   /** Set when the agent verifies signed policy (its hello carried a nonce). */
   private signer: ConnectionSigner | null = null;
   private readonly id = randomBytes(4).toString('hex');
+  /** The sync protocol version of this connection (0 when the ranges did not meet). */
+  readonly protocol: number;
 
   constructor(
     readonly ws: WebSocket,
     private readonly ctx: ServerContext,
     private readonly hooks: ConnectionHooks,
     readonly remote: string,
+    /** The agent's `idv-protocol` header: its range; absent for agents from before ranges. */
+    offered?: string | string[],
   ) {
     ws.on('message', (data, isBinary) => {
       if (this.state === 'closed') return;
@@ -100,17 +112,43 @@ export class AgentConnection {
     ws.on('pong', () => {
       this.alive = true;
     });
-    ws.on('close', (code) => {
+    ws.on('close', (code, reason) => {
       const was = this.state;
       this.state = 'closed';
       if (this.helloTimer) clearTimeout(this.helloTimer);
-      this.log.info({ closeCode: code, state: was }, 'agent disconnected');
+      // The agent's reason says why it left (a version it cannot speak): at most 123 bytes.
+      const why = code === CLOSE.PROTOCOL_VERSION ? { reason: reason.toString('utf8') } : {};
+      this.log.info({ closeCode: code, state: was, ...why }, 'agent disconnected');
       this.hooks.closed(this);
     });
     ws.on('error', (err) => {
       // ws reports oversized frames and protocol violations here and closes the socket itself.
       this.log.warn({ err: { message: err.message } }, 'agent socket error');
     });
+    const theirs =
+      offered === undefined
+        ? LEGACY_SYNC_PROTOCOL
+        : typeof offered === 'string'
+          ? parseRange(offered)
+          : null;
+    this.protocol = (theirs && negotiate(ctx.syncProtocol, theirs)) ?? 0;
+    if (this.protocol === 0) {
+      const message = theirs
+        ? mismatchText(
+            { name: 'idv-server', range: ctx.syncProtocol },
+            { name: 'the agent', range: theirs },
+          )
+        : `malformed ${PROTOCOL_HEADER} header`;
+      this.log.warn(
+        {
+          agentProtocol: String(offered ?? '1').slice(0, 20),
+          serverProtocol: formatRange(this.ctx.syncProtocol),
+        },
+        `refusing agent: ${message}`,
+      );
+      this.close(CLOSE.PROTOCOL_VERSION, `PROTOCOL_VERSION: ${message}`);
+      return;
+    }
     this.helloTimer = setTimeout(() => {
       if (this.state === 'challenged') this.close(CLOSE.TIMEOUT, 'no hello in time');
     }, ctx.config.helloTimeoutSeconds * 1000);
@@ -120,6 +158,10 @@ export class AgentConnection {
         v: PROTOCOL_VERSION,
         nonce: this.nonce,
         serverTime: ctx.clock(),
+        // Only an agent that said its range knows this key (older ones refuse unknown keys).
+        ...(offered !== undefined
+          ? { protocol: { min: ctx.syncProtocol.min, max: ctx.syncProtocol.max } }
+          : {}),
       }),
     );
   }
@@ -160,8 +202,8 @@ export class AgentConnection {
     if (this.state === 'closed' || !this.device) return false;
     this.send(
       this.signer
-        ? this.signer.wrap(message.payload(this.device.id))
-        : message.render(this.device.id),
+        ? this.signer.wrap(message.payload(this.device.id, this.protocol))
+        : message.render(this.device.id, this.protocol),
     );
     this.base = message.revision;
     this.lastSent = { revision: message.revision, at: sentAt };
@@ -276,7 +318,7 @@ export class AgentConnection {
     const first = await this.hooks.initialMessage(device, msg.revision);
     if (this.state !== 'syncing') return;
     this.log.info(
-      { revision: msg.revision, sent: first.kind, to: first.revision },
+      { revision: msg.revision, sent: first.kind, to: first.revision, protocol: this.protocol },
       'agent connected',
     );
     this.state = 'ready';

@@ -1,7 +1,7 @@
 /**
  * The agent channel on `/v1/agent`: accepts WebSocket upgrades on the HTTP server, keeps one
  * connection per device (a newer one replaces the older), drops dead peers by ping/pong, closes a
- * revoked device at once and everyone with 1001 at shutdown.
+ * revoked device at once and everyone with 1012 (restarting) at shutdown.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -13,6 +13,7 @@ import { Pusher } from './push.js';
 import type { Notices } from '../store/notices.js';
 import type { DeviceActivity } from '../store/store.js';
 import { addressKey, PendingPool } from '../http/guard.js';
+import { PROTOCOL_HEADER } from '../../protocol/version.js';
 
 /** A WebSocket that has not said a valid hello yet (its connection may still be handshaking). */
 interface HelloSlot {
@@ -116,6 +117,7 @@ export class Hub {
           initialMessage: (device, since) => this.pusher.initialMessage(device, since),
         },
         req.socket.remoteAddress ?? '?',
+        req.headers[PROTOCOL_HEADER],
       );
       slot.conn = conn;
       this.slots.set(conn, slot);
@@ -223,7 +225,10 @@ export class Hub {
     return this.byDevice.size;
   }
 
-  /** Tells every agent the server is going away (1001) and waits briefly for the closes. */
+  /**
+   * Tells every agent the server is restarting on purpose (1012: come back now, elsewhere or
+   * here shortly; not an outage) and waits briefly for the closes.
+   */
   async shutdown(graceMs = 2000): Promise<void> {
     this.stopping = true;
     clearInterval(this.heartbeat);
@@ -237,7 +242,7 @@ export class Hub {
           ),
       ),
     );
-    for (const c of all) c.close(CLOSE.GOING_AWAY, 'server shutting down');
+    for (const c of all) c.close(CLOSE.RESTARTING, 'RESTARTING: server shutting down; reconnect');
     const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([closed, timer]);
     for (const c of all) c.ws.terminate();

@@ -4,8 +4,10 @@
  * built here, once per device group and base revision, and rendered to JSON once per message.
  */
 import type { Delta, Snapshot, UserRecord } from '../../protocol/messages.js';
+import { forSession } from '../../protocol/compat.js';
 import type { Policy } from '../../protocol/policy.js';
 import { payloadOf, type Payload } from './signer.js';
+import { SYNC_PROTOCOL } from '../../protocol/version.js';
 import type { ChangeSet, SnapshotData, UserState } from '../store/store.js';
 
 /** True when a user with these groups may log in on devices under this policy. */
@@ -40,8 +42,9 @@ export function toRecord(user: UserState, deviceId: string): UserRecord {
 
 /** A message for every device of a group at one base revision; JSON rendered lazily and cached. */
 export class GroupMessage {
-  private generic: string | null = null;
-  private genericPayload: Payload | null = null;
+  /** The JSON for devices without a per-device unlock, by session version. */
+  private readonly generic = new Map<number, string>();
+  private readonly genericPayload = new Map<number, Payload>();
   /** Devices whose records differ from the generic ones (a per-device unlock). */
   private readonly special: Set<string>;
 
@@ -54,18 +57,27 @@ export class GroupMessage {
     this.special = new Set(users.flatMap((u) => Object.keys(u.deviceUnlocks)));
   }
 
-  /** The JSON text for this device. */
-  render(deviceId: string): string {
-    if (this.special.has(deviceId)) return JSON.stringify(this.build(deviceId));
-    this.generic ??= JSON.stringify(this.build(''));
-    return this.generic;
+  /** The JSON text for this device, cut down to what its session version knows. */
+  render(deviceId: string, version: number = SYNC_PROTOCOL.max): string {
+    if (this.special.has(deviceId))
+      return JSON.stringify(forSession(this.build(deviceId), version));
+    let text = this.generic.get(version);
+    if (text === undefined) {
+      text = JSON.stringify(forSession(this.build(''), version));
+      this.generic.set(version, text);
+    }
+    return text;
   }
 
   /** The same text with what signing it needs (hash, quoted form), computed once per content. */
-  payload(deviceId: string): Payload {
-    if (this.special.has(deviceId)) return payloadOf(this.render(deviceId));
-    this.genericPayload ??= payloadOf(this.render(''));
-    return this.genericPayload;
+  payload(deviceId: string, version: number = SYNC_PROTOCOL.max): Payload {
+    if (this.special.has(deviceId)) return payloadOf(this.render(deviceId, version));
+    let p = this.genericPayload.get(version);
+    if (p === undefined) {
+      p = payloadOf(this.render('', version));
+      this.genericPayload.set(version, p);
+    }
+    return p;
   }
 }
 

@@ -13,7 +13,12 @@ import {
   type UserRecord,
 } from '../../protocol/messages.js';
 import type { Policy } from '../../protocol/policy.js';
-import { PROTOCOL_VERSION } from '../../protocol/version.js';
+import {
+  formatRange,
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+  SYNC_PROTOCOL,
+} from '../../protocol/version.js';
 
 export interface Identity {
   deviceId: string;
@@ -99,6 +104,8 @@ export interface SimOptions {
   ca?: Buffer;
   /** Send a hello nonce, so the server signs; `signed` frames are unwrapped (not verified). */
   signed?: boolean;
+  /** The `idv-protocol` header (sync protocol range); default this build's, null = none (an agent from before ranges). */
+  protocol?: string | null;
 }
 
 type Waiter = { pred: (m: ServerToAgent) => boolean; resolve: (m: ServerToAgent) => void };
@@ -132,6 +139,9 @@ export class SimAgent {
     const ws = new WebSocket(wsUrl, {
       perMessageDeflate: false,
       ...(opts.ca ? { ca: opts.ca } : {}),
+      ...(opts.protocol === null
+        ? {}
+        : { headers: { [PROTOCOL_HEADER]: opts.protocol ?? formatRange(SYNC_PROTOCOL) } }),
     });
     this.ws = ws;
     this.closed = new Promise((resolve) =>

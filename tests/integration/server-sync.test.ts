@@ -395,12 +395,12 @@ describe('events', () => {
 });
 
 describe('shutdown', () => {
-  it('tells connected agents it is going away (1001) and restarts on the same data', async () => {
+  it('tells connected agents it is restarting (1012: come back now) and restarts on the same data', async () => {
     const a = await agent('bye');
     await a.connect();
     await a.next('snapshot');
     await server.restart();
-    expect((await a.closed).code).toBe(CLOSE.GOING_AWAY);
+    expect((await a.closed).code).toBe(CLOSE.RESTARTING);
     const b = new SimAgent(server.url, a.identity);
     agents.push(b);
     b.revision = a.revision;

@@ -39,7 +39,18 @@ async function start(
   const engine = new LoginEngine({ cache, now: Date.now, connected: () => true, log });
   return listenLocal({
     socketPath: socket,
-    deps: { engine, status: () => statusOf(cache, engine, null, true) },
+    deps: {
+      engine,
+      status: () =>
+        statusOf(cache, engine, null, {
+          connected: true,
+          server: 'http://127.0.0.1:1',
+          protocol: 2,
+          syncError: null,
+          outages: 0,
+          moves: 0,
+        }),
+    },
     log,
     idleMs,
     promptIdleMs: idleMs * 2,
