@@ -136,6 +136,11 @@ export const ERRORS = {
     retryable: false,
     status: 409,
   },
+  STORE_UNAVAILABLE: {
+    message: 'The database is unavailable; try again shortly.',
+    retryable: true,
+    status: 503,
+  },
   INTERNAL: { message: 'Internal error.', retryable: true, status: 500 },
 } as const satisfies Record<string, ErrorSpec>;
 

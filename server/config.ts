@@ -17,10 +17,25 @@ const listenSchema = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'must be HOST:PORT')
   .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
 
+/** postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?...]; the check never echoes the value. */
+export function isDatabaseUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}
+
 export const configSchema = z.strictObject({
   /** Format version of the config file. */
   version: z.literal(1).optional(),
   dataDir: z.string().min(1),
+  /** PostgreSQL (shared by every replica); absent: SQLite in the data dir. */
+  database: z
+    .string()
+    .refine(isDatabaseUrl, 'must be a postgres://USER@HOST:PORT/DATABASE URL')
+    .optional(),
   listen: listenSchema,
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
@@ -94,7 +109,9 @@ export const CONFIG_DEFAULTS = {
 export interface ConfigSources {
   file?: string;
   env: NodeJS.ProcessEnv;
-  flags: Partial<Record<'dataDir' | 'listen' | 'tlsCert' | 'tlsKey' | 'publicUrl', string>> & {
+  flags: Partial<
+    Record<'dataDir' | 'database' | 'listen' | 'tlsCert' | 'tlsKey' | 'publicUrl', string>
+  > & {
     insecure?: boolean;
   };
 }
@@ -127,6 +144,7 @@ function readConfigFile(path: string): Record<string, unknown> {
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (env.IDV_DATA_DIR) out.dataDir = env.IDV_DATA_DIR;
+  if (env.IDV_DATABASE_URL) out.database = env.IDV_DATABASE_URL;
   if (env.IDV_LISTEN) out.listen = env.IDV_LISTEN;
   if (env.IDV_PUBLIC_URL) out.publicUrl = env.IDV_PUBLIC_URL;
   if (env.IDV_LOG_LEVEL) out.logLevel = env.IDV_LOG_LEVEL;

@@ -3,7 +3,7 @@ import { EXIT, dispatch, runProgram, stringFlag, type ProgramSpec } from '../pro
 import { IdvError } from '../protocol/errors.js';
 import { keepRunningWithoutOutput } from '../protocol/io/stdout.js';
 import { IDV_VERSION } from '../protocol/version.js';
-import { loadConfig } from './config.js';
+import { isDatabaseUrl, loadConfig } from './config.js';
 import { NAME_RE } from '../protocol/policy.js';
 import { initDataDir, openDataDir } from './datadir.js';
 import { SETUP_PATH } from './http/admins.js';
@@ -18,7 +18,18 @@ function dataDirOf(values: Record<string, unknown>): string {
   return dir;
 }
 
+function databaseOf(values: Record<string, unknown>): string | undefined {
+  const url = (values.database as string | undefined) ?? process.env.IDV_DATABASE_URL;
+  if (url !== undefined && !isDatabaseUrl(url))
+    throw new IdvError('USAGE', '--database must be a postgres://USER@HOST:PORT/DATABASE URL');
+  return url;
+}
+
 const DATA_DIR_FLAG = { value: 'DIR', help: 'the data directory (or IDV_DATA_DIR)' };
+const DATABASE_FLAG = {
+  value: 'URL',
+  help: 'PostgreSQL shared by every replica, postgres://USER@HOST:PORT/DB (or IDV_DATABASE_URL); default: SQLite in the data directory',
+};
 
 export const spec: ProgramSpec = {
   name: 'idv-server',
@@ -26,14 +37,16 @@ export const spec: ProgramSpec = {
   commands: {
     init: {
       summary:
-        'Create the data directory, its database, master key (0600) and the first admin token',
+        'Create the data directory, its database (or the PostgreSQL schema), master key (0600) and the first admin token',
       options: {
         'data-dir': { type: 'string' },
+        database: { type: 'string' },
         admin: { type: 'string' },
         'public-url': { type: 'string' },
       },
       flags: {
         'data-dir': DATA_DIR_FLAG,
+        database: DATABASE_FLAG,
         admin: { value: 'NAME', help: 'the first console admin (default: admin)' },
         'public-url': {
           value: 'URL',
@@ -44,7 +57,10 @@ export const spec: ProgramSpec = {
         const dir = dataDirOf(values);
         const admin = stringFlag(values, 'admin') ?? 'admin';
         if (!NAME_RE.test(admin)) throw new IdvError('USAGE', '--admin: not a valid name');
-        const { token, setupToken } = await initDataDir(dir, Date.now(), admin);
+        const { token, setupToken } = await initDataDir(dir, Date.now(), {
+          database: databaseOf(values),
+          firstAdmin: admin,
+        });
         const base = (stringFlag(values, 'public-url') ?? process.env.IDV_PUBLIC_URL ?? '').replace(
           /\/+$/,
           '',
@@ -68,10 +84,10 @@ export const spec: ProgramSpec = {
     },
     'admin-token create': {
       summary: 'Add another admin token (for a second admin, or after losing one)',
-      options: { 'data-dir': { type: 'string' } },
-      flags: { 'data-dir': DATA_DIR_FLAG },
+      options: { 'data-dir': { type: 'string' }, database: { type: 'string' } },
+      flags: { 'data-dir': DATA_DIR_FLAG, database: DATABASE_FLAG },
       run: async ({ values }, io) => {
-        const store = await openDataDir(dataDirOf(values));
+        const store = await openDataDir(dataDirOf(values), { database: databaseOf(values) });
         const token = newToken();
         try {
           await store.addAdminToken(hashToken(token), Date.now());
@@ -103,6 +119,7 @@ export const spec: ProgramSpec = {
       summary: 'Run the server (admin API, agent sync channel, metrics)',
       options: {
         'data-dir': { type: 'string' },
+        database: { type: 'string' },
         listen: { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
@@ -112,6 +129,7 @@ export const spec: ProgramSpec = {
       },
       flags: {
         'data-dir': DATA_DIR_FLAG,
+        database: DATABASE_FLAG,
         listen: {
           value: 'HOST:PORT',
           help: 'where to listen (or IDV_LISTEN; default 127.0.0.1:8443)',
@@ -138,6 +156,7 @@ export const spec: ProgramSpec = {
           env: process.env,
           flags: {
             dataDir: stringFlag(values, 'data-dir'),
+            database: stringFlag(values, 'database'),
             listen: stringFlag(values, 'listen'),
             tlsCert: stringFlag(values, 'tls-cert'),
             tlsKey: stringFlag(values, 'tls-key'),
@@ -172,7 +191,8 @@ export const spec: ProgramSpec = {
     },
   },
   manual: SERVER_MANUAL,
-  epilog: '\nEnvironment: IDV_DATA_DIR, IDV_LISTEN, IDV_PUBLIC_URL, IDV_LOG_LEVEL.\n',
+  epilog:
+    '\nEnvironment: IDV_DATA_DIR, IDV_DATABASE_URL, IDV_LISTEN, IDV_PUBLIC_URL, IDV_LOG_LEVEL.\n',
 };
 
 process.exitCode = await runProgram(spec.name, process.argv.slice(2), (argv, io) =>

@@ -37,7 +37,9 @@ export async function startServer(
 ): Promise<RunningServer> {
   const log = options.log ?? createLogger('idv-server', { level: config.logLevel });
   const store = await openDataDir(config.dataDir, {
+    database: config.database,
     changeLogRetention: config.changeLogRetention,
+    onConnectionError: (reason) => log.warn({ reason }, 'database connection lost while idle'),
   });
   let signing;
   try {
@@ -120,7 +122,7 @@ export async function startServer(
   const addr = app.server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   url = `${config.tlsCert ? 'https' : 'http'}://${shownHost}:${addr.port}`;
-  log.info({ url, revision: await store.revision() }, 'listening');
+  log.info({ url, backend: store.backend, revision: await store.revision() }, 'listening');
   const warnings = startWarnings(config, addr.address);
   for (const w of warnings) log.warn(w);
   ctx.metrics.insecure.set(plainHttpOffLoopback(config) ? 1 : 0);

@@ -7,7 +7,7 @@
  * in the same transaction, so a batch resent after a lost ack (or a server killed between
  * storing the events and counting them) counts each event once.
  */
-import type { Queryable } from '../../protocol/io/sqlite.js';
+import type { Queryable } from './db.js';
 import type { AccountItem, AccountResult, Change } from './store.js';
 
 type Bump = (tx: Queryable, change: Omit<Change, 'revision'>, at: number) => Promise<number>;

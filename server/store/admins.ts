@@ -7,7 +7,7 @@
  * race: portable SQL that stays correct when several replicas write the same row.
  */
 import { IdvError } from '../../protocol/errors.js';
-import type { Queryable } from '../../protocol/io/sqlite.js';
+import type { Queryable } from './db.js';
 import { totpParamsSchema, type TotpParams } from '../../protocol/messages.js';
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import type { SecretBox } from './crypto.js';

@@ -3,7 +3,7 @@
  * (so idvctl and the console alike), by the console's own actions and by idv-server's local
  * commands. Append-only; read newest first, or after a sequence number for following.
  */
-import type { Queryable } from '../../protocol/io/sqlite.js';
+import type { Queryable } from './db.js';
 
 export interface AuditEntry {
   seq: number;
@@ -56,12 +56,12 @@ export class SqliteAuditLog implements AuditLog {
   constructor(private readonly db: Pick<Queryable, 'get' | 'run' | 'all'>) {}
 
   async append(e: NewAuditEntry): Promise<AuditEntry> {
-    const r = await this.db.run(
+    const r = await this.db.get<{ seq: number }>(
       `INSERT INTO audit (at, actor, role, source, action, target, detail, result)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
       [e.at, e.actor, e.role, e.source, e.action, e.target, JSON.stringify(e.detail), e.result],
     );
-    return { ...e, seq: r.lastID };
+    return { ...e, seq: Number(r?.seq) };
   }
 
   async list(q: AuditQuery): Promise<AuditEntry[]> {

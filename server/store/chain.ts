@@ -3,7 +3,7 @@
  * accepted, and the breaks it found. Written against Queryable with portable SQL, so every
  * backend runs the same statements.
  */
-import type { Queryable } from '../../protocol/io/sqlite.js';
+import type { Queryable } from './db.js';
 import { START } from '../../protocol/chain.js';
 
 export interface DeviceChain {
@@ -25,7 +25,7 @@ export const CHAIN_MIGRATION = `
     last_break_kind TEXT,
     last_break_seq INTEGER,
     last_break_expected INTEGER,
-    last_break_at INTEGER
+    last_break_at BIGINT
   );
 `;
 

@@ -9,7 +9,7 @@
  * `BEGIN IMMEDIATE` serializes writers anyway. Values come back as numbers or strings
  * (node-postgres returns BIGINT as a string), so every number read goes through `Number`.
  */
-import type { Queryable } from '../../protocol/io/sqlite.js';
+import type { Queryable } from './db.js';
 import type { SecretBox } from './crypto.js';
 
 /** The tables, appended as one migration on each backend. */

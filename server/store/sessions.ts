@@ -4,7 +4,7 @@
  * `realm` keeps the console's and the portal's sessions apart; `data` is a small JSON object
  * the realm owns (never a secret: it is stored as is).
  */
-import type { Queryable } from '../../protocol/io/sqlite.js';
+import type { Queryable } from './db.js';
 
 export interface WebSession {
   realm: string;

@@ -4,7 +4,7 @@
  * the mail queue are sealed with the master key like TOTP secrets.
  */
 import { randomUUID } from 'node:crypto';
-import type { Queryable } from '../../protocol/io/sqlite.js';
+import type { Queryable } from './db.js';
 import type { SecretBox } from './crypto.js';
 import { eventFromRow, type EventRow } from './event-row.js';
 import type {

@@ -1,8 +1,9 @@
 /**
  * The server's store: what idv-server keeps, behind an async interface that does not leak the
- * backend (SQLite now, PostgreSQL next). Every method that changes several rows does so in one
- * transaction; every change a device could see bumps the global revision and is written to the
- * change log, from which deltas are computed.
+ * backend (SQLite or PostgreSQL: server/store/open.ts). Every method that changes several rows
+ * does so in one transaction; every change a device could see bumps the global revision and is
+ * written to the change log, from which deltas are computed. Isolation per method: docs/server.md,
+ * "Store".
  */
 import type { DeviceFacts, LoginEvent, TotpParams } from '../../protocol/messages.js';
 import type { Policy, PolicyPatch } from '../../protocol/policy.js';

@@ -135,7 +135,9 @@ describe.skipIf(skip)('admin console in chromium', () => {
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'idv-console-'));
     const dataDir = join(base, 'data');
-    ({ token: adminToken, setupToken } = await initDataDir(dataDir, Date.now(), 'ada'));
+    ({ token: adminToken, setupToken } = await initDataDir(dataDir, Date.now(), {
+      firstAdmin: 'ada',
+    }));
     const config = loadConfig({ env: {}, flags: { dataDir, listen: '127.0.0.1:0' } });
     server = await startServer(config, { clock: now });
     agent = await startAgent({ server: srv(), policy: { maxAttempts: 3, lockoutSeconds: 900 } });

@@ -37,6 +37,8 @@ export interface StartServerOptions {
   /** Extra `serve` arguments. */
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** A postgres:// URL (tests/helpers/postgres.ts): init, admin-token and serve get --database. */
+  database?: string;
 }
 
 export interface RunResult {
@@ -126,22 +128,27 @@ export async function startServer(opts: StartServerOptions = {}): Promise<TestSe
   const dataDir = opts.dataDir ?? join(base, 'data');
   let adminToken = '';
   // master.key: an initialised folder with SQLite (idv.db next to it) or PostgreSQL (a replica's
-  // copy, with IDV_DATABASE_URL in `env`).
+  // copy, with --database or IDV_DATABASE_URL in `env`).
+  const db = opts.database ? ['--database', opts.database] : [];
   if (ownDir || !existsSync(join(dataDir, 'master.key'))) {
-    const init = await run(SERVER_BIN, ['init', '--data-dir', dataDir, '--json'], opts.env ?? {});
+    const init = await run(
+      SERVER_BIN,
+      ['init', '--data-dir', dataDir, ...db, '--json'],
+      opts.env ?? {},
+    );
     if (init.code !== 0) throw new Error(`idv-server init failed: ${init.stderr}${init.stdout}`);
     adminToken = (init.json as { adminToken: string }).adminToken;
   } else {
     const t = await run(
       SERVER_BIN,
-      ['admin-token', 'create', '--data-dir', dataDir, '--json'],
+      ['admin-token', 'create', '--data-dir', dataDir, ...db, '--json'],
       opts.env ?? {},
     );
     if (t.code !== 0)
       throw new Error(`idv-server admin-token create failed: ${t.stderr}${t.stdout}`);
     adminToken = (t.json as { adminToken: string }).adminToken;
   }
-  const extra = [...(opts.args ?? [])];
+  const extra = [...db, ...(opts.args ?? [])];
   if (opts.config) {
     const file = join(base, 'config.json');
     writeFileSync(file, JSON.stringify(opts.config));

@@ -43,7 +43,7 @@ function fill(route: string): string {
 beforeAll(async () => {
   base = mkdtempSync(join(tmpdir(), 'idv-roles-'));
   const dataDir = join(base, 'data');
-  await initDataDir(dataDir, Date.now(), 'ada');
+  await initDataDir(dataDir, Date.now(), { firstAdmin: 'ada' });
   server = await startServer(loadConfig({ env: {}, flags: { dataDir, listen: '127.0.0.1:0' } }), {
     log: (await import('../../protocol/io/log.js')).createLogger('test', { level: 'silent' }),
   });

@@ -1,0 +1,176 @@
+/** Registration tokens, devices, and what live connections learn about them. */
+import { IdvError } from '../../protocol/errors.js';
+import { deviceFactsSchema, type DeviceFacts } from '../../protocol/messages.js';
+import { parseJson, type StoreCore } from './core.js';
+import { hashesEqual } from './crypto.js';
+import type { Queryable } from './db.js';
+import type { DeviceActivity, DeviceState, NewDevice, RegistrationToken } from './store.js';
+
+interface DeviceRow {
+  id: string;
+  name: string;
+  device_group: string;
+  public_key: string;
+  facts: string;
+  agent_version: string;
+  registered_at: number;
+  revoked_at: number | null;
+  last_seen_at: number | null;
+  acked_revision: number;
+}
+
+function toDevice(row: DeviceRow): DeviceState {
+  return {
+    id: row.id,
+    name: row.name,
+    deviceGroup: row.device_group,
+    publicKey: row.public_key,
+    facts: deviceFactsSchema.parse(parseJson(row.facts)),
+    agentVersion: row.agent_version,
+    registeredAt: row.registered_at,
+    revokedAt: row.revoked_at,
+    lastSeenAt: row.last_seen_at,
+    ackedRevision: row.acked_revision,
+  };
+}
+
+async function deviceRow(q: Queryable, id: string): Promise<DeviceRow | undefined> {
+  return q.get<DeviceRow>('SELECT * FROM devices WHERE id = ?', [id]);
+}
+
+export async function addRegistrationToken(
+  core: StoreCore,
+  hash: string,
+  token: RegistrationToken,
+  at: number,
+): Promise<void> {
+  await core.db.run(
+    'INSERT INTO reg_tokens (hash, device_group, uses_left, expires_at, created_at) VALUES (?, ?, ?, ?, ?)',
+    [hash, token.deviceGroup, token.uses, token.expiresAt, at],
+  );
+}
+
+/** One use of the token and the new device, atomically; registrations on one token queue up. */
+export function registerDevice(
+  core: StoreCore,
+  tokenHash: string,
+  device: NewDevice,
+  at: number,
+): Promise<DeviceState> {
+  return core.db.transaction(
+    async (tx) => {
+      const token = await tx.get<{
+        hash: string;
+        device_group: string;
+        uses_left: number;
+        expires_at: number;
+      }>('SELECT * FROM reg_tokens WHERE hash = ?', [tokenHash]);
+      if (
+        !token ||
+        !hashesEqual(token.hash, tokenHash) ||
+        token.uses_left < 1 ||
+        token.expires_at <= at
+      ) {
+        throw new IdvError('TOKEN_INVALID');
+      }
+      if (token.uses_left === 1) await tx.run('DELETE FROM reg_tokens WHERE hash = ?', [tokenHash]);
+      else
+        await tx.run('UPDATE reg_tokens SET uses_left = uses_left - 1 WHERE hash = ?', [tokenHash]);
+      const sameKey = await tx.get('SELECT id FROM devices WHERE public_key = ?', [
+        device.publicKey,
+      ]);
+      if (sameKey)
+        throw new IdvError('VALIDATION_FAILED', 'publicKey: this key is already registered');
+      await tx.run(
+        `INSERT INTO devices (id, name, device_group, public_key, facts, agent_version, registered_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        [
+          device.id,
+          device.name,
+          token.device_group,
+          device.publicKey,
+          JSON.stringify(device.facts),
+          device.agentVersion,
+          at,
+        ],
+      );
+      return toDevice((await deviceRow(tx, device.id)) as DeviceRow);
+    },
+    { serialize: ['reg_tokens'] },
+  );
+}
+
+export async function getDevice(core: StoreCore, id: string): Promise<DeviceState | null> {
+  const row = await deviceRow(core.db, id);
+  return row ? toDevice(row) : null;
+}
+
+export async function listDevices(core: StoreCore): Promise<DeviceState[]> {
+  const rows = await core.db.all<DeviceRow>('SELECT * FROM devices ORDER BY registered_at, id');
+  return rows.map(toDevice);
+}
+
+export function revokeDevice(core: StoreCore, id: string, at: number): Promise<DeviceState> {
+  return core.db.transaction(async (tx) => {
+    const row = await deviceRow(tx, id);
+    if (!row) throw new IdvError('DEVICE_NOT_FOUND', `no device ${id}`);
+    if (row.revoked_at === null)
+      await tx.run('UPDATE devices SET revoked_at = ? WHERE id = ?', [at, id]);
+    tx.afterCommit(() => core.notify({ kind: 'revoked', device: id }));
+    return toDevice((await deviceRow(tx, id)) as DeviceRow);
+  });
+}
+
+export async function touchDevice(
+  core: StoreCore,
+  id: string,
+  seen: { at: number; facts?: DeviceFacts; agentVersion?: string },
+): Promise<void> {
+  await core.db.run(
+    `UPDATE devices SET last_seen_at = ?, facts = COALESCE(?, facts), agent_version = COALESCE(?, agent_version)
+       WHERE id = ?`,
+    [seen.at, seen.facts ? JSON.stringify(seen.facts) : null, seen.agentVersion ?? null, id],
+  );
+}
+
+/** Rows per statement: five parameters each, well under both backends' limits. */
+const ACTIVITY_CHUNK = 500;
+
+export async function recordDeviceActivity(
+  core: StoreCore,
+  updates: readonly DeviceActivity[],
+): Promise<void> {
+  if (updates.length === 0) return;
+  await core.db.transaction(async (tx) => {
+    // One statement per chunk (thousands of acks after a push), not a round trip per device.
+    for (let i = 0; i < updates.length; i += ACTIVITY_CHUNK) {
+      const chunk = updates.slice(i, i + ACTIVITY_CHUNK);
+      const row =
+        '(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT))';
+      await tx.run(
+        `UPDATE devices SET
+           last_seen_at = COALESCE(u.column2, devices.last_seen_at),
+           acked_revision = COALESCE(u.column3, devices.acked_revision),
+           facts = COALESCE(u.column4, devices.facts),
+           agent_version = COALESCE(u.column5, devices.agent_version)
+         FROM (VALUES ${chunk.map(() => row).join(', ')}) AS u
+         WHERE devices.id = u.column1`,
+        chunk.flatMap((u) => [
+          u.id,
+          u.seenAt ?? null,
+          u.ackedRevision ?? null,
+          u.facts ? JSON.stringify(u.facts) : null,
+          u.agentVersion ?? null,
+        ]),
+      );
+    }
+  });
+}
+
+export async function setAckedRevision(
+  core: StoreCore,
+  id: string,
+  revision: number,
+): Promise<void> {
+  await core.db.run('UPDATE devices SET acked_revision = ? WHERE id = ?', [revision, id]);
+}
