@@ -328,4 +328,29 @@ describe.each(backends)('Store on $name', (backend) => {
     expect(await store.hasAdminToken(hashToken('a'.repeat(43)))).toBe(true);
     expect(await store.hasAdminToken(hashToken('b'.repeat(43)))).toBe(false);
   });
+
+  test('the stores of the other areas run on it too: audit, chain, mail state', async () => {
+    const { store } = await backend.fresh();
+    const entry = {
+      at: T,
+      actor: 'local',
+      role: 'admin',
+      source: 'local',
+      action: 'admin.add',
+      target: 'ada',
+      detail: {},
+      result: 'ok',
+    } as const;
+    const a = await store.audit.append(entry);
+    const b = await store.audit.append({ ...entry, target: 'bob' });
+    expect(b.seq).toBeGreaterThan(a.seq);
+    const chain = await store.getChain('dev');
+    await store.saveChain('dev', {
+      ...chain,
+      seq: 3,
+      breaks: 1,
+      lastBreak: { kind: 'gap', seq: 3, expected: 2, at: T },
+    });
+    expect(await store.getChain('dev')).toMatchObject({ seq: 3, lastBreak: { at: T } });
+  });
 });
