@@ -17,6 +17,9 @@ import { openSigningKey } from './signingkey.js';
 import { Hub } from './sync/hub.js';
 import { syncProtocolFrom } from '../protocol/version.js';
 
+/** How long a stop lets requests in flight finish before it closes every connection. */
+const STOP_GRACE_MS = 5000;
+
 export interface RunningServer {
   url: string;
   /** What `serve` warned about at start (also in the log). */
@@ -140,7 +143,11 @@ export async function startServer(
         await hub.shutdown();
         for (const u of unfollow) u();
         ctx.feed.end();
+        // Requests in flight get a few seconds; then every connection is cut, so a stop never
+        // waits out a keep-alive (a follower of /v1/events/stream that went away held one 70 s).
+        const grace = setTimeout(() => app.server.closeAllConnections(), STOP_GRACE_MS);
         await app.close();
+        clearTimeout(grace);
         await forwarder?.stop();
         await mail?.stop();
         await store.close();
