@@ -128,7 +128,10 @@ async function enrollInBrowser(
 describe.skipIf(skip)('portal in a real browser', { timeout: 120_000 }, () => {
   beforeAll(async () => {
     server = await startServer();
-    agent = await startAgent({ server, policy: { maxAttempts: 5, lockoutSeconds: 900, selfUnlock: false } });
+    agent = await startAgent({
+      server,
+      policy: { maxAttempts: 5, lockoutSeconds: 900, selfUnlock: false },
+    });
   });
   afterEach(async () => {
     for (const { context, dir } of open.splice(0)) {

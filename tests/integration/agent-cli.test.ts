@@ -35,7 +35,10 @@ const wrong = (t: TotpParams) => ({
 beforeAll(async () => {
   server = await startServer();
   ({ totp: alice } = await addEnrolledUser(server, 'alice'));
-  agent = await startAgent({ server, policy: { maxAttempts: 2, lockoutSeconds: 0, prompts: 3, selfUnlock: false } });
+  agent = await startAgent({
+    server,
+    policy: { maxAttempts: 2, lockoutSeconds: 0, prompts: 3, selfUnlock: false },
+  });
   await waitConnected(agent, true);
   pamDir = mkdtempSync(join(tmpdir(), 'idv-cli-pamd-'));
 });

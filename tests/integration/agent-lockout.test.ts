@@ -24,7 +24,10 @@ beforeAll(async () => {
   server = await startServer();
   for (const name of ['alice', 'bob', 'carol', 'dave', 'erin'])
     totp[name] = (await addEnrolledUser(server, name)).totp;
-  agent = await startAgent({ server, policy: { maxAttempts: 3, lockoutSeconds: 0, prompts: 3, selfUnlock: false } });
+  agent = await startAgent({
+    server,
+    policy: { maxAttempts: 3, lockoutSeconds: 0, prompts: 3, selfUnlock: false },
+  });
   await waitFor(async () => (await agentStatus(agent)).users === 5, 'users synced');
 });
 afterAll(async () => {
@@ -137,7 +140,10 @@ describe('timed lockout', () => {
     const s = await startServer();
     try {
       const { totp: t } = await addEnrolledUser(s, 'frank');
-      const a = await startAgent({ server: s, policy: { maxAttempts: 1, lockoutSeconds: 2, selfUnlock: false } });
+      const a = await startAgent({
+        server: s,
+        policy: { maxAttempts: 1, lockoutSeconds: 2, selfUnlock: false },
+      });
       try {
         await waitFor(async () => (await agentStatus(a)).users === 1, 'synced');
         const [, locked] = await askAgent(a.socket, [begin('frank'), wrongFor(t)]);
