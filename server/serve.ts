@@ -14,6 +14,7 @@ import { ConnectionGuard } from './http/guard.js';
 import { Mailer } from './mail/mailer.js';
 import { Metrics } from './metrics.js';
 import { openSigningKey } from './signingkey.js';
+import { PgNoticeListener } from './store/listen-pg.js';
 import { Hub } from './sync/hub.js';
 import { syncProtocolFrom } from '../protocol/version.js';
 
@@ -101,6 +102,10 @@ export async function startServer(
       else if (n.kind === 'resync') void feed.committed();
     }),
   ];
+  // With PostgreSQL, what other replicas commit arrives by LISTEN (store/listen-pg.ts).
+  const listener = config.database
+    ? new PgNoticeListener(config.database, store.notices, log.child({ part: 'notices' }))
+    : null;
   let directory: DirectorySync | null = null;
   try {
     directory = config.directory ? new DirectorySync(ctx, hub, config.directory) : null;
@@ -113,9 +118,11 @@ export async function startServer(
   const app = buildApp(ctx, hub, { directory, forwarder }, internal);
   const { host, port } = splitListen(config.listen);
   try {
+    await listener?.start();
     await feed.start();
     await app.listen({ host, port });
   } catch (err) {
+    await listener?.stop();
     await store.close();
     throw err;
   }
@@ -150,6 +157,7 @@ export async function startServer(
         clearTimeout(grace);
         await forwarder?.stop();
         await mail?.stop();
+        await listener?.stop();
         await store.close();
         log.info('stopped');
       })()),

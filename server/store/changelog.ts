@@ -4,7 +4,7 @@
  * than retry), pruned to the retention every hundred revisions.
  */
 import type { Change } from './store.js';
-import type { StoreCore } from './core.js';
+import { announce, type StoreCore } from './core.js';
 import type { Queryable, Tx } from './db.js';
 
 export async function currentRevision(q: Queryable): Promise<number> {
@@ -39,6 +39,6 @@ export async function bump(
   if (revision % 100 === 0) {
     await tx.run('DELETE FROM changes WHERE revision <= ?', [revision - core.retention]);
   }
-  tx.afterCommit(() => core.notify({ kind: 'revision', revision }));
+  await announce(core, tx, { kind: 'revision', revision });
   return revision;
 }

@@ -4,7 +4,8 @@
  * a StoreCore; sql-store.ts puts them behind the Store interface.
  */
 import type { SecretBox } from './crypto.js';
-import type { Db } from './db.js';
+import type { Db, Tx } from './db.js';
+import { notifyStatement } from './listen-pg.js';
 import type { Notice } from './notices.js';
 
 export interface StoreCore {
@@ -17,6 +18,16 @@ export interface StoreCore {
    * rolled-back or retried attempt tells nothing.
    */
   notify(notice: Notice): void;
+}
+
+/**
+ * Tells what `tx` commits, once it has: this process at once (after COMMIT), and with PostgreSQL
+ * every replica through `pg_notify` inside the transaction (sent at COMMIT, never for a rollback
+ * or a retried attempt; store/listen-pg.ts hears it).
+ */
+export async function announce(core: StoreCore, tx: Tx, notice: Notice): Promise<void> {
+  if (core.db.dialect === 'postgres') await tx.get(...notifyStatement(notice));
+  tx.afterCommit(() => core.notify(notice));
 }
 
 /** Options of a transaction that bumps the revision (changelog.ts insists on it). */

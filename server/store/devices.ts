@@ -1,7 +1,7 @@
 /** Registration tokens, devices, and what live connections learn about them. */
 import { IdvError } from '../../protocol/errors.js';
 import { deviceFactsSchema, type DeviceFacts } from '../../protocol/messages.js';
-import { parseJson, type StoreCore } from './core.js';
+import { announce, parseJson, type StoreCore } from './core.js';
 import { hashesEqual } from './crypto.js';
 import type { Queryable } from './db.js';
 import type { DeviceActivity, DeviceState, NewDevice, RegistrationToken } from './store.js';
@@ -116,7 +116,7 @@ export function revokeDevice(core: StoreCore, id: string, at: number): Promise<D
     if (!row) throw new IdvError('DEVICE_NOT_FOUND', `no device ${id}`);
     if (row.revoked_at === null)
       await tx.run('UPDATE devices SET revoked_at = ? WHERE id = ?', [at, id]);
-    tx.afterCommit(() => core.notify({ kind: 'revoked', device: id }));
+    await announce(core, tx, { kind: 'revoked', device: id });
     return toDevice((await deviceRow(tx, id)) as DeviceRow);
   });
 }

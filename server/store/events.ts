@@ -5,7 +5,7 @@
 import type { LoginEvent } from '../../protocol/messages.js';
 import { applyAccountItems } from './account.js';
 import { bump } from './changelog.js';
-import { EVENTS_TX, REVISION_TX, type StoreCore } from './core.js';
+import { announce, EVENTS_TX, REVISION_TX, type StoreCore } from './core.js';
 import { eventFromRow, type EventRow } from './event-row.js';
 import type { AccountItem, AccountResult, EventQuery, StoredEvent } from './store.js';
 
@@ -39,7 +39,7 @@ export function addEvents(
       if (r) stored.push({ ...e, device: deviceId, receivedAt: at, seq: r.seq });
     }
     const last = stored.at(-1);
-    if (last) tx.afterCommit(() => core.notify({ kind: 'events', seq: last.seq }));
+    if (last) await announce(core, tx, { kind: 'events', seq: last.seq });
     return stored;
   }, EVENTS_TX);
 }
