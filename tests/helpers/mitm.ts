@@ -46,8 +46,11 @@ export async function startMitm(target: string): Promise<Mitm> {
   };
   http.on('upgrade', (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (agent) => {
+      // The agent's protocol range goes through, as any proxy in front of replicas passes it.
+      const range = req.headers['idv-protocol'];
       const server = new WebSocket(`ws://${up.host}${req.url ?? '/'}`, {
         perMessageDeflate: false,
+        ...(typeof range === 'string' ? { headers: { 'idv-protocol': range } } : {}),
       });
       sockets.add(agent);
       sockets.add(server);
