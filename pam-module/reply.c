@@ -37,6 +37,8 @@ static const struct {
 	{"NOT_FOUND", 0},
 	{"USER_NOT_FOUND", 0},
 	{"USER_EXISTS", 0},
+	{"ADMIN_NOT_FOUND", 0},
+	{"ADMIN_EXISTS", 0},
 	{"DEVICE_NOT_FOUND", 0},
 	{"DEVICE_REVOKED", 0},
 	{"TOKEN_INVALID", 0},
@@ -56,6 +58,10 @@ static const struct {
 	{"TIMEOUT", 1},
 	{"SHUTTING_DOWN", 1},
 	{"OVERLOADED", 1},
+	{"NOT_CONFIGURED", 0},
+	{"DIRECTORY_UNAVAILABLE", 1},
+	{"DIRECTORY_SUSPICIOUS", 0},
+	{"STORE_UNAVAILABLE", 1},
 	{"INTERNAL", 1},
 };
 

@@ -41,6 +41,9 @@ export async function dumpDatabase(
       const rows = await db.all<Record<string, unknown>>(`SELECT * FROM "${name}" ORDER BY 1`);
       out[name] = rows
         .filter((r) => !(name === 'meta' && skip.metaKeys?.includes(String(r.key))))
+        // A visit to the sign-in page opens an anonymous session (its CSRF token) by design; a
+        // session that names a user is still a state change.
+        .filter((r) => !(name === 'portal_sessions' && r.user_name === null))
         .map((r) =>
           Object.fromEntries(Object.entries(r).filter(([k]) => !skip.columns?.includes(k))),
         );
@@ -68,7 +71,8 @@ export interface ServerWorld {
   state(): Promise<string>;
 }
 
-const SERVER_MOVING = { columns: ['last_seen_at', 'acked_revision'] };
+// The audit log records every admin request, refused ones included: it moves by design.
+const SERVER_MOVING = { columns: ['last_seen_at', 'acked_revision'], tables: ['audit'] };
 
 let agentWorldP: Promise<AgentWorld> | null = null;
 let serverWorldP: Promise<ServerWorld> | null = null;
@@ -83,7 +87,9 @@ export function agentWorld(): Promise<AgentWorld> {
     return {
       world,
       alice,
-      state: () => dumpDatabase(cache, { tables: ['outbox'], metaKeys: ['lastSyncAt'] }),
+      // chainHead follows the outbox (each decision event extends the device's chain).
+      state: () =>
+        dumpDatabase(cache, { tables: ['outbox'], metaKeys: ['lastSyncAt', 'chainHead'] }),
       alive: () =>
         askAgent(world.agent.socket, [{ type: 'status', v: 1 }]).then(
           ([r]) => r?.type === 'status',
