@@ -147,8 +147,9 @@ export async function startServer(
     stop: () =>
       (stopping ??= (async () => {
         await directory?.stop();
-        await hub.shutdown();
+        // No new pushes or feed reads from here: the store closes at the end.
         for (const u of unfollow) u();
+        await hub.shutdown();
         ctx.feed.end();
         // Requests in flight get a few seconds; then every connection is cut, so a stop never
         // waits out a keep-alive (a follower of /v1/events/stream that went away held one 70 s).

@@ -166,6 +166,11 @@ export class AgentConnection {
     );
   }
 
+  /** Resolves once the messages received so far are handled (a stop waits for it). */
+  idle(): Promise<void> {
+    return this.chain;
+  }
+
   /** A logger bound to this connection, made when needed (most connections never log). */
   private get log(): Logger {
     return this.ctx.log.child({

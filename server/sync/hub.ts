@@ -44,6 +44,7 @@ export class Hub {
   /** Device activity not written yet: one transaction a second instead of one per ack. */
   private activity = new Map<string, DeviceActivity>();
   private readonly flusher: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
   readonly pusher: Pusher;
   private stopping = false;
 
@@ -55,7 +56,9 @@ export class Hub {
     );
     this.heartbeat = setInterval(() => this.beat(), ctx.config.heartbeatSeconds * 1000);
     this.heartbeat.unref();
-    this.flusher = setInterval(() => void this.flush(), 1000);
+    this.flusher = setInterval(() => {
+      if (this.activity.size > 0) void this.flush();
+    }, 1000);
     this.flusher.unref();
   }
 
@@ -64,17 +67,24 @@ export class Hub {
     this.activity.set(update.id, prev ? { ...prev, ...update } : update);
   }
 
-  /** Writes pending device activity (last seen, acked revision, facts). */
-  async flush(): Promise<void> {
-    if (this.activity.size === 0) return;
-    const batch = [...this.activity.values()];
-    this.activity = new Map();
-    await this.ctx.store.recordDeviceActivity(batch).catch((err: unknown) => {
-      this.ctx.log.error(
-        { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
-        'recording device activity failed',
-      );
+  /**
+   * Writes pending device activity (last seen, acked revision, facts). One write at a time: two
+   * at once would conflict on the same rows, and the stop waits for the one in flight (a write
+   * that outlived the store would fail on its closed pool).
+   */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (this.activity.size === 0) return;
+      const batch = [...this.activity.values()];
+      this.activity = new Map();
+      await this.ctx.store.recordDeviceActivity(batch).catch((err: unknown) => {
+        this.ctx.log.error(
+          { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
+          'recording device activity failed',
+        );
+      });
     });
+    return this.flushing;
   }
 
   /** The revision a connected device last acked (fresher than the store), or null. */
@@ -227,7 +237,8 @@ export class Hub {
 
   /**
    * Tells every agent the server is restarting on purpose (1012: come back now, elsewhere or
-   * here shortly; not an outage) and waits briefly for the closes.
+   * here shortly; not an outage), waits briefly for the closes and for what the connections
+   * were writing, then writes the last activity: nothing of the hub's writes after this.
    */
   async shutdown(graceMs = 2000): Promise<void> {
     this.stopping = true;
@@ -247,6 +258,9 @@ export class Hub {
     await Promise.race([closed, timer]);
     for (const c of all) c.ws.terminate();
     this.wss.close();
+    // Before the store closes: the batches being stored (events), the activity of the closes.
+    const settled = Promise.all([closed, this.pusher.settled(), ...all.map((c) => c.idle())]);
+    await Promise.race([settled, new Promise((r) => setTimeout(r, graceMs).unref())]);
     await this.flush();
   }
 }

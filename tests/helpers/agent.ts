@@ -48,6 +48,8 @@ export interface TestAgent {
 
 export interface StartAgentOptions {
   server: ServerLike;
+  /** Register with these URLs (`--server` repeated, in order) instead of `server.url` alone. */
+  servers?: string[];
   /** Set for the device group before registering (through `idvctl policy set`). */
   policy?: Partial<Policy>;
   deviceGroup?: string;
@@ -134,7 +136,7 @@ export function codeFor(totp: TotpParams, at = Date.now()): string {
 export async function registerAgent(
   server: ServerLike,
   dataDir: string,
-  opts: { deviceGroup?: string; name?: string } = {},
+  opts: { deviceGroup?: string; name?: string; servers?: string[] } = {},
 ): Promise<string> {
   const t = await must(
     idvctl(server, [
@@ -150,8 +152,7 @@ export async function registerAgent(
     run(AGENT_BIN, [
       'register',
       '--json',
-      '--server',
-      server.url,
+      ...(opts.servers ?? [server.url]).flatMap((url) => ['--server', url]),
       `--token=${token}`,
       '--data-dir',
       dataDir,
@@ -172,6 +173,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<TestAgent> {
   const deviceId = await registerAgent(opts.server, dataDir, {
     ...(opts.deviceGroup ? { deviceGroup: opts.deviceGroup } : {}),
     ...(opts.name ? { name: opts.name } : {}),
+    ...(opts.servers ? { servers: opts.servers } : {}),
   });
   // Fast reconnects for tests (the production defaults are 0.5 s base, 30 s cap).
   const file = join(dataDir, 'agent.json');

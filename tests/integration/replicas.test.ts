@@ -7,60 +7,25 @@
  * replica killed with -9 and started again loses no event and misses no change; so does one
  * whose database went away and came back.
  */
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE } from '../../protocol/messages.js';
 import { POSTGRES_MISSING, startPostgres, type PgCluster } from '../helpers/postgres.js';
-import { idvctl, run, SERVER_BIN, startServer, type TestServer } from '../helpers/server.js';
+import { startReplicas, until } from '../helpers/replicas.js';
+import { idvctl, type TestServer } from '../helpers/server.js';
 import { SimAgent, registerDevice, type Identity } from '../helpers/sim-agent.js';
 import { Client, csrfOf, totp } from './portal-client.js';
 
 let cluster: PgCluster | null = null;
-const dirs: string[] = [];
 
 beforeAll(async () => {
   cluster = await startPostgres();
 }, 120_000);
 afterAll(() => {
   cluster?.remove();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** Polls `check` until it holds (never a fixed sleep): generous, the machine is shared. */
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** `init --database` once, then `count` replicas, each on its own copy of the data folder. */
-async function replicas(count: number): Promise<{ servers: TestServer[]; url: string }> {
-  const pg = cluster as PgCluster;
-  const url = await pg.createDatabase();
-  const base = mkdtempSync(join(tmpdir(), 'idv-replicas-'));
-  dirs.push(base);
-  const first = join(base, 'r0');
-  const init = await run(SERVER_BIN, ['init', '--database', url, '--data-dir', first, '--json']);
-  if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
-  const servers: TestServer[] = [];
-  for (let i = 0; i < count; i++) {
-    const dir = join(base, `r${i}`);
-    if (i > 0) cpSync(first, dir, { recursive: true });
-    servers.push(
-      await startServer({
-        dataDir: dir,
-        env: { IDV_DATABASE_URL: url },
-        config: { maxConnectionsPerAddress: 1000 },
-      }),
-    );
-  }
-  return { servers, url };
-}
+const replicas = (count: number) => startReplicas(cluster as PgCluster, count);
 
 async function agentOn(server: TestServer, identity: Identity): Promise<SimAgent> {
   const a = new SimAgent(server.url, identity);
