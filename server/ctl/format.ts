@@ -1,4 +1,5 @@
 /** Human output of idvctl: aligned tables and key/value blocks (JSON goes out unchanged). */
+import { EXIT, type Io, type Parsed } from '../../protocol/cli.js';
 
 // C0 and C1 controls, DEL, and the bidi overrides/isolates that reorder what a terminal shows.
 // eslint-disable-next-line no-control-regex
@@ -44,4 +45,10 @@ export function block(obj: Record<string, unknown>): string {
         `${printable(k).padEnd(width)}  ${printable(typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v ?? '-'))}`,
     )
     .join('\n');
+}
+
+/** Prints JSON with --json, else the human text. */
+export function show(io: Io, values: Parsed['values'], data: unknown, human: () => string): number {
+  io.out(values.json ? JSON.stringify(data) : human());
+  return EXIT.OK;
 }

@@ -1,24 +1,21 @@
 /** idvctl: every admin action over the idv-server HTTP API. */
 import {
-  EXIT,
   dispatch,
   uuidFlag,
-  intFlag,
   processIo,
   runProgram,
   stringFlag,
   type Command,
-  type Io,
   type Parsed,
   type ProgramSpec,
 } from '../../protocol/cli.js';
-import { parseDuration } from '../../protocol/duration.js';
 import { IdvError } from '../../protocol/errors.js';
 import { tokenFrom } from '../../protocol/io/token-arg.js';
 import { IDV_VERSION } from '../../protocol/version.js';
 import { ApiClient } from './client.js';
 import { eventsCommand } from './events.js';
-import { block, table } from './format.js';
+import { deviceCommands } from './devices.js';
+import { block, show, table } from './format.js';
 import { integrationCommands } from './integrations.js';
 import { adminCommands } from './admins.js';
 import { policyCommands } from './policy.js';
@@ -42,21 +39,6 @@ function client(values: Parsed['values']): ApiClient {
 
 const enc = encodeURIComponent;
 
-/** Prints JSON with --json, else the human text. */
-function show(io: Io, values: Parsed['values'], data: unknown, human: () => string): number {
-  io.out(values.json ? JSON.stringify(data) : human());
-  return EXIT.OK;
-}
-
-/** The device's event log chain in one line: intact, or what broke last. */
-function chainLine(chain: unknown): string {
-  const c = chain as { seq?: number; breaks?: number; lastBreak?: Json | null } | undefined;
-  if (!c || typeof c.seq !== 'number') return '-';
-  if (!c.breaks) return `intact (${c.seq} events)`;
-  const b = c.lastBreak ?? {};
-  return `BROKEN: ${c.breaks} break(s); last: ${String(b.kind)} at event ${String(b.seq)} (expected ${String(b.expected)}), found ${String(b.at)}`;
-}
-
 function userTable(users: Json[]): string {
   return table(
     ['NAME', 'GROUPS', 'STATUS', 'MFA'],
@@ -67,15 +49,6 @@ function userTable(users: Json[]): string {
       u.enrolled ? 'enrolled' : u.enrollmentPending ? 'pending' : 'not enrolled',
     ]),
   );
-}
-
-function durationFlag(values: Parsed['values'], name: string): number | undefined {
-  const v = stringFlag(values, name);
-  if (v === undefined) return undefined;
-  const s = parseDuration(v);
-  if (s === null)
-    throw new IdvError('USAGE', `--${name} must be a duration like 900s, 15m, 12h, 30d (or 0)`);
-  return s;
 }
 
 const GROUP_FLAG = { value: 'G', help: 'a user group; repeat for several' };
@@ -388,82 +361,7 @@ export const spec: ProgramSpec = {
         );
       },
     },
-    'device token create': {
-      summary: 'A registration token for agents (default: 1 use, 24h, device group default)',
-      options: {
-        'device-group': { type: 'string' },
-        uses: { type: 'string' },
-        ttl: { type: 'string' },
-      },
-      flags: {
-        'device-group': { value: 'DG', help: 'the device group devices join (default: default)' },
-        uses: { value: 'N', help: 'registrations allowed, 1 to 100000 (default: 1)' },
-        ttl: { value: 'DUR', help: 'valid for this long, like 30m, 24h, 7d (default: 24h)' },
-      },
-      run: async ({ values }, io) => {
-        const body: Json = {};
-        const group = stringFlag(values, 'device-group');
-        if (group !== undefined) body.deviceGroup = group;
-        const uses = intFlag(values, 'uses', 1, 100_000);
-        if (uses !== undefined) body.uses = uses;
-        const ttl = durationFlag(values, 'ttl');
-        if (ttl !== undefined) body.ttlSeconds = ttl;
-        const r = await client(values).request<Json>('POST', '/v1/device-tokens', body);
-        return show(
-          io,
-          values,
-          r,
-          () =>
-            `${r.token as string}\n(device group ${r.deviceGroup as string}, ${r.uses as number} use(s), expires ${r.expiresAt as string})`,
-        );
-      },
-    },
-    'device list': {
-      summary: 'List devices with facts, last seen, synced revision and online state',
-      run: async ({ values }, io) => {
-        const r = await client(values).request<{ devices: Json[] }>('GET', '/v1/devices');
-        return show(io, values, r, () =>
-          table(
-            ['ID', 'NAME', 'GROUP', 'OS', 'ONLINE', 'REVISION', 'LAST SEEN', 'STATE'],
-            r.devices.map((d) => [
-              d.id as string,
-              d.name as string,
-              d.deviceGroup as string,
-              `${(d.facts as Json).os as string} ${(d.facts as Json).osVersion as string}`,
-              d.online ? 'yes' : 'no',
-              d.revision as number,
-              d.lastSeenAt as string,
-              d.revoked ? 'revoked' : 'active',
-            ]),
-          ),
-        );
-      },
-    },
-    'device show': {
-      summary: 'Show one device',
-      args: 'ID',
-      positionals: 1,
-      run: async ({ values, positionals }, io) => {
-        const d = await client(values).request<Json>(
-          'GET',
-          `/v1/devices/${enc(positionals[0] as string)}`,
-        );
-        return show(io, values, d, () => block({ ...d, chain: chainLine(d.chain) }));
-      },
-    },
-    'device revoke': {
-      summary: 'Revoke a device: its connection is closed at once and refused after',
-      args: 'ID',
-      positionals: 1,
-      run: async ({ values, positionals }, io) => {
-        const d = await client(values).request<Json>(
-          'POST',
-          `/v1/devices/${enc(positionals[0] as string)}/revoke`,
-          {},
-        );
-        return show(io, values, d, () => `revoked device ${d.id as string} (${d.name as string})`);
-      },
-    },
+    ...deviceCommands(client),
     ...policyCommands(client),
     events: eventsCommand(client),
     ...integrationCommands(client),

@@ -10,7 +10,7 @@ import { policyPatchSchema } from '../../protocol/policy.js';
 import { regenerateBody, roleBody } from '../portal/admin.js';
 import { addAdminBody } from './admins.js';
 import { auditQuery } from './audit.js';
-import { tokenBody } from './devices.js';
+import { tokenBody, tokenIdParams } from './device-tokens.js';
 import { syncBody } from './directory.js';
 import { rolloutQuery } from './policy.js';
 import { eventQuery } from './events.js';
@@ -188,7 +188,29 @@ export const API_ROUTES: readonly RouteDoc[] = [
     auth: 'admin',
     summary: 'Create a registration token (shown once)',
     body: tokenBody,
-    ok: { status: 201, description: '{token, deviceGroup, uses, expiresAt}' },
+    ok: {
+      status: 201,
+      description: 'The token (only in this answer) with id, deviceGroup, uses, expiresAt, ...',
+    },
+  },
+  {
+    method: 'GET',
+    url: '/v1/device-tokens',
+    tag: 'devices',
+    auth: 'admin',
+    summary:
+      'Registration tokens, newest first: id, device group, uses left of total, expiry, created at and by, state (never the token or its hash)',
+    ok: { status: 200, description: '{tokens: [token]}' },
+  },
+  {
+    method: 'POST',
+    url: '/v1/device-tokens/:id/revoke',
+    tag: 'devices',
+    auth: 'admin',
+    params: tokenIdParams,
+    body: emptyBody,
+    summary: 'Revoke a registration token: no agent can register with it after',
+    ok: { status: 200, description: 'The token (never the token itself)' },
   },
   {
     method: 'GET',

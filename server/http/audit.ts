@@ -22,7 +22,15 @@ export function auditDetail(body: unknown): Record<string, unknown> {
   );
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What a change made, when its path and body do not name it (a new token's id). */
+    auditTarget: string;
+  }
+}
+
 function targetOf(req: FastifyRequest): string {
+  if (req.auditTarget) return req.auditTarget;
   const p = (req.params ?? {}) as Record<string, unknown>;
   const v = p.name ?? p.id ?? p.group;
   if (typeof v === 'string') return v;
@@ -71,6 +79,7 @@ export function auditView(e: AuditEntry) {
 }
 
 export function registerAudit(app: FastifyInstance, ctx: ServerContext): void {
+  app.decorateRequest('auditTarget', '');
   app.addHook('onSend', async (req, reply, payload) => {
     const actor = req.actor;
     const method = routeMethod(req);

@@ -1,15 +1,14 @@
-/** Registration tokens, devices (list, show, revoke) and device registration by agents. */
+/** Devices (list, show, revoke), registration by agents, and the tokens (device-tokens.ts). */
 import { createPublicKey, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import { IdvError } from '../../protocol/errors.js';
 import { registerRequestSchema } from '../../protocol/messages.js';
-import { nameSchema } from '../../protocol/policy.js';
 import type { ServerContext } from '../context.js';
-import { hashToken, newToken } from '../store/crypto.js';
+import { hashToken } from '../store/crypto.js';
 import type { DeviceChain } from '../store/chain.js';
 import type { DeviceState } from '../store/store.js';
 import type { Hub } from '../sync/hub.js';
+import { registerTokenRoutes } from './device-tokens.js';
 import { emptyBody, idParams, iso, parseInput } from './validate.js';
 
 /**
@@ -42,17 +41,6 @@ export function usablePublicKey(text: string): boolean {
   }
 }
 
-export const tokenBody = z.strictObject({
-  deviceGroup: nameSchema.optional(),
-  uses: z.number().int().min(1).max(100_000).optional(),
-  ttlSeconds: z
-    .number()
-    .int()
-    .min(60)
-    .max(365 * 86_400)
-    .optional(),
-});
-
 export function deviceView(d: DeviceState, online: boolean, acked: number | null = null) {
   return {
     id: d.id,
@@ -80,20 +68,7 @@ function chainView(c: DeviceChain) {
 }
 
 export function registerDeviceRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void {
-  app.post('/v1/device-tokens', async (req, reply) => {
-    const body = parseInput(tokenBody, req.body, 'device token');
-    const token = newToken();
-    const deviceGroup = body.deviceGroup ?? 'default';
-    const uses = body.uses ?? 1;
-    const expiresAt = ctx.clock() + (body.ttlSeconds ?? 86_400) * 1000;
-    await ctx.store.addRegistrationToken(
-      hashToken(token),
-      { deviceGroup, uses, expiresAt },
-      ctx.clock(),
-    );
-    ctx.log.info({ deviceGroup, uses }, 'registration token created');
-    return reply.code(201).send({ token, deviceGroup, uses, expiresAt: iso(expiresAt) });
-  });
+  registerTokenRoutes(app, ctx);
 
   app.get('/v1/devices', async () => ({
     devices: (await ctx.store.listDevices()).map((d) =>

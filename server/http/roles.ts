@@ -42,6 +42,8 @@ export const API_RULES: Readonly<Record<string, RouteRule>> = {
   'PUT /v1/users/:name/role': { role: 'admin', action: 'user.role' },
   'PATCH /v1/policies/:group': { role: 'admin', action: 'policy.set' },
   'POST /v1/device-tokens': { role: 'admin', action: 'device.token-create' },
+  'GET /v1/device-tokens': { role: 'admin' },
+  'POST /v1/device-tokens/:id/revoke': { role: 'admin', action: 'device.token-revoke' },
   'POST /v1/devices/:id/revoke': { role: 'admin', action: 'device.revoke' },
   'GET /v1/admins': { role: 'admin' },
   'POST /v1/admins': { role: 'admin', action: 'admin.add' },

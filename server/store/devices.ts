@@ -1,10 +1,10 @@
-/** Registration tokens, devices, and what live connections learn about them. */
+/** Devices (registered with a token: reg-tokens.ts), and what live connections learn about them. */
 import { IdvError } from '../../protocol/errors.js';
 import { deviceFactsSchema, type DeviceFacts } from '../../protocol/messages.js';
 import { announce, parseJson, type StoreCore } from './core.js';
-import { hashesEqual } from './crypto.js';
 import type { Queryable } from './db.js';
-import type { DeviceActivity, DeviceState, NewDevice, RegistrationToken } from './store.js';
+import { takeTokenUse } from './reg-tokens.js';
+import type { DeviceActivity, DeviceState, NewDevice } from './store.js';
 
 interface DeviceRow {
   id: string;
@@ -38,18 +38,6 @@ async function deviceRow(q: Queryable, id: string): Promise<DeviceRow | undefine
   return q.get<DeviceRow>('SELECT * FROM devices WHERE id = ?', [id]);
 }
 
-export async function addRegistrationToken(
-  core: StoreCore,
-  hash: string,
-  token: RegistrationToken,
-  at: number,
-): Promise<void> {
-  await core.db.run(
-    'INSERT INTO reg_tokens (hash, device_group, uses_left, expires_at, created_at) VALUES (?, ?, ?, ?, ?)',
-    [hash, token.deviceGroup, token.uses, token.expiresAt, at],
-  );
-}
-
 /** One use of the token and the new device, atomically; registrations on one token queue up. */
 export function registerDevice(
   core: StoreCore,
@@ -59,23 +47,7 @@ export function registerDevice(
 ): Promise<DeviceState> {
   return core.db.transaction(
     async (tx) => {
-      const token = await tx.get<{
-        hash: string;
-        device_group: string;
-        uses_left: number;
-        expires_at: number;
-      }>('SELECT * FROM reg_tokens WHERE hash = ?', [tokenHash]);
-      if (
-        !token ||
-        !hashesEqual(token.hash, tokenHash) ||
-        token.uses_left < 1 ||
-        token.expires_at <= at
-      ) {
-        throw new IdvError('TOKEN_INVALID');
-      }
-      if (token.uses_left === 1) await tx.run('DELETE FROM reg_tokens WHERE hash = ?', [tokenHash]);
-      else
-        await tx.run('UPDATE reg_tokens SET uses_left = uses_left - 1 WHERE hash = ?', [tokenHash]);
+      const deviceGroup = await takeTokenUse(tx, tokenHash, at);
       const sameKey = await tx.get('SELECT id FROM devices WHERE public_key = ?', [
         device.publicKey,
       ]);
@@ -87,7 +59,7 @@ export function registerDevice(
         [
           device.id,
           device.name,
-          token.device_group,
+          deviceGroup,
           device.publicKey,
           JSON.stringify(device.facts),
           device.agentVersion,

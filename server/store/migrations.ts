@@ -330,4 +330,24 @@ export const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX audit_at ON audit (at);
   `,
   },
+  // 10 (console): registration tokens get a public id (random, not the hash), their total
+  // uses, who made them, and a revocation; used-up ones stay listed (server/store/reg-tokens.ts).
+  {
+    sqlite: `
+  ALTER TABLE reg_tokens ADD COLUMN id TEXT;
+  ALTER TABLE reg_tokens ADD COLUMN uses_total INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE reg_tokens ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+  ALTER TABLE reg_tokens ADD COLUMN revoked_at INTEGER;
+  UPDATE reg_tokens SET id = lower(hex(randomblob(8))), uses_total = uses_left;
+  CREATE UNIQUE INDEX reg_tokens_id ON reg_tokens (id);
+  `,
+    postgres: `
+  ALTER TABLE reg_tokens ADD COLUMN id TEXT;
+  ALTER TABLE reg_tokens ADD COLUMN uses_total BIGINT NOT NULL DEFAULT 0;
+  ALTER TABLE reg_tokens ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+  ALTER TABLE reg_tokens ADD COLUMN revoked_at BIGINT;
+  UPDATE reg_tokens SET id = substr(md5(random()::text || hash), 1, 16), uses_total = uses_left;
+  CREATE UNIQUE INDEX reg_tokens_id ON reg_tokens (id);
+  `,
+  },
 ];

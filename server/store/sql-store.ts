@@ -20,6 +20,7 @@ import { SqlPortalStore, type PortalStore } from './portal-state.js';
 import { SqliteIntegrations } from './sqlite-integrations.js';
 import * as policies from './policies.js';
 import * as portal from './portal.js';
+import * as regTokens from './reg-tokens.js';
 import type {
   AccountItem,
   AccountResult,
@@ -29,6 +30,7 @@ import type {
   EventQuery,
   NewDevice,
   RegistrationToken,
+  RegistrationTokenInfo,
   SnapshotData,
   Store,
   StoredEvent,
@@ -158,8 +160,18 @@ export class SqlStore implements Store {
 
   // -- devices (devices.ts) ------------------------------------------------------------------
 
-  addRegistrationToken(hash: string, token: RegistrationToken, at: number): Promise<void> {
-    return devices.addRegistrationToken(this.c, hash, token, at);
+  addRegistrationToken(
+    hash: string,
+    token: RegistrationToken,
+    at: number,
+  ): Promise<RegistrationTokenInfo> {
+    return regTokens.addRegistrationToken(this.c, hash, token, at);
+  }
+  listRegistrationTokens(): Promise<RegistrationTokenInfo[]> {
+    return regTokens.listRegistrationTokens(this.c);
+  }
+  revokeRegistrationToken(id: string, at: number): Promise<RegistrationTokenInfo> {
+    return regTokens.revokeRegistrationToken(this.c, id, at);
   }
   registerDevice(tokenHash: string, device: NewDevice, at: number): Promise<DeviceState> {
     return devices.registerDevice(this.c, tokenHash, device, at);

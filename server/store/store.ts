@@ -110,6 +110,21 @@ export interface RegistrationToken {
   deviceGroup: string;
   uses: number;
   expiresAt: number;
+  /** The audit log's actor who made it (`admin:NAME`, `token:abcd1234`). */
+  createdBy?: string;
+}
+
+/** A registration token as listed: never the token or its hash. */
+export interface RegistrationTokenInfo {
+  id: string;
+  deviceGroup: string;
+  /** Registrations it allowed in all, and those left. */
+  uses: number;
+  usesLeft: number;
+  expiresAt: number;
+  createdAt: number;
+  createdBy: string;
+  revokedAt: number | null;
 }
 
 export interface StoredEvent extends LoginEvent {
@@ -207,7 +222,15 @@ export interface Store {
   setPolicy(deviceGroup: string, patch: PolicyPatch, at: number): Promise<Policy>;
   listDeviceGroups(): Promise<string[]>;
 
-  addRegistrationToken(hash: string, token: RegistrationToken, at: number): Promise<void>;
+  addRegistrationToken(
+    hash: string,
+    token: RegistrationToken,
+    at: number,
+  ): Promise<RegistrationTokenInfo>;
+  /** Newest first, used-up, expired and revoked ones too (pruned 30 days past expiry). */
+  listRegistrationTokens(): Promise<RegistrationTokenInfo[]>;
+  /** No registration may use it after; NOT_FOUND for an unknown id; again is a no-op. */
+  revokeRegistrationToken(id: string, at: number): Promise<RegistrationTokenInfo>;
   /** Consumes one use of the token and adds the device, atomically; TOKEN_INVALID otherwise. */
   registerDevice(tokenHash: string, device: NewDevice, at: number): Promise<DeviceState>;
   getDevice(id: string): Promise<DeviceState | null>;

@@ -19,6 +19,7 @@ import {
   addEnrolledUser,
   askAgent,
   begin,
+  runRegister,
   startAgent,
   waitFor,
   type TestAgent,
@@ -233,7 +234,7 @@ describe.skipIf(skip)('admin console in chromium', () => {
 
   it('shows the devices, events and audit pages', async () => {
     await ada.goto(`${server.url}/admin/devices`);
-    await expect(ada.locator('tbody tr').count()).resolves.toBe(1);
+    await expect(ada.locator('[aria-labelledby=list-h] tbody tr').count()).resolves.toBe(1);
     await shot(ada, 'devices');
     await ada.goto(`${server.url}/admin/events`);
     await expect(ada.locator('tbody').textContent()).resolves.toContain('carol');
@@ -254,6 +255,76 @@ describe.skipIf(skip)('admin console in chromium', () => {
         detail: { maxAttempts: 4 },
       }),
     );
+  }, 120_000);
+
+  it('registration tokens: made, listed and revoked in the page; a real agent register is refused after', async () => {
+    const register = (token: string) =>
+      runRegister(server, join(mkdtempSync(join(base, 'reg-')), 'data'), token);
+    const create = async (uses: string): Promise<{ id: string; token: string }> => {
+      await ada.goto(`${server.url}/admin/devices`);
+      await ada.locator('#t-group').fill('lab');
+      await ada.locator('#t-uses').fill(uses);
+      await ada.locator('#t-ttl').fill('2h');
+      await ada.getByRole('button', { name: 'Create token' }).click();
+      await expect(ada.locator('h1').textContent()).resolves.toBe('Registration token');
+      const token = ((await ada.locator('#token').textContent()) ?? '').trim();
+      const id = /Token ([0-9a-f]{16})/.exec((await ada.locator('main').textContent()) ?? '')?.[1];
+      expect(token).toMatch(/^idv_/);
+      return { id: id ?? '', token };
+    };
+    // One use: the first machine registers, the second is refused.
+    const once = await create('1');
+    await shot(ada, 'token-created');
+    expect((await register(once.token)).code).toBe(0);
+    const spent = await register(once.token);
+    expect(spent.code).not.toBe(0);
+    expect(spent.stdout + spent.stderr).toContain('TOKEN_INVALID');
+    // Five uses, revoked in the page (after a confirmation): refused with uses left.
+    const five = await create('5');
+    await ada.goto(`${server.url}/admin/devices`);
+    const row = ada.locator('[aria-labelledby=tokens-h] tbody tr').filter({ hasText: five.id });
+    await expect(row.textContent()).resolves.toMatch(/lab\s*5 of 5.*active/s);
+    await expect(
+      ada.locator('[aria-labelledby=tokens-h] tbody tr').filter({ hasText: once.id }).textContent(),
+    ).resolves.toMatch(/0 of 1.*admin:ada.*used up/s);
+    await row.getByText('Revoke…').click();
+    await shot(ada, 'devices-tokens');
+    // Not without the confirmation: the browser will not send it, nor does the server take it.
+    const csrf = await ada.locator('input[name=csrf]').first().getAttribute('value');
+    const bare = await ada.request.post(`${server.url}/admin/devices/tokens/${five.id}/revoke`, {
+      form: { csrf: csrf ?? '' },
+    });
+    expect(bare.status()).toBe(400);
+    await row.getByLabel(`Revoke token ${five.id}`).check();
+    await row.getByRole('button', { name: 'Revoke token' }).click();
+    await ada.waitForURL(`${server.url}/admin/devices`);
+    await expect(ada.locator('#alert').textContent()).resolves.toContain(
+      `Revoked registration token ${five.id}`,
+    );
+    await expect(row.textContent()).resolves.toMatch(/5 of 5.*revoked/s);
+    const refused = await register(five.token);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout + refused.stderr).toContain('TOKEN_INVALID');
+    // idvctl lists the same, never the token; the audit log names the token revoked.
+    const listed = await ctl(['device', 'token', 'list']);
+    expect(JSON.stringify(listed)).not.toContain(five.token);
+    expect(listed.tokens).toContainEqual(
+      expect.objectContaining({
+        id: five.id,
+        state: 'revoked',
+        usesLeft: 5,
+        createdBy: 'admin:ada',
+      }),
+    );
+    const audit = await ctl(['audit', '--limit', '20']);
+    expect(audit.entries).toContainEqual(
+      expect.objectContaining({ action: 'device.token-revoke', target: five.id, result: 'ok' }),
+    );
+    expect(audit.entries).toContainEqual(
+      expect.objectContaining({ action: 'device.token-create', target: once.id }),
+    );
+    const devices = (await ctl(['device', 'list'])).devices as { deviceGroup: string }[];
+    expect(devices.filter((d) => d.deviceGroup === 'lab')).toHaveLength(1);
   }, 120_000);
 
   it('refuses a form without the right CSRF token, and changes nothing', async () => {

@@ -132,6 +132,24 @@ export function codeFor(totp: TotpParams, at = Date.now()): string {
   return generateCode(totp, at);
 }
 
+/** `idv-agent register --json` with this token, as a real process (it may be refused). */
+export function runRegister(
+  server: { url: string },
+  dataDir: string,
+  token: string,
+  opts: { name?: string; servers?: string[] } = {},
+): Promise<RunResult> {
+  return run(AGENT_BIN, [
+    'register',
+    '--json',
+    ...(opts.servers ?? [server.url]).flatMap((url) => ['--server', url]),
+    `--token=${token}`,
+    '--data-dir',
+    dataDir,
+    ...(opts.name ? ['--name', opts.name] : []),
+  ]);
+}
+
 /** Creates a registration token and runs `idv-agent register`. */
 export async function registerAgent(
   server: ServerLike,
@@ -148,18 +166,7 @@ export async function registerAgent(
     'device token create',
   );
   const token = (t.json as { token: string }).token;
-  const r = await must(
-    run(AGENT_BIN, [
-      'register',
-      '--json',
-      ...(opts.servers ?? [server.url]).flatMap((url) => ['--server', url]),
-      `--token=${token}`,
-      '--data-dir',
-      dataDir,
-      ...(opts.name ? ['--name', opts.name] : []),
-    ]),
-    'idv-agent register',
-  );
+  const r = await must(runRegister(server, dataDir, token, opts), 'idv-agent register');
   return (r.json as { deviceId: string }).deviceId;
 }
 

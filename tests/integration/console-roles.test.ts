@@ -28,6 +28,7 @@ const ADMIN_ONLY_ACTIONS = new Set([
   '/admin/users/:name/resume',
   '/admin/users/:name/groups',
   '/admin/devices/tokens',
+  '/admin/devices/tokens/:id/revoke',
   '/admin/devices/:id/revoke',
   '/admin/policy/:group',
   '/admin/admins',

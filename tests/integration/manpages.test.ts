@@ -152,7 +152,7 @@ describe('bash completion for idvctl', () => {
   it('completes command words level by level', () => {
     expect(complete('idvctl us')).toEqual(['user']);
     expect(complete('idvctl user ')).toEqual(expect.arrayContaining(['add', 'enroll', 'unlock']));
-    expect(complete('idvctl device token ')).toEqual(['create']);
+    expect(complete('idvctl device token ')).toEqual(['create', 'list', 'revoke']);
   });
 
   it("completes a command's own flags and the global ones, after its arguments", () => {

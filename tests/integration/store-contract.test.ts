@@ -66,6 +66,63 @@ describe.each(backends)('Store on $name', (backend) => {
     ]);
   });
 
+  test('registration tokens: listed without the token, used up, revoked, pruned', async () => {
+    const { store } = await backend.fresh();
+    const made = await store.addRegistrationToken(
+      hashToken('a'.repeat(43)),
+      { deviceGroup: 'web', uses: 2, expiresAt: T + 60_000, createdBy: 'admin:ada' },
+      T,
+    );
+    expect(made).toEqual({
+      id: expect.stringMatching(/^[0-9a-f]{16}$/),
+      deviceGroup: 'web',
+      uses: 2,
+      usesLeft: 2,
+      expiresAt: T + 60_000,
+      createdAt: T,
+      createdBy: 'admin:ada',
+      revokedAt: null,
+    });
+    const other = await store.addRegistrationToken(
+      hashToken('b'.repeat(43)),
+      { deviceGroup: 'db', uses: 5, expiresAt: T + 60_000 },
+      T + 1,
+    );
+    // Newest first; nothing in a listing is the token or its hash.
+    const listed = await store.listRegistrationTokens();
+    expect(listed.map((t) => t.id)).toEqual([other.id, made.id]);
+    expect(JSON.stringify(listed)).not.toContain(hashToken('a'.repeat(43)));
+    expect(other.createdBy).toBe('');
+    // Used up: it stays listed with no use left, and refuses the next registration.
+    await store.registerDevice(hashToken('a'.repeat(43)), device(), T);
+    await store.registerDevice(hashToken('a'.repeat(43)), device(), T);
+    await expect(
+      store.registerDevice(hashToken('a'.repeat(43)), device(), T),
+    ).rejects.toMatchObject({ code: 'TOKEN_INVALID' });
+    expect((await store.listRegistrationTokens()).find((t) => t.id === made.id)).toMatchObject({
+      usesLeft: 0,
+      uses: 2,
+    });
+    // Revoked: refused with uses left, and nothing else about it changes; again is a no-op.
+    const revoked = await store.revokeRegistrationToken(other.id, T + 5);
+    expect(revoked).toEqual({ ...other, revokedAt: T + 5 });
+    expect(await store.revokeRegistrationToken(other.id, T + 9)).toEqual(revoked);
+    await expect(
+      store.registerDevice(hashToken('b'.repeat(43)), device(), T + 6),
+    ).rejects.toMatchObject({ code: 'TOKEN_INVALID' });
+    expect((await store.listDevices()).length).toBe(2);
+    await expect(store.revokeRegistrationToken('0'.repeat(16), T)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    // 30 days past their expiry, the next creation prunes them.
+    const later = await store.addRegistrationToken(
+      hashToken('c'.repeat(43)),
+      { deviceGroup: 'g', uses: 1, expiresAt: T + 40 * 86_400_000 },
+      T + 31 * 86_400_000,
+    );
+    expect((await store.listRegistrationTokens()).map((t) => t.id)).toEqual([later.id]);
+  });
+
   test('logs one change per revision and says tooFar beyond the log or the delta limit', async () => {
     const { store } = await backend.fresh({ changeLogRetention: 100 });
     for (let i = 0; i < 250; i++) await store.addUser(`u${i}`, ['g'], T + i);

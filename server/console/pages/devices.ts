@@ -1,12 +1,11 @@
 /**
  * Devices: name, group, OS and version, agent version, last seen, revision acked (behind or
- * current); revoke; registration tokens (create with uses and expiry, shown once).
+ * current); revoke; and, for admins, the registration tokens (device-tokens.ts).
  */
-import { parseDuration } from '../../../protocol/duration.js';
 import { csrfField, h } from '../../portal/html.js';
 import { ago } from '../layout.js';
 import { ApiRefused, enc, type Action, type Json, type PageCtx, type Rendered } from '../kit.js';
-import { shownOnce } from './users.js';
+import { TOKEN_ACTIONS, tokensSection } from './device-tokens.js';
 
 export async function devicesPage(c: PageCtx): Promise<Rendered> {
   const [{ devices }, health, { deviceGroups }] = (await Promise.all([
@@ -50,46 +49,12 @@ ${
     })}</tbody></table></div>
 ${shown.length === 0 ? h`<p class="muted">No device yet. Create a registration token below, then run <code>idv-agent register</code> on the machine.</p>` : ''}
 </section>
-${
-  admin
-    ? h`<section class="card" aria-labelledby="token-h"><h2 id="token-h">New registration token</h2>
-<p>Agents register once with a token: <code>idv-agent register --server URL --token TOKEN</code>.</p>
-<form method="post" action="/admin/devices/tokens">${csrf}
-<div class="grid-form">
-<div class="field"><label for="t-group">Device group</label><input type="text" id="t-group" name="deviceGroup" value="default" maxlength="64"></div>
-<div class="field"><label for="t-uses">Uses</label><input type="number" id="t-uses" name="uses" value="1" min="1" max="100000"></div>
-<div class="field"><label for="t-ttl">Valid for</label><input type="text" id="t-ttl" name="ttl" value="24h" aria-describedby="t-ttl-hint"><p class="hint" id="t-ttl-hint">Like 30m, 24h, 7d.</p></div>
-</div>
-<button type="submit">Create token</button></form></section>`
-    : ''
-}`,
+${admin ? await tokensSection(c) : ''}`,
   };
 }
 
 export const DEVICE_ACTIONS: Action[] = [
-  {
-    route: '/admin/devices/tokens',
-    back: () => '/admin/devices',
-    run: async (_p, f, c) => {
-      const ttl = parseDuration(f.ttl ?? '24h');
-      if (ttl === null)
-        throw new ApiRefused(400, 'USAGE', 'Valid for: a duration like 30m, 24h, 7d.');
-      const uses = /^[0-9]{1,6}$/.test(f.uses ?? '') ? Number(f.uses) : NaN;
-      const r = await c.api('POST', '/v1/device-tokens', {
-        deviceGroup: (f.deviceGroup ?? '').trim() || 'default',
-        uses,
-        ttlSeconds: ttl,
-      });
-      return {
-        page: shownOnce(
-          'Registration token',
-          h`<p>For device group <strong>${String(r.deviceGroup)}</strong>, ${String(r.uses)} ${r.uses === 1 ? 'use' : 'uses'}, until ${String(r.expiresAt)}. On each machine, as root:</p>`,
-          h`<p><code class="secret" id="token">${String(r.token)}</code></p>`,
-          '/admin/devices',
-        ),
-      };
-    },
-  },
+  ...TOKEN_ACTIONS,
   {
     route: '/admin/devices/:id/revoke',
     back: () => '/admin/devices',
