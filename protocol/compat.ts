@@ -14,7 +14,8 @@
  *   - The server sends snapshots and deltas through forSession() (fields newer than the session
  *     are dropped, top-level keys of the message, of `policy` and of each user record); a new
  *     message kind is sent only when speaks(session, kind). The agent does the same for what it
- *     sends (eventsForSession, speaks).
+ *     sends (eventsForSession, fieldsForSession, speaks), and the server reads a hello through
+ *     fieldsForSession (a newer key on an older session is ignored, not acted upon).
  *   - This build must accept what an older peer sends: a new message or user-record field is
  *     optional in its schema; a new policy field may be required if DEFAULT_POLICY has it (the
  *     agent fills it in from there for an older session, fromSession).
@@ -120,6 +121,15 @@ function cut<T extends object>(obj: T, table: Versions | undefined, version: num
 /** True when a peer on this session version knows the message kind. */
 export function speaks(version: number, kind: string): boolean {
   return needs(SINCE.messages, kind) <= version;
+}
+
+/**
+ * A message's own keys as a peer on `version` knows them (SINCE.fields): the same object when
+ * current. Both sides send through it (the agent's hello.nonce only to a version-2 server), and
+ * the server reads a hello through it (a key newer than the session means nothing there).
+ */
+export function fieldsForSession<T extends { type: string }>(msg: T, version: number): T {
+  return version >= NEWEST ? msg : cut(msg, SINCE.fields[msg.type], version);
 }
 
 /** A snapshot or delta as an agent on `version` may receive it (the same object when current). */

@@ -35,7 +35,7 @@ import {
   type DeviceFacts,
   type ServerToAgent,
 } from '../../protocol/messages.js';
-import { eventsForSession, fromSession } from '../../protocol/compat.js';
+import { eventsForSession, fieldsForSession, fromSession, speaks } from '../../protocol/compat.js';
 import {
   formatRange,
   IDV_VERSION,
@@ -333,6 +333,8 @@ export class SyncClient {
           );
           return this.#fail(ws, CLOSE.PROTOCOL_VERSION, `PROTOCOL_VERSION: ${told}`);
         }
+        if (!speaks(this.#protocol, 'signed') && this.opts.verifier.pinned !== null)
+          return this.#refuseUnsigned(ws, theirs === LEGACY_SYNC_PROTOCOL);
         const { deviceId } = this.opts.config;
         const signature = sign(
           null,
@@ -387,9 +389,35 @@ export class SyncClient {
     }
   }
 
+  /** Sends `msg` with the keys the connection's version knows (hello.nonce only on 2 and up). */
   #send(msg: AgentToServer): void {
     const ws = this.#ws;
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+    if (ws && ws.readyState === WebSocket.OPEN)
+      ws.send(JSON.stringify(fieldsForSession(msg, this.#protocol ?? 1)));
+  }
+
+  /**
+   * Signed policy needs sync protocol 2 (`signed`, hello.nonce): on an older session a pinned
+   * agent would get unsigned policy, which it never applies. It refuses the session instead
+   * (4406, so the server logs the reason) and says why in `status`; the cache keeps deciding.
+   * `legacy`: the challenge had no range, so the server is from before ranges or a proxy in
+   * between dropped the agent's idv-protocol header (the server then took it for an old agent).
+   */
+  #refuseUnsigned(ws: WebSocket, legacy: boolean): void {
+    const hint = legacy
+      ? ` A server of this release speaks 2: if it is one, a proxy or load balancer in between drops the ${PROTOCOL_HEADER} header of the upgrade request; let it pass (docs/server.md, "Behind a reverse proxy").`
+      : ' Upgrade idv-server.';
+    const message = `the server at ${this.server} serves sync protocol ${this.#protocol} on this connection, and signed policy needs 2: this agent pinned the server's signing key and applies no unsigned policy, so it keeps its cache and retries.${hint}`;
+    this.#syncError = { code: 'PROTOCOL_VERSION', message };
+    this.#refusedByUs = true;
+    this.#log.error({ server: this.server, protocol: this.#protocol }, message);
+    this.#fail(
+      ws,
+      CLOSE.PROTOCOL_VERSION,
+      legacy
+        ? `PROTOCOL_VERSION: signed policy needs sync protocol 2, served 1 (${PROTOCOL_HEADER} header dropped by a proxy?)`
+        : `PROTOCOL_VERSION: signed policy needs sync protocol 2, served ${this.#protocol}: upgrade idv-server`,
+    );
   }
 
   #fail(ws: WebSocket, code: number, reason: string): void {

@@ -16,6 +16,7 @@ import {
   type LoginEvent,
 } from '../../protocol/messages.js';
 import type { ErrorCode } from '../../protocol/errors.js';
+import { fieldsForSession } from '../../protocol/compat.js';
 import {
   formatRange,
   LEGACY_SYNC_PROTOCOL,
@@ -295,7 +296,15 @@ export class AgentConnection {
     return false;
   }
 
-  private async hello(msg: Hello): Promise<void> {
+  private async hello(sent: Hello): Promise<void> {
+    // Read as the session's version: a newer key (the nonce that asks for signed policy) means
+    // nothing on an older session, whose messages carry no signatures.
+    const msg = fieldsForSession(sent, this.protocol);
+    if (sent.nonce !== undefined && msg.nonce === undefined)
+      this.log.warn(
+        { protocol: this.protocol },
+        `the agent asked for signed policy on a sync protocol ${this.protocol} session (its ${PROTOCOL_HEADER} header did not arrive: a proxy in between drops it?); serving it unsigned`,
+      );
     if (this.helloTimer) clearTimeout(this.helloTimer);
     this.helloTimer = null;
     this.state = 'syncing';

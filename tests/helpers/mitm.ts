@@ -1,7 +1,8 @@
 /**
  * Test helper: a real man in the middle between an agent and a server. HTTP requests are piped
  * through unchanged; WebSocket frames on /v1/agent are relayed both ways, and `tamper` may
- * rewrite (or drop, by returning null) each text frame the server sends.
+ * rewrite (or drop, by returning null) each text frame the server sends. With
+ * `stripProtocolHeader` it is the proxy that passes only headers it knows.
  */
 import { createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,7 +19,20 @@ export interface Mitm {
   close(): Promise<void>;
 }
 
-export async function startMitm(target: string): Promise<Mitm> {
+/** Close codes an endpoint may send (RFC 6455 7.4; 1005, 1006 and 1015 are never sent). */
+const sendable = (code: number): boolean =>
+  (code >= 1000 && code <= 1014 && ![1004, 1005, 1006].includes(code)) ||
+  (code >= 3000 && code <= 4999);
+
+export interface MitmOptions {
+  /**
+   * Drop the agent's `idv-protocol` upgrade header, as a proxy or load balancer that passes only
+   * the headers it knows does: the server then takes the agent for one from before ranges (v1).
+   */
+  stripProtocolHeader?: boolean;
+}
+
+export async function startMitm(target: string, opts: MitmOptions = {}): Promise<Mitm> {
   const up = new URL(target);
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   const sockets = new Set<WebSocket>();
@@ -47,7 +61,7 @@ export async function startMitm(target: string): Promise<Mitm> {
   http.on('upgrade', (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (agent) => {
       // The agent's protocol range goes through, as any proxy in front of replicas passes it.
-      const range = req.headers['idv-protocol'];
+      const range = opts.stripProtocolHeader ? undefined : req.headers['idv-protocol'];
       const server = new WebSocket(`ws://${up.host}${req.url ?? '/'}`, {
         perMessageDeflate: false,
         ...(typeof range === 'string' ? { headers: { 'idv-protocol': range } } : {}),
@@ -74,8 +88,14 @@ export async function startMitm(target: string): Promise<Mitm> {
         agent.terminate();
         server.terminate();
       };
-      agent.on('close', end);
-      server.on('close', end);
+      // A close frame is passed on with its code and reason, as a proxy's tunnel does.
+      const relayClose = (to: WebSocket) => (code: number, reason: Buffer) => {
+        if (to.readyState !== WebSocket.OPEN || !sendable(code)) return end();
+        to.close(code, reason);
+        setTimeout(end, 1000).unref();
+      };
+      agent.on('close', relayClose(server));
+      server.on('close', relayClose(agent));
       agent.on('error', end);
       server.on('error', end);
     });
