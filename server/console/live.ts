@@ -44,6 +44,7 @@ export const LIVE_JS = `'use strict';
           cols.forEach(function (k) {
             var td = document.createElement('td');
             var v = k === 'deviceName' ? (e.deviceName || e.device) : e[k];
+            if (k === 'at') td.className = 'when';
             if (k === 'at') v = String(v).replace('T', ' ').replace(/:\\d\\d\\.\\d{3}Z$/, ' UTC');
             if (k === 'outcome') {
               var b = document.createElement('span');

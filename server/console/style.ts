@@ -7,7 +7,8 @@ import { PORTAL_CSS } from '../portal/style.js';
 export const CONSOLE_CSS = `${PORTAL_CSS}
 body.console main { max-width: 76rem; }
 body.console footer { max-width: 76rem; }
-.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+.sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0; overflow: hidden;
+  clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }
 header.top { padding: 0; }
 header.top .bar { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between;
   gap: .5rem 1rem; padding: .6rem 1rem; max-width: 76rem; margin: 0 auto; }
@@ -16,12 +17,14 @@ header.top .bar { display: flex; flex-wrap: wrap; align-items: center; justify-c
 .who { display: flex; align-items: center; gap: .75rem; font-size: .95rem; }
 .who button.link { margin: 0; }
 header.top nav { border-top: 1px solid var(--border); }
-header.top nav ul { list-style: none; margin: 0 auto; padding: 0 .5rem; display: flex; gap: .25rem;
-  overflow-x: auto; max-width: 76rem; }
+/* The tabs wrap onto a second row on a phone: every one is on screen, no script, no hidden scroller. */
+header.top nav ul { list-style: none; margin: 0 auto; padding: 0 .5rem; display: flex; flex-wrap: wrap;
+  gap: 0 .25rem; max-width: 76rem; }
 header.top nav a { display: block; padding: .6rem .75rem; color: var(--fg); text-decoration: none;
   border-bottom: 3px solid transparent; white-space: nowrap; font-weight: 600; }
 header.top nav a:hover { color: var(--accent); }
 header.top nav a[aria-current=page] { border-bottom-color: var(--accent); color: var(--accent); }
+header.top nav a:focus-visible { outline-offset: -3px; }
 .badge { display: inline-block; border: 1px solid var(--border); border-radius: 999px; padding: 0 .55rem;
   font-size: .8rem; font-weight: 600; color: var(--muted); background: var(--bg); white-space: nowrap; }
 .badge.ok { color: var(--ok); border-color: var(--ok); }
@@ -35,7 +38,15 @@ a.tile:hover { border-color: var(--accent); }
 .tile .l { color: var(--muted); font-size: .9rem; }
 .tile.bad .n { color: var(--danger); }
 .tile.warn .n { color: #9a6700; }
-.scroll { overflow-x: auto; }
+.scroll { overflow-x: auto; position: relative; }
+/* A table wider than the screen scrolls inside its card, with a shadow on the side that has more. */
+.scroll { background: linear-gradient(to right, var(--card) 30%, transparent) left / 2rem 100% no-repeat local,
+  linear-gradient(to left, var(--card) 30%, transparent) right / 2rem 100% no-repeat local,
+  radial-gradient(farthest-side at 0 50%, rgba(0,0,0,.22), transparent) left / .75rem 100% no-repeat scroll,
+  radial-gradient(farthest-side at 100% 50%, rgba(0,0,0,.22), transparent) right / .75rem 100% no-repeat scroll; }
+td.when, .nowrap { white-space: nowrap; }
+code.cmd { display: block; overflow-x: auto; white-space: pre; padding: .4rem .6rem; background: var(--bg);
+  border: 1px solid var(--border); border-radius: .4rem; margin: .25rem 0 .5rem; }
 table { border-collapse: collapse; width: 100%; font-size: .95rem; }
 caption { text-align: left; font-weight: 600; padding: 0 0 .5rem; }
 th, td { text-align: left; padding: .5rem .6rem; border-bottom: 1px solid var(--border); vertical-align: top; }
@@ -51,7 +62,9 @@ button.danger.secondary { background: transparent; color: var(--danger); }
 form.filters { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: flex-end; }
 form.filters label { margin: 0 0 .2rem; font-size: .9rem; }
 form.filters button { margin: 0; }
-input[type=text], input[type=password], input[type=search], input[type=number], select {
+form.filters > div:last-child { display: flex; align-items: center; gap: .75rem; padding-bottom: .2rem; }
+.card > input[type=hidden]:first-child + * { margin-top: 0; }
+input[type=text], input[type=password], input[type=search], input[type=number], input[type=datetime-local], select {
   font: inherit; font-size: 1rem; padding: .45rem .6rem; border: 2px solid var(--border);
   border-radius: .5rem; background: var(--card); color: var(--fg); max-width: 100%; }
 input[type=password] { width: 100%; max-width: 22rem; font-size: 1.1rem; }
@@ -75,9 +88,9 @@ progress { width: 100%; max-width: 24rem; height: 1rem; }
 details > summary { cursor: pointer; font-weight: 600; }
 @media (max-width: 40rem) {
   th, td { padding: .4rem .35rem; }
-  a.tile { display: block; color: var(--fg); text-decoration: none; }
-a.tile:hover { border-color: var(--accent); }
-.tile .n { font-size: 1.6rem; }
+  .tile .n { font-size: 1.6rem; }
+  header.top nav ul { padding: 0 .25rem; }
+  header.top nav a { padding: .45rem .55rem; }
   .actions button, button.small { width: auto; }
   form.filters > div { flex: 1 1 100%; }
 }

@@ -31,7 +31,7 @@ import type { TotpParams } from '../../protocol/messages.js';
 
 const skip = missing({ commands: ['chromium'] });
 const ARTIFACTS = resolve(import.meta.dirname, '..', 'artifacts');
-const VIEWPORTS = { phone: { width: 390, height: 844 }, laptop: { width: 1366, height: 900 } };
+const VIEWPORTS = { phone: { width: 360, height: 780 }, laptop: { width: 1366, height: 900 } };
 const PASSWORD = 'grey heron over the quiet lake';
 
 let base: string;
@@ -401,6 +401,53 @@ describe.skipIf(skip)('admin console in chromium', () => {
     await signIn(dave, 'dave', daveTotp);
     await expect(dave.locator('h1').textContent()).resolves.toBe('Overview');
   }, 180_000);
+
+  it('at 360 px every tab is on screen, no page scrolls sideways, and the keyboard gets around', async () => {
+    await ada.setViewportSize(VIEWPORTS.phone);
+    const tabs = ['Overview', 'Users', 'Devices', 'Policy', 'Events', 'Audit', 'Admins'];
+    for (const [i, path] of [
+      '',
+      '/users',
+      '/devices',
+      '/policy',
+      '/events',
+      '/audit',
+      '/admins',
+    ].entries()) {
+      await ada.goto(`${server.url}/admin${path}`);
+      const nav = ada.getByRole('navigation', { name: 'Console' });
+      for (const name of tabs) {
+        const box = await nav.getByRole('link', { name, exact: true }).boundingBox();
+        expect(box, `${name} on ${path || '/'}`).not.toBeNull();
+        expect(box!.x).toBeGreaterThanOrEqual(0);
+        expect(box!.x + box!.width, `${name} on ${path || '/'}`).toBeLessThanOrEqual(360);
+      }
+      await expect(nav.locator('[aria-current=page]').textContent()).resolves.toBe(tabs[i]);
+      // Wide tables scroll inside their card; the page itself never does.
+      const width = await ada.evaluate<number>('document.documentElement.scrollWidth');
+      expect(width, `page width of ${path || '/'}`).toBeLessThanOrEqual(360);
+    }
+    // The first Tab is the skip link; it takes the focus past the navigation to the page.
+    await ada.goto(`${server.url}/admin/devices`);
+    await ada.keyboard.press('Tab');
+    await expect(ada.evaluate<string>('document.activeElement.textContent')).resolves.toBe(
+      'Skip to main content',
+    );
+    await shot(ada, 'skip-link');
+    await ada.keyboard.press('Enter');
+    await expect(ada.evaluate<string>('document.activeElement.id')).resolves.toBe('main');
+    // Tab from the top reaches the last tab, focus ring drawn.
+    await ada.goto(`${server.url}/admin/devices`);
+    for (let i = 0; i < 20; i++) {
+      await ada.keyboard.press('Tab');
+      if ((await ada.evaluate<string>('document.activeElement.textContent')) === 'Admins') break;
+    }
+    const ring = await ada.evaluate<string>(
+      'getComputedStyle(document.activeElement).outlineStyle',
+    );
+    expect(ring).toBe('solid');
+    await ada.setViewportSize(VIEWPORTS.laptop);
+  }, 120_000);
 
   it('a session ends after 15 idle minutes', async () => {
     await ada.goto(`${server.url}/admin/users`);

@@ -11,7 +11,7 @@ export async function adminsPage(c: PageCtx): Promise<Rendered> {
     title: 'Admins',
     body: h`<h1>Admins</h1>
 <section class="card" aria-labelledby="list-h"><h2 id="list-h">Console accounts</h2>
-<div class="scroll"><table>
+<div class="scroll" tabindex="0" role="region" aria-labelledby="list-h"><table>
 <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">State</th><th scope="col">Last sign-in</th><th scope="col">Recovery codes</th><th scope="col">Added by</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
 <tbody>${admins.map(
       (

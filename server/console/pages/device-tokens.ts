@@ -43,14 +43,14 @@ export async function tokensSection(c: PageCtx): Promise<Html> {
 ${
   tokens.length === 0
     ? h`<p class="muted">No registration token yet. Create one below; it is shown once.</p>`
-    : h`<div class="scroll"><table>
+    : h`<div class="scroll" tabindex="0" role="region" aria-labelledby="tokens-h"><table>
 <thead><tr><th scope="col">Token id</th><th scope="col">Group</th><th scope="col" class="num">Uses left</th><th scope="col">Expires</th><th scope="col">Created</th><th scope="col">State</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
 <tbody>${tokens.map((t) => tokenRow(t, csrf, c.now))}</tbody></table></div>
 <p class="hint">The token itself is shown only when it is made; the server keeps a hash. Used-up, expired and revoked tokens stay listed for 30 days past their expiry.</p>`
 }
 </section>
 <section class="card" aria-labelledby="token-h"><h2 id="token-h">New registration token</h2>
-<p>Agents register once with a token: <code>idv-agent register --server URL --token-file FILE</code>.</p>
+<p>Agents register once with a token, put in a file only root can read:</p><code class="cmd">idv-agent register --server URL --token-file FILE</code>
 <form method="post" action="/admin/devices/tokens">${csrf}
 <div class="grid-form">
 <div class="field"><label for="t-group">Device group</label><input type="text" id="t-group" name="deviceGroup" value="default" maxlength="64"></div>
@@ -77,7 +77,7 @@ export const TOKEN_ACTIONS: Action[] = [
       return {
         page: shownOnce(
           'Registration token',
-          h`<p>Token <code>${String(r.id)}</code> for device group <strong>${String(r.deviceGroup)}</strong>: ${String(r.uses)} ${r.uses === 1 ? 'use' : 'uses'}, valid until ${when(String(r.expiresAt))}. Put it in a file only root can read on each machine, then run <code>idv-agent register --server URL --token-file FILE</code> as root.</p>`,
+          h`<p>Token <code>${String(r.id)}</code> for device group <strong>${String(r.deviceGroup)}</strong>: ${String(r.uses)} ${r.uses === 1 ? 'use' : 'uses'}, valid until ${when(String(r.expiresAt))}. Put it in a file only root can read on each machine, then run as root:</p><code class="cmd">idv-agent register --server URL --token-file FILE</code>`,
           h`<p><code class="secret" id="token">${String(r.token)}</code></p>`,
           '/admin/devices',
         ),

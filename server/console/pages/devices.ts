@@ -25,7 +25,7 @@ export async function devicesPage(c: PageCtx): Promise<Rendered> {
 <div><button type="submit" class="small">Filter</button></div></form>
 <section class="card" aria-labelledby="list-h">
 <h2 id="list-h">${shown.length} ${shown.length === 1 ? 'device' : 'devices'} <span class="muted">· server revision ${health.revision}</span></h2>
-<div class="scroll"><table>
+<div class="scroll" tabindex="0" role="region" aria-labelledby="list-h"><table>
 <thead><tr><th scope="col">Name</th><th scope="col">Group</th><th scope="col">OS</th><th scope="col">Agent</th><th scope="col">Last seen</th><th scope="col">Revision</th><th scope="col">State</th>${admin ? h`<th scope="col"><span class="sr-only">Actions</span></th>` : ''}</tr></thead>
 <tbody>${shown.map((d) => {
       const f = (d.facts ?? {}) as Json;
@@ -35,7 +35,7 @@ export async function devicesPage(c: PageCtx): Promise<Rendered> {
 <td>${String(f.os ?? '')} ${String(f.osVersion ?? '')}</td>
 <td>${String(d.agentVersion)}</td>
 <td>${d.online ? h`<span class="badge ok">online</span>` : ago(d.lastSeenAt as string | null, c.now)}</td>
-<td class="num">${String(d.revision)} ${d.revoked ? '' : behind ? h`<span class="badge warn">behind</span>` : h`<span class="badge ok">current</span>`}</td>
+<td class="num">${d.lastSeenAt === null && !d.online ? h`<span class="muted">not connected yet</span>` : h`${String(d.revision)} ${d.revoked ? '' : behind ? h`<span class="badge warn">behind</span>` : h`<span class="badge ok">current</span>`}`}</td>
 <td>${d.revoked ? h`<span class="badge bad">revoked</span>` : 'active'}</td>
 ${
   admin
@@ -47,7 +47,7 @@ ${
     : ''
 }</tr>`;
     })}</tbody></table></div>
-${shown.length === 0 ? h`<p class="muted">No device yet. Create a registration token below, then run <code>idv-agent register</code> on the machine.</p>` : ''}
+${shown.length === 0 ? h`<p class="muted">${group ? `No device in group ${group}.` : 'No device yet.'}${admin ? h` Create a registration token below, then run <code>idv-agent register</code> on the machine.` : ''}</p>` : ''}
 </section>
 ${admin ? await tokensSection(c) : ''}`,
   };

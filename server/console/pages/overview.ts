@@ -53,7 +53,7 @@ function chart(events: Json[], now: number): Html {
   return h`<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="Logins per hour over the last 24 hours: ${total} accepted, ${failed} failed; most in one hour: ${max}">
 <line class="axis" x1="0" y1="${H - 14}" x2="${W}" y2="${H - 14}"></line>${bars}
 <text x="0" y="${H - 2}">24 h ago</text><text x="${W / 2 - 14}" y="${H - 2}">12 h</text><text x="${W - 24}" y="${H - 2}">now</text></svg>
-<ul class="legend"><li><span class="sw ok"></span>accepted</li><li><span class="sw bad"></span>failed or locked</li></ul>`;
+<ul class="legend"><li><span class="sw ok"></span>accepted</li><li><span class="sw bad"></span>failed or locked</li></ul>${total + failed === 0 ? h`<p class="muted">No logins in the last 24 hours.</p>` : ''}`;
 }
 
 export async function overviewPage(c: PageCtx): Promise<Rendered> {

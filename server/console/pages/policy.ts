@@ -33,7 +33,7 @@ export async function policyPage(c: PageCtx): Promise<Rendered> {
       k.kind === 'enum'
         ? h`<select id="${id}" name="${flag}" aria-describedby="${id}-hint"${admin ? '' : h` disabled`}>${k.values.map((v) => h`<option value="${v}"${v === value ? h` selected` : ''}>${v}</option>`)}</select>`
         : h`<input type="text" id="${id}" name="${flag}" value="${value}" aria-describedby="${id}-hint"${admin ? '' : h` readonly`}>`;
-    return h`<div class="field"><label for="${id}">${field}${changed ? h` <span class="badge">changed</span>` : ''}</label>${control}
+    return h`<div class="field"><label for="${id}">${field}${changed ? h` <span class="badge">not default</span>` : ''}</label>${control}
 <p class="hint" id="${id}-hint">${means[0]?.toUpperCase()}${means.slice(1)}; ${allowed(field)}.</p><p class="default">Default: ${def}</p></div>`;
   });
   return {

@@ -49,6 +49,8 @@ const ADMIN_ROUTES: [string, string][] = [
   ['PUT', '/v1/users/:x/role'],
   ['GET', '/v1/groups'],
   ['POST', '/v1/device-tokens'],
+  ['GET', '/v1/device-tokens'],
+  ['POST', '/v1/device-tokens/:x/revoke'],
   ['GET', '/v1/devices'],
   ['GET', '/v1/devices/:x'],
   ['POST', '/v1/devices/:x/revoke'],
