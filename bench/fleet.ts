@@ -14,6 +14,11 @@ import { pool, waitLine } from './common.js';
 export const ROOT = join(import.meta.dirname, '..');
 /** Servers start without this shell's NODE_EXTRA_CA_CERTS (+30 ms per start) and the like. */
 export const SERVER_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir() };
+/**
+ * Extra node options for every idv-server child, e.g. BENCH_SERVER_NODE_ARGS='--cpu-prof
+ * --cpu-prof-dir /tmp/prof' to profile the servers (written when a server exits normally).
+ */
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 // -- measuring --------------------------------------------------------------------------------
 
@@ -81,6 +86,7 @@ export async function serve(
   const child = spawn(
     process.execPath,
     [
+      ...SERVER_NODE_ARGS,
       join(ROOT, 'bin/idv-server'),
       'serve',
       '--data-dir',

@@ -119,7 +119,7 @@ export class AgentConnection {
       if (this.helloTimer) clearTimeout(this.helloTimer);
       // The agent's reason says why it left (a version it cannot speak): at most 123 bytes.
       const why = code === CLOSE.PROTOCOL_VERSION ? { reason: reason.toString('utf8') } : {};
-      this.log.info({ closeCode: code, state: was, ...why }, 'agent disconnected');
+      this.info({ closeCode: code, state: was, ...why }, 'agent disconnected');
       this.hooks.closed(this);
     });
     ws.on('error', (err) => {
@@ -179,6 +179,11 @@ export class AgentConnection {
       remote: this.remote,
       ...(this.device ? { device: this.device.id } : {}),
     });
+  }
+
+  /** At info only when enabled: most servers log at warn, and a child logger per connection costs. */
+  private info(obj: object, msg: string): void {
+    if (this.ctx.log.isLevelEnabled('info')) this.log.info(obj, msg);
   }
 
   private send(text: string): void {
@@ -331,7 +336,7 @@ export class AgentConnection {
     if (this.state !== 'syncing') return;
     const first = await this.hooks.initialMessage(device, msg.revision);
     if (this.state !== 'syncing') return;
-    this.log.info(
+    this.info(
       { revision: msg.revision, sent: first.kind, to: first.revision, protocol: this.protocol },
       'agent connected',
     );

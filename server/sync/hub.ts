@@ -5,10 +5,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, LIMITS } from '../../protocol/messages.js';
 import type { ServerContext } from '../context.js';
-import { AgentConnection } from './connection.js';
+import { AgentConnection, type ConnectionHooks } from './connection.js';
 import { Pusher } from './push.js';
 import type { Notices } from '../store/notices.js';
 import type { DeviceActivity } from '../store/store.js';
@@ -19,6 +19,8 @@ import { PROTOCOL_HEADER } from '../../protocol/version.js';
 interface HelloSlot {
   conn: AgentConnection | null;
   evicted: boolean;
+  /** Its TCP connection, trusted once the hello is valid (then the slot is dropped). */
+  socket: IncomingMessage['socket'];
 }
 
 const OVERLOADED_REASON = 'OVERLOADED: too many connections waiting for hello; retry later';
@@ -46,6 +48,8 @@ export class Hub {
   private readonly flusher: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   readonly pusher: Pusher;
+  /** One set of hooks for every connection (nothing per connection is captured in them). */
+  private readonly hooks: ConnectionHooks;
   private stopping = false;
 
   constructor(private readonly ctx: ServerContext) {
@@ -60,6 +64,13 @@ export class Hub {
       if (this.activity.size > 0) void this.flush();
     }, 1000);
     this.flusher.unref();
+    this.hooks = {
+      authenticated: (c) => this.authenticated(c),
+      synced: (c) => this.pusher.catchUp(c),
+      closed: (c) => this.closed(c),
+      activity: (u) => this.noteActivity(u),
+      initialMessage: (device, since) => this.pusher.initialMessage(device, since),
+    };
   }
 
   private noteActivity(update: DeviceActivity): void {
@@ -101,38 +112,37 @@ export class Hub {
       );
       return;
     }
-    const slot: HelloSlot = { conn: null, evicted: false };
+    const slot: HelloSlot = { conn: null, evicted: false, socket: req.socket };
     const admitted = this.hellos.admit(slot, addressKey(req.socket.remoteAddress));
     if (admitted.ok && admitted.evicted) this.evict(admitted.evicted);
     // A handshake that fails (or a peer that goes) before the connection exists frees its slot.
+    // The closures here outlive the upgrade: they capture the slot and the header, not `req`.
     socket.once('close', () => {
       if (!slot.conn) this.hellos.release(slot);
     });
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      if (!admitted.ok || slot.evicted) {
-        // Told in the protocol's own terms, so the agent backs off and retries.
-        this.ctx.metrics.connectionsClosed.inc({ reason: String(CLOSE.OVERLOADED) });
-        ws.close(CLOSE.OVERLOADED, OVERLOADED_REASON);
-        setTimeout(() => ws.terminate(), 1000).unref();
-        return;
-      }
-      const conn = new AgentConnection(
-        ws,
-        this.ctx,
-        {
-          authenticated: (c) => this.authenticated(c, req.socket),
-          synced: (c) => this.pusher.catchUp(c),
-          closed: (c) => this.closed(c),
-          activity: (u) => this.noteActivity(u),
-          initialMessage: (device, since) => this.pusher.initialMessage(device, since),
-        },
-        req.socket.remoteAddress ?? '?',
-        req.headers[PROTOCOL_HEADER],
-      );
-      slot.conn = conn;
-      this.slots.set(conn, slot);
-      this.sockets.add(conn);
-    });
+    const ok = admitted.ok;
+    const offered = req.headers[PROTOCOL_HEADER];
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, slot, ok, offered));
+  }
+
+  private accept(ws: WebSocket, slot: HelloSlot, ok: boolean, offered?: string | string[]): void {
+    if (!ok || slot.evicted) {
+      // Told in the protocol's own terms, so the agent backs off and retries.
+      this.ctx.metrics.connectionsClosed.inc({ reason: String(CLOSE.OVERLOADED) });
+      ws.close(CLOSE.OVERLOADED, OVERLOADED_REASON);
+      setTimeout(() => ws.terminate(), 1000).unref();
+      return;
+    }
+    const conn = new AgentConnection(
+      ws,
+      this.ctx,
+      this.hooks,
+      slot.socket.remoteAddress ?? '?',
+      offered,
+    );
+    slot.conn = conn;
+    this.slots.set(conn, slot);
+    this.sockets.add(conn);
   }
 
   /** The oldest connection waiting for hello makes room for a new one. */
@@ -152,10 +162,11 @@ export class Hub {
     this.hellos.release(slot);
   }
 
-  private authenticated(conn: AgentConnection, socket: IncomingMessage['socket']): void {
+  private authenticated(conn: AgentConnection): void {
     const id = conn.device?.id as string;
+    const socket = this.slots.get(conn)?.socket;
     this.settled(conn);
-    this.ctx.connections.trust(socket);
+    if (socket) this.ctx.connections.trust(socket);
     // Revoked while its hello was being checked: the store said no a moment ago, we say no now.
     if (this.revoked.has(id))
       return conn.close(CLOSE.REVOKED, 'DEVICE_REVOKED: this device has been revoked');

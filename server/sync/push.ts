@@ -12,35 +12,59 @@ export class Pusher {
   private running = false;
   private dirty = false;
   private idle: Promise<void> = Promise.resolve();
-  /** Snapshots for agents connecting now, per device group; dropped at every change. */
-  private snapshots = new Map<string, Promise<GroupMessage>>();
+  /**
+   * First messages for agents connecting now, per device group and the revision they have (the
+   * shared snapshot, or the delta from that revision); dropped at every change.
+   */
+  private firsts = new Map<string, Promise<GroupMessage | null>>();
+  /** Connections that got their first message since the last revision check (see catchUp). */
+  private unchecked: AgentConnection[] = [];
 
   constructor(
     private readonly ctx: ServerContext,
     private readonly connections: () => Iterable<AgentConnection>,
   ) {}
 
-  /** The message a device that has applied `since` gets first: a delta when possible. */
+  /**
+   * The message a device that has applied `since` gets first: a delta when possible. Agents
+   * reconnecting en masse (a server restart) share one per (device group, since): one read, one
+   * decryption pass, one JSON rendering per session version, not one per device. A change made
+   * meanwhile clears them and reaches those agents as a delta (catchUp).
+   */
   async initialMessage(device: DeviceState, since: number): Promise<GroupMessage> {
+    const group = device.deviceGroup;
     const now = this.ctx.clock();
     if (since > 0) {
-      const set = await this.ctx.store.changesSince(since, this.ctx.config.maxDeltaChanges, [
-        device.deviceGroup,
-      ]);
-      const delta = deltaMessage(device.deviceGroup, since, set, now, true);
-      if (delta !== 'snapshot' && delta !== null) return delta;
+      const delta = await this.shared(JSON.stringify(['delta', group, since]), async () => {
+        const set = await this.ctx.store.changesSince(since, this.ctx.config.maxDeltaChanges, [
+          group,
+        ]);
+        const d = deltaMessage(group, since, set, now, true);
+        return d === 'snapshot' ? null : d;
+      });
+      if (delta) return delta;
     }
-    // Agents reconnecting en masse (a server restart) share one snapshot per group: one read,
-    // one decryption pass, one JSON rendering. A change made meanwhile reaches them as a delta.
-    let snap = this.snapshots.get(device.deviceGroup);
-    if (!snap) {
-      snap = this.ctx.store
-        .snapshot(device.deviceGroup)
-        .then((data) => snapshotMessage(device.deviceGroup, data, now));
-      this.snapshots.set(device.deviceGroup, snap);
-      snap.catch(() => this.snapshots.delete(device.deviceGroup));
+    const snap = await this.shared(JSON.stringify(['snapshot', group]), async () =>
+      snapshotMessage(group, await this.ctx.store.snapshot(group), now),
+    );
+    return snap as GroupMessage;
+  }
+
+  /** The cached first message under `key`, built once; a failed build is not kept. */
+  private shared(
+    key: string,
+    build: () => Promise<GroupMessage | null>,
+  ): Promise<GroupMessage | null> {
+    let p = this.firsts.get(key);
+    if (!p) {
+      const built = build();
+      this.firsts.set(key, built);
+      built.catch(() => {
+        if (this.firsts.get(key) === built) this.firsts.delete(key);
+      });
+      p = built;
     }
-    return snap;
+    return p;
   }
 
   /** Resolves when the pass running now (if any, and any it scheduled) is done. */
@@ -50,23 +74,32 @@ export class Pusher {
 
   /** Something changed: push it. Resolves when the pass that includes this change is done. */
   notify(): Promise<void> {
-    this.snapshots.clear();
+    this.firsts.clear();
     return this.schedule();
   }
 
   /**
    * A connection just got its first message: if the store moved on meanwhile, run a pass. Cheap
-   * when nothing changed, so a thousand agents connecting do not cause a thousand passes.
+   * when nothing changed: the connections synced in one turn of the event loop share one
+   * revision read, started after all of them were ready (so none can miss a change), and a
+   * thousand agents connecting do not cause a thousand passes.
    */
   catchUp(conn: AgentConnection): void {
     if (this.running) {
       this.dirty = true;
       return;
     }
+    this.unchecked.push(conn);
+    if (this.unchecked.length === 1) setImmediate(() => this.checkUnchecked());
+  }
+
+  private checkUnchecked(): void {
+    const conns = this.unchecked;
+    this.unchecked = [];
     void this.ctx.store
       .revision()
       .then((revision) => {
-        if (conn.state === 'ready' && revision !== conn.base) void this.schedule();
+        if (conns.some((c) => c.state === 'ready' && revision !== c.base)) void this.schedule();
       })
       .catch(() => undefined);
   }
