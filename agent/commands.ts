@@ -11,7 +11,7 @@ import { stringFlag, type Command, type Io, type Parsed } from '../protocol/cli.
 import { accessOf, needsRoot } from './access.js';
 import { agentPaths, loadAgentFile, serversOf, type AgentFile, type AgentPaths } from './config.js';
 import { register } from './controlclient/register.js';
-import { openCache, startAgent, statusOf } from './daemon.js';
+import { openCache, openClock, startAgent, statusOf } from './daemon.js';
 import { collectFacts } from './facts.js';
 import { askSocket } from './localapi/client.js';
 import { LoginEngine, unknownUserMessage, type UnlockResult } from './policy/engine.js';
@@ -88,15 +88,33 @@ async function offlineStatus(p: Parsed): Promise<StatusReport> {
   }
   const cache = await openCache(paths);
   try {
+    const clock = await openClock(cache);
     return await statusOf(
       cache,
-      new LoginEngine({ cache, now: Date.now, connected: () => false, log: silentLog() }),
+      new LoginEngine({ cache, now: clock.now, connected: () => false, log: silentLog() }),
       config,
       null,
+      clock,
     );
   } finally {
     await cache.close();
   }
+}
+
+/** `codes checked on the server's time; local clock 180.0 s behind (server time seen …)`. */
+export function clockLine(c: NonNullable<StatusReport['clock']>): string {
+  if (c.source === 'local' || c.offsetSeconds === null)
+    return 'codes checked on the local clock (no server time since this boot): offset unknown until the next sync, or until two consecutive codes teach it';
+  const off = Math.abs(c.offsetSeconds);
+  const local =
+    off < 0.05
+      ? 'local clock agrees'
+      : `local clock ${off.toFixed(1)} s ${c.offsetSeconds > 0 ? 'behind' : 'ahead'}`;
+  const source =
+    c.source === 'server'
+      ? "codes checked on the server's time"
+      : 'codes checked on the local clock corrected by an offset learned from two codes';
+  return `${source}; ${local}${c.syncedAt ? ` (server time seen ${c.syncedAt})` : ''}`;
 }
 
 function printStatus(
@@ -129,6 +147,7 @@ function printStatus(
       `revision:   ${s.revision}`,
       `users:      ${s.users}`,
       `last sync:  ${s.lastSyncAt ?? 'never'}`,
+      ...(s.clock ? [`clock:      ${clockLine(s.clock)}`] : []),
       `locked:     ${s.locked.length ? s.locked.join(', ') : 'none'}`,
       `outbox:     ${s.outbox} event(s) waiting for upload`,
       ...(s.revoked
@@ -292,7 +311,7 @@ export const agentCommands: Record<string, Command> = {
         try {
           result = await new LoginEngine({
             cache,
-            now: Date.now,
+            now: (await openClock(cache)).now,
             connected: () => false,
             log: silentLog(),
           }).unlock(user);

@@ -9,6 +9,8 @@ import { ensurePrivateDir, readPrivateFile } from '../protocol/io/files.js';
 import type { Logger } from '../protocol/io/log.js';
 import type { DeviceFacts, StatusReport } from '../protocol/messages.js';
 import { syncProtocolFrom } from '../protocol/version.js';
+import { systemBoot } from './clock/boot.js';
+import { TrustedClock } from './clock/trusted.js';
 import { loadAgentFile, serversOf, type AgentFile, type AgentPaths } from './config.js';
 import { SyncClient } from './controlclient/connection.js';
 import { checkTransport } from './controlclient/register.js';
@@ -57,6 +59,21 @@ export async function openCache(
   return Cache.open(paths.cacheDb, cipher, failpoints);
 }
 
+/**
+ * The time logins are decided by (agent/clock/trusted.ts), its reading kept in the cache.
+ * IDV_BOOT_ID_FILE replaces /proc/sys/kernel/random/boot_id (a test seam: tests cannot reboot).
+ */
+export function openClock(
+  cache: Cache,
+  wall: () => number = Date.now,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<TrustedClock> {
+  return TrustedClock.open(systemBoot(env.IDV_BOOT_ID_FILE || undefined), wall, {
+    load: () => cache.getMeta('clock'),
+    save: (r) => cache.setMeta('clock', r),
+  });
+}
+
 /** What the live sync says in `status` (null when the agent is not running). */
 export type SyncState = Pick<
   SyncClient,
@@ -68,9 +85,11 @@ export async function statusOf(
   engine: LoginEngine,
   config: AgentFile | null,
   sync: SyncState | null,
+  clock?: TrustedClock,
 ): Promise<StatusReport> {
   const s = cache.state;
   const signing = await signatureStatus(cache, config?.signingKey);
+  const time = clock?.view();
   return {
     type: 'status',
     server: sync?.server ?? config?.server ?? null,
@@ -97,13 +116,22 @@ export async function statusOf(
       at: new Date(signing.lastRefusal.at).toISOString(),
       reason: signing.lastRefusal.reason,
     },
+    ...(time
+      ? {
+          clock: {
+            source: time.source,
+            offsetSeconds: time.offsetMs === null ? null : Math.round(time.offsetMs / 100) / 10,
+            syncedAt: time.syncedAt === null ? null : new Date(time.syncedAt).toISOString(),
+          },
+        }
+      : {}),
   };
 }
 
 export async function startAgent(
   paths: AgentPaths,
   log: Logger,
-  now: () => number = Date.now,
+  wall: () => number = Date.now,
 ): Promise<Agent> {
   const config = loadAgentFile(paths.agentFile);
   // agent.json edited to plain http off loopback: the same rule as at registration.
@@ -111,6 +139,9 @@ export async function startAgent(
   const privateKey = loadDeviceKey(paths.deviceKey);
   const ca = loadCa(config);
   const cache = await openCache(paths, failpointsFromEnv(process.env, log));
+  // Every time the agent decides by (codes, lockouts, the cache's age, events) is this one.
+  const clock = await openClock(cache, wall);
+  const now = clock.now;
   let facts: DeviceFacts | undefined;
   void collectFacts().then((f) => {
     facts = f;
@@ -130,6 +161,7 @@ export async function startAgent(
     ...(config.probeMs !== undefined ? { probeMs: config.probeMs } : {}),
     ...(config.movedJitterMs !== undefined ? { movedJitterMs: config.movedJitterMs } : {}),
     protocol: syncProtocolFrom(process.env),
+    clock,
   });
   const engine = new LoginEngine({
     cache,
@@ -139,8 +171,9 @@ export async function startAgent(
     // A code check's event goes to the server at once (it raises the fleet-wide replay guard or
     // spends the account's budget); the rest waits 200 ms for company.
     onEvent: (urgent) => (urgent ? sync.flushEvents() : sync.scheduleUpload()),
+    clock,
   });
-  const status = () => statusOf(cache, engine, config, sync);
+  const status = () => statusOf(cache, engine, config, sync, clock);
   let api: LocalApi;
   try {
     api = await listenLocal({ socketPath: paths.socket, deps: { engine, status }, log });

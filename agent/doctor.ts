@@ -10,14 +10,15 @@ import { formatDuration } from '../protocol/duration.js';
 import { IdvError } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import type { Command, Io } from '../protocol/cli.js';
+import type { StatusReport } from '../protocol/messages.js';
 import { stringFlag } from '../protocol/cli.js';
 import { accessOf, deniedDetail, isDenied } from './access.js';
 import type { AgentPaths } from './config.js';
 import { loadAgentFile, type AgentFile } from './config.js';
 import { requestJson } from './controlclient/http.js';
-import { loadCa, loadDeviceKey, openCache } from './daemon.js';
+import { loadCa, loadDeviceKey, openCache, openClock } from './daemon.js';
 import { askSocket } from './localapi/client.js';
-import { pathsOf } from './commands.js';
+import { clockLine, pathsOf } from './commands.js';
 import { accountChecks } from './pamconfig/accounts.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
@@ -96,7 +97,11 @@ export function pamServices(pamDir: string): string[] {
  * The server's clock through /healthz. A server that cannot be reached is the documented offline
  * mode, not a fault: a warning that says how long the cache still carries the logins.
  */
-async function clockCheck(config: AgentFile, offline: string | null): Promise<Check> {
+async function clockCheck(
+  config: AgentFile,
+  offline: string | null,
+  trusted: boolean,
+): Promise<Check> {
   const name = 'clock offset to the server';
   try {
     const t0 = Date.now();
@@ -112,10 +117,14 @@ async function clockCheck(config: AgentFile, offline: string | null): Promise<Ch
     const offset = (res.date + 500 - (t0 + t1) / 2) / 1000;
     const abs = Math.abs(offset);
     const detail = `${offset >= 0 ? '+' : ''}${offset.toFixed(1)} s (±1 s; codes need the clocks within one 30 s step)`;
+    // The agent decides on the server's time (agent/clock/trusted.ts): a wrong local clock is
+    // worth fixing (the next boot starts on it) but does not refuse codes now.
+    const bad =
+      abs > CLOCK_FAIL_S ? (trusted ? 'warn' : 'fail') : abs > CLOCK_WARN_S ? 'warn' : null;
     return {
       name,
-      status: abs > CLOCK_FAIL_S ? 'fail' : abs > CLOCK_WARN_S ? 'warn' : 'pass',
-      detail,
+      status: bad ?? 'pass',
+      detail: bad && trusted ? `${detail}; the agent checks codes on the server's time` : detail,
     };
   } catch (err) {
     const message = err instanceof IdvError ? err.message : String(err);
@@ -127,6 +136,32 @@ async function clockCheck(config: AgentFile, offline: string | null): Promise<Ch
       };
     return { name, status: 'fail', detail: message };
   }
+}
+
+/**
+ * The time the running agent decides logins by (status `clock`): the local clock's offset from it,
+ * a warning past the TOTP window (policy.window steps of 30 s), and after a reboot without a sync,
+ * a warning that the first login needs two consecutive codes.
+ */
+export function agentClockCheck(clock: NonNullable<StatusReport['clock']>, window: number): Check {
+  const name = 'agent clock';
+  const limit = Math.max(1, window) * 30;
+  const line = clockLine(clock);
+  if (clock.source === 'local' || clock.offsetSeconds === null)
+    return {
+      name,
+      status: 'warn',
+      detail: `${line}; a code that matches only further off asks for the next code too (docs/agent.md "bad day")`,
+    };
+  const off = Math.abs(clock.offsetSeconds);
+  return {
+    name,
+    status: off > limit ? 'warn' : 'pass',
+    detail:
+      off > limit
+        ? `${line}: more than the ${limit} s window. Logins work until the next reboot; set the local clock right (timedatectl set-ntp true, or date -s)`
+        : line,
+  };
 }
 
 /** `3d 4h`, `2h 5m`, `12m`, `40s`: a rough figure for ages and time left. */
@@ -173,10 +208,12 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
   checks.push(modeCheck('socket', paths.socket, 0o600, 'socket'));
 
   let connected: boolean | null = null;
+  let clock: StatusReport['clock'] | undefined;
   try {
     const [r] = await askSocket(paths.socket, [{ type: 'status', v: PROTOCOL_VERSION }], 5000);
     if (r?.type !== 'status') throw new Error('unexpected answer');
     connected = r.connected;
+    clock = r.clock;
     checks.push({ name: 'agent answers', status: 'pass', detail: `on ${paths.socket}` });
     checks.push({
       name: 'live sync',
@@ -216,7 +253,9 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
             detail: 'never synchronised with the server',
           });
         } else {
-          const age = connected ? 0 : Math.round((Date.now() - s.lastSyncAt) / 1000);
+          // On the agent's time (the last sync was stamped with it), not the local wall clock.
+          const now = (await openClock(cache)).now();
+          const age = connected ? 0 : Math.round((now - s.lastSyncAt) / 1000);
           const max = s.policy.offlineMaxAgeSeconds;
           const limit = `offlineMaxAge ${formatDuration(max)}, then failMode ${s.policy.failMode}`;
           offline =
@@ -231,6 +270,7 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
               : `last sync ${new Date(s.lastSyncAt).toISOString()} (${roughDuration(age)} ago); ${age > max ? 'expired' : `valid for ${roughDuration(max - age)} more`} (${limit})`,
           });
         }
+        if (clock) checks.push(agentClockCheck(clock, s.policy?.window ?? 1));
         if ((await cache.getMeta('revoked')) === true) {
           checks.push({
             name: 'device',
@@ -246,7 +286,14 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
     }
   }
 
-  if (config) checks.push(await clockCheck(config, connected ? null : offline));
+  if (config)
+    checks.push(
+      await clockCheck(
+        config,
+        connected ? null : offline,
+        clock !== undefined && clock.source !== 'local',
+      ),
+    );
 
   const services = pamServices(pamDir);
   checks.push({

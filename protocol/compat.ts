@@ -95,6 +95,8 @@ export const SINCE: {
     challenge: { protocol: 2 },
     // The agent's nonce for signed updates: only to a server on version 2 or later.
     hello: { nonce: 2 },
+    // The server's time at each acknowledged upload (agent/clock/trusted.ts).
+    eventsAck: { serverTime: 2 },
   },
   outcomes: {
     tamper: { version: 2, fallback: 'deny' },

@@ -189,6 +189,8 @@ export const signingKeysSchema = z.strictObject({
 export const eventsAckSchema = z.strictObject({
   type: z.literal('eventsAck'),
   ids: z.array(z.uuid()).max(1000),
+  /** The server's time when it acknowledged (sync protocol 2): keeps the agent's clock current. */
+  serverTime: epochMs.optional(),
 });
 
 export const serverToAgentSchema = z.discriminatedUnion('type', [
@@ -343,6 +345,20 @@ export const statusReportSchema = z.strictObject({
   outages: z.number().int().min(0).optional(),
   /** Times a server asked this agent to move (a graceful restart: close code 1012). */
   moves: z.number().int().min(0).optional(),
+  /**
+   * The time logins are decided by (agent/clock/trusted.ts): the server's (carried on the boot
+   * clock), the local wall clock, or the local clock corrected by an offset learned from codes;
+   * offsetSeconds is that time minus the local clock (positive: the local clock is behind);
+   * syncedAt the server's last reading.
+   */
+  clock: z
+    .strictObject({
+      source: z.enum(['server', 'local', 'learned']),
+      /** null with source local: the local clock's error is not known. */
+      offsetSeconds: z.number().nullable(),
+      syncedAt: z.iso.datetime().nullable(),
+    })
+    .optional(),
 });
 export type StatusReport = z.infer<typeof statusReportSchema>;
 

@@ -89,9 +89,15 @@ export function verifyCode(
     crypto,
     base32,
   };
-  const fresh = verifySync(
-    lastStep === undefined || lastStep === null ? base : { ...base, afterTimeStep: lastStep },
-  );
+  const guarded = lastStep !== undefined && lastStep !== null;
+  // A guard at or past the newest step in the window leaves no step to accept (otplib throws
+  // there: a clock behind the last accepted step, e.g. set back after a login).
+  if (guarded && lastStep >= timeStep(nowMs, params.period) + window) {
+    return verifySync(base).valid
+      ? { ok: false, reason: 'replay' }
+      : { ok: false, reason: 'mismatch' };
+  }
+  const fresh = verifySync(guarded ? { ...base, afterTimeStep: lastStep } : base);
   if (fresh.valid && 'timeStep' in fresh) return { ok: true, step: fresh.timeStep };
   if (lastStep !== undefined && lastStep !== null && verifySync(base).valid) {
     return { ok: false, reason: 'replay' };

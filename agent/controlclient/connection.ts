@@ -82,6 +82,8 @@ export interface SyncOptions {
   movedJitterMs?: number;
   /** The sync protocol versions spoken (SYNC_PROTOCOL unless a test fakes a bump). */
   protocol?: VersionRange;
+  /** Told the server's time at each challenge and eventsAck (agent/clock/trusted.ts). */
+  clock?: { observe(serverTime: number): Promise<void> };
 }
 
 /** Why the sync is not working, while it lasts. */
@@ -317,6 +319,7 @@ export class SyncClient {
         if (this.#phase !== 'challenged')
           throw new IdvError('OUT_OF_ORDER', 'unexpected challenge');
         this.#clockOffsetMs = msg.serverTime - this.opts.now();
+        await this.#observe(msg.serverTime);
         const theirs = msg.protocol ?? LEGACY_SYNC_PROTOCOL;
         this.#protocol = negotiate(this.#range, theirs);
         if (this.#protocol === null) {
@@ -381,11 +384,21 @@ export class SyncClient {
         return;
       }
       case 'eventsAck': {
+        if (msg.serverTime !== undefined) await this.#observe(msg.serverTime);
         await this.opts.cache.deleteEvents(msg.ids);
         this.#inFlight = false;
         this.flushEvents();
         return;
       }
+    }
+  }
+
+  /** The server's time, for the trusted clock; a failed save only costs the persisted copy. */
+  async #observe(serverTime: number): Promise<void> {
+    try {
+      await this.opts.clock?.observe(serverTime);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'cannot save the server time reading');
     }
   }
 

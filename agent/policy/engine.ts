@@ -55,6 +55,17 @@ export interface EngineDeps {
   newId?: () => string;
   /** Checks recovery codes (default: scrypt with at most 2 hashes at a time, agent-wide). */
   recovery?: RecoveryVerifier;
+  /**
+   * The clock behind `now` (agent/clock/trusted.ts). Without a server time since boot, a code off
+   * the window may teach the skew (./skew.ts); absent: never.
+   */
+  clock?: SkewClock;
+}
+
+/** What the engine needs of the trusted clock. */
+export interface SkewClock {
+  readonly source: 'server' | 'local' | 'learned';
+  learn(correctionMs: number): Promise<void>;
 }
 
 /** A remembered success (rememberSeconds): when, and what it was decided under. */
@@ -124,16 +135,21 @@ export class LoginEngine {
       const recovery = wantsRecoveryCheck(record, counters, code, now)
         ? await this.#matchRecovery(ctx.user, record.recoveryCodes, code)
         : null;
-      const result = verifyAttempt({ now, policy, user: record, counters, code, recovery });
+      const wide = this.deps.clock !== undefined && this.deps.clock.source !== 'server';
+      const result = verifyAttempt({ now, policy, user: record, counters, code, recovery, wide });
       const used: UsedRecovery | undefined =
         result.recoveryCodeId !== undefined
           ? { codeId: result.recoveryCodeId, at: this.deps.now() }
           : undefined;
       await this.#record(ctx, result, result.counters, used, 'verify');
       if (used) this.deps.log.info({ user: ctx.user }, 'recovery code accepted');
+      if (result.clockCorrectionMs !== undefined)
+        await this.#learn(ctx.user, result.clockCorrectionMs);
       if (
         result.outcome === 'ok' &&
-        (result.reason === undefined || result.reason === 'self-unlock')
+        (result.reason === undefined ||
+          result.reason === 'self-unlock' ||
+          result.reason === 'clock-skew')
       )
         this.#remember(ctx, policy, record, now);
       else if (result.outcome !== 'ok') this.#remembered.delete(ctx.user);
@@ -176,6 +192,8 @@ export class LoginEngine {
         lockedUntil: null,
         lastStep: counters.lastStep,
         unlockStep: null,
+        skewStep: null,
+        skewOffset: null,
       };
       this.#remembered.delete(user);
       await this.#record(
@@ -200,6 +218,20 @@ export class LoginEngine {
     const here = rows.filter((r) => lockState(r.counters, r.unlockedAt, now).locked);
     const names = new Set([...here.map((r) => r.name), ...this.deps.cache.accountLockedNames()]);
     return [...names].sort();
+  }
+
+  /** Two consecutive codes showed the clock's error: decide by the corrected time from now on. */
+  async #learn(user: string, correctionMs: number): Promise<void> {
+    try {
+      await this.deps.clock?.learn(correctionMs);
+      this.deps.log.warn(
+        { user, correctionSeconds: Math.round(correctionMs / 1000) },
+        'local clock off: offset learned from two consecutive codes, used until the next sync',
+      );
+    } catch (err) {
+      // The login stands (its counters are written); the next one asks for two codes again.
+      this.deps.log.error({ err: (err as Error).message }, 'cannot save the learned clock offset');
+    }
   }
 
   #remember(ctx: LoginContext, policy: Policy, record: CachedUser, now: number): void {

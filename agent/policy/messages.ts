@@ -53,6 +53,9 @@ export const MESSAGES = {
   selfUnlockSpent: (until: number | null, now: number) =>
     `${lockedText(until, now)}; too many wrong codes to unlock it yourself`,
   selfUnlocked: 'Two consecutive codes accepted: the lockout has ended',
+  clockSkewNext:
+    "This machine's clock seems wrong. To confirm, type the next code when your app shows it",
+  clockLearned: "Two consecutive codes accepted; this machine now allows for its clock's error",
   graceUntil: (deadline: number) =>
     `You must set up your authenticator app by ${dayMonth(deadline)}`,
   graceOver: (deadline: number) =>

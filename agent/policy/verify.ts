@@ -19,6 +19,7 @@ import type { CachedUser, Counters } from '../store/cache.js';
 import type { Decision } from './decide.js';
 import { accountLocked, lockState, selfUnlockOpen } from './decide.js';
 import { MESSAGES } from './messages.js';
+import { forgetSkew, skewAttempt } from './skew.js';
 
 /**
  * The seam for recovery codes: given the user's usable slow hashes and the typed code, return the
@@ -44,6 +45,8 @@ export interface VerifyInput {
   code: string;
   /** For a recovery-form code: the match found, or null/absent when none matched. */
   recovery?: RecoveryMatch | null;
+  /** No server time since boot: a code off the window may teach the skew (./skew.ts). */
+  wide?: boolean;
 }
 
 export interface VerifyResult extends Decision {
@@ -52,6 +55,8 @@ export interface VerifyResult extends Decision {
   step?: number;
   /** Set on a recovery login: the code to record as used, in the same transaction. */
   recoveryCodeId?: string;
+  /** Two consecutive codes found the clock off by this much (./skew.ts): keep it until a sync. */
+  clockCorrectionMs?: number;
 }
 
 /**
@@ -90,7 +95,8 @@ export function verifyAttempt(input: VerifyInput): VerifyResult {
       counters: lock.counters,
     };
   }
-  const counters = lock.counters;
+  // Anything but a second consecutive code forgets a first code found off the clock (./skew.ts).
+  const counters = forgetSkew(lock.counters);
   let reason: 'mismatch' | 'replay' | 'format';
   if (user.totp === null) {
     reason = 'mismatch';
@@ -123,6 +129,11 @@ export function verifyAttempt(input: VerifyInput): VerifyResult {
         counters: afterSuccess(r.step),
       };
     }
+    const wide =
+      input.wide && r.reason === 'mismatch'
+        ? skewAttempt(input, user.totp, lock.counters, afterSuccess)
+        : null;
+    if (wide) return wide;
     reason = r.reason;
   }
   const failures = counters.failures + 1;
@@ -157,6 +168,8 @@ function afterSuccess(step: number): Counters {
     lockedUntil: null,
     lastStep: step,
     unlockStep: null,
+    skewStep: null,
+    skewOffset: null,
   };
 }
 

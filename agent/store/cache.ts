@@ -57,6 +57,12 @@ export interface Counters {
    * step ends the lockout. null when there is none (cleared by any wrong code and any unlock).
    */
   unlockStep: number | null;
+  /**
+   * Clock skew (agent/policy/skew.ts): the step of a code found only by the wide search, and its
+   * offset in steps from the agent's time; the next step's code at that offset logs in.
+   */
+  skewStep: number | null;
+  skewOffset: number | null;
 }
 
 export const EMPTY_COUNTERS: Readonly<Counters> = Object.freeze({
@@ -66,6 +72,8 @@ export const EMPTY_COUNTERS: Readonly<Counters> = Object.freeze({
   lockedUntil: null,
   lastStep: null,
   unlockStep: null,
+  skewStep: null,
+  skewOffset: null,
 });
 
 /** What the cache knows about its sync state. */
@@ -98,6 +106,8 @@ interface CounterRow {
   locked_until: number | null;
   last_step: number | null;
   unlock_step: number | null;
+  skew_step: number | null;
+  skew_offset: number | null;
 }
 
 /** A recovery code accepted on this device: written with the login's counters and event. */
@@ -286,7 +296,7 @@ export class Cache {
         ? [
             // The replay guard only rises: a step pushed from another device while this login
             // was being decided stays.
-            `INSERT INTO counters (name, failures, last_failure_at, locked_at, locked_until, last_step, unlock_step) VALUES (${[
+            `INSERT INTO counters (name, failures, last_failure_at, locked_at, locked_until, last_step, unlock_step, skew_step, skew_offset) VALUES (${[
               name,
               counters.failures,
               counters.lastFailureAt,
@@ -294,11 +304,14 @@ export class Cache {
               counters.lockedUntil,
               counters.lastStep,
               counters.unlockStep,
+              counters.skewStep,
+              counters.skewOffset,
             ]
               .map(sqlLiteral)
               .join(', ')}) ON CONFLICT (name) DO UPDATE SET failures = excluded.failures,
               last_failure_at = excluded.last_failure_at, locked_at = excluded.locked_at,
-              locked_until = excluded.locked_until, unlock_step = excluded.unlock_step, ${RAISE_LAST_STEP}`,
+              locked_until = excluded.locked_until, unlock_step = excluded.unlock_step,
+              skew_step = excluded.skew_step, skew_offset = excluded.skew_offset, ${RAISE_LAST_STEP}`,
           ]
         : []),
       ...(used
@@ -623,6 +636,8 @@ function countersOf(r: CounterRow): Counters {
     lockedUntil: r.locked_until,
     lastStep: r.last_step,
     unlockStep: r.unlock_step,
+    skewStep: r.skew_step,
+    skewOffset: r.skew_offset,
   };
 }
 

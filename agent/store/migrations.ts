@@ -51,4 +51,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE counters ADD COLUMN unlock_step INTEGER;
   `,
+  // 5 (issue 15, clocks that drift, agent/policy/skew.ts): a code found only by the wide search
+  // after a reboot, its step and offset in steps, waiting for the next step's code.
+  `
+  ALTER TABLE counters ADD COLUMN skew_step INTEGER;
+  ALTER TABLE counters ADD COLUMN skew_offset INTEGER;
+  `,
 ];

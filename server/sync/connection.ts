@@ -263,7 +263,13 @@ export class AgentConnection {
         // The chain head is stored before the ack: a crash in between means a resend, which
         // the chain check takes as such.
         await recordChain(this.ctx, device.id, msg.events, stored, this.log);
-        this.send(JSON.stringify({ type: 'eventsAck', ids: msg.events.map((e) => e.id) }));
+        const ack = {
+          type: 'eventsAck',
+          ids: msg.events.map((e) => e.id),
+          // The agent decides logins on this time (agent/clock/trusted.ts); sync 2 and up.
+          serverTime: this.ctx.clock(),
+        };
+        this.send(JSON.stringify(fieldsForSession(ack, this.protocol)));
         return;
       }
     }
