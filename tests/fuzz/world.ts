@@ -87,9 +87,13 @@ export function agentWorld(): Promise<AgentWorld> {
     return {
       world,
       alice,
-      // chainHead follows the outbox (each decision event extends the device's chain).
+      // chainHead follows the outbox (each decision event extends the device's chain); clock is
+      // the server's time reading, refreshed by every upload (agent/clock/trusted.ts).
       state: () =>
-        dumpDatabase(cache, { tables: ['outbox'], metaKeys: ['lastSyncAt', 'chainHead'] }),
+        dumpDatabase(cache, {
+          tables: ['outbox'],
+          metaKeys: ['lastSyncAt', 'chainHead', 'clock'],
+        }),
       alive: () =>
         askAgent(world.agent.socket, [{ type: 'status', v: 1 }]).then(
           ([r]) => r?.type === 'status',
