@@ -105,7 +105,7 @@ export function integrationCommands(
     },
     'forward status': {
       summary:
-        'Each event destination (syslog, webhook): last delivered, how far behind, last error',
+        'Each destination (syslog, webhook) and stream (login, audit): last delivered, how far behind, last error',
       run: async ({ values }, io) => {
         const r = await client(values).request<{ lastEventSeq: number; destinations: Json[] }>(
           'GET',
@@ -115,9 +115,10 @@ export function integrationCommands(
           values.json
             ? JSON.stringify(r)
             : table(
-                ['DESTINATION', 'BEHIND', 'LAST DELIVERED', 'FAILURES', 'LAST ERROR'],
+                ['DESTINATION', 'STREAM', 'BEHIND', 'LAST DELIVERED', 'FAILURES', 'LAST ERROR'],
                 r.destinations.map((d) => [
                   d.name as string,
+                  d.stream as string,
                   d.behind as number | null,
                   d.lastDeliveredAt as string | null,
                   d.failures as number,

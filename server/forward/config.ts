@@ -1,6 +1,7 @@
 /** The `forward` section of the server config: where login events and admin actions go. */
 import { z } from 'zod';
 import { isLoopback } from '../config.js';
+import { STREAMS } from './record.js';
 
 /** RFC 5424 facility names and their numbers. */
 export const FACILITIES = {
@@ -73,12 +74,18 @@ export const forwardConfigSchema = z
   .strictObject({
     syslog: z.array(syslogDestinationSchema).max(16).default([]),
     webhooks: z.array(webhookDestinationSchema).max(16).default([]),
-    /** Events per syslog burst or webhook request. */
+    /** What every destination takes: login events (`login`), admin actions (`audit`), or both. */
+    streams: z
+      .array(z.enum(STREAMS))
+      .min(1)
+      .refine((l) => new Set(l).size === l.length, 'a stream is listed twice')
+      .default([...STREAMS]),
+    /** Records per syslog burst or webhook request. */
     batchSize: z.number().int().min(1).max(1000).default(100),
     /** Seconds before retrying a failed destination; doubled each time up to 16x. */
     retrySeconds: z.number().min(0.1).max(3600).default(5),
     timeoutSeconds: z.number().min(0.1).max(600).default(10),
-    /** Where a destination seen for the first time starts: new events only, or every stored one. */
+    /** Where a destination (or stream) seen for the first time starts: new records only, or every stored one. */
     startAt: z.enum(['now', 'oldest']).default('now'),
   })
   .refine(

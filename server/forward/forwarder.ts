@@ -1,19 +1,56 @@
 /**
  * Forwards stored records to every configured destination, at least once: each destination has
- * its own cursor in the store (the last seq it took), moved only after a send succeeded. A
- * destination that is down is retried with a doubling delay and catches up from its cursor, so a
- * receiver restart or a server restart loses nothing (UDP excepted: see syslog.ts).
+ * a cursor in the store per stream (login events, admin actions: the last seq it took), moved
+ * only after a send succeeded. A destination that is down is retried with a doubling delay and
+ * catches up from its cursors, so a receiver restart or a server restart loses nothing (UDP
+ * excepted: see syslog.ts). Each stream of a destination has its own worker and connection, so
+ * one stream's retry never holds up or cuts the other's.
  */
 import type { Logger } from '../../protocol/io/log.js';
 import type { IntegrationStore } from '../store/integrations.js';
 import type { Store } from '../store/store.js';
 import type { ForwardConfig } from './config.js';
-import { loginRecord } from './record.js';
+import { auditRecord, loginRecord, type ForwardRecord, type ForwardStream } from './record.js';
 import { SyslogSender, type Sender } from './syslog.js';
 import { WebhookSender } from './webhook.js';
 
+/** Where a stream's records come from. */
+interface Source {
+  stream: ForwardStream;
+  /** The newest seq (0 when none). */
+  last(): Promise<number>;
+  /** Records after `seq`, oldest first. */
+  after(seq: number, limit: number): Promise<ForwardRecord[]>;
+}
+
+function sources(store: Store): Record<ForwardStream, Source> {
+  return {
+    login: {
+      stream: 'login',
+      last: () => store.integrations.lastEventSeq(),
+      after: async (seq, limit) =>
+        (await store.integrations.eventsAfter(seq, limit)).map(loginRecord),
+    },
+    audit: {
+      stream: 'audit',
+      last: async () => (await store.audit.list({ limit: 1 }))[0]?.seq ?? 0,
+      after: async (seq, limit) =>
+        (await store.audit.list({ afterSeq: seq, limit })).map(auditRecord),
+    },
+  };
+}
+
+/**
+ * A destination's cursor name per stream. Login events keep the bare name (cursors stored
+ * before admin actions were forwarded stay valid); `|` is in no destination name.
+ */
+export function cursorName(destination: string, stream: ForwardStream): string {
+  return stream === 'login' ? destination : `${stream}|${destination}`;
+}
+
 export interface DestinationStatus {
   name: string;
+  stream: ForwardStream;
   /** The last seq delivered. */
   cursor: number | null;
   failures: number;
@@ -32,6 +69,7 @@ class Worker {
 
   constructor(
     private readonly sender: Sender,
+    private readonly source: Source,
     private readonly store: IntegrationStore,
     private readonly config: ForwardConfig,
     private readonly log: Logger,
@@ -39,6 +77,7 @@ class Worker {
   ) {
     this.status = {
       name: sender.name,
+      stream: source.stream,
       cursor: null,
       failures: 0,
       lastError: null,
@@ -72,19 +111,24 @@ class Worker {
 
   private async loop(): Promise<void> {
     const name = this.sender.name;
-    let cursor = await this.store.getForwardCursor(name);
+    const { stream } = this.source;
+    const key = cursorName(name, stream);
+    let cursor = await this.store.getForwardCursor(key);
     if (cursor === null) {
-      cursor = this.config.startAt === 'now' ? await this.store.lastEventSeq() : 0;
-      await this.store.setForwardCursor(name, cursor, this.clock());
-      this.log.info({ destination: name, from: cursor }, 'forwarding to a new destination');
+      cursor = this.config.startAt === 'now' ? await this.source.last() : 0;
+      await this.store.setForwardCursor(key, cursor, this.clock());
+      this.log.info({ destination: name, stream, from: cursor }, 'forwarding to a new destination');
     }
     this.status.cursor = cursor;
     while (!this.stopped) {
       let batch;
       try {
-        batch = await this.store.eventsAfter(cursor, this.config.batchSize);
+        batch = await this.source.after(cursor, this.config.batchSize);
       } catch (err) {
-        this.log.warn({ destination: name, error: (err as Error).message }, 'events unreadable');
+        this.log.warn(
+          { destination: name, stream, error: (err as Error).message },
+          'records unreadable',
+        );
         await this.sleep(POLL_MS);
         continue;
       }
@@ -93,7 +137,7 @@ class Worker {
         continue;
       }
       try {
-        await this.sender.send(batch.map(loginRecord));
+        await this.sender.send(batch);
       } catch (err) {
         this.sender.close();
         const why = (err as Error).message.slice(0, 300);
@@ -101,17 +145,17 @@ class Worker {
         this.status.failures++;
         this.status.lastError = why;
         this.log.warn(
-          { destination: name, error: why, pending: batch.length, retryInMs: delay },
+          { destination: name, stream, error: why, pending: batch.length, retryInMs: delay },
           'forwarding failed; will retry',
         );
         await this.sleep(delay);
         continue;
       }
       cursor = (batch[batch.length - 1] as { seq: number }).seq;
-      await this.store.setForwardCursor(name, cursor, this.clock());
+      await this.store.setForwardCursor(key, cursor, this.clock());
       if (this.status.failures > 0)
         this.log.info(
-          { destination: name, afterFailures: this.status.failures },
+          { destination: name, stream, afterFailures: this.status.failures },
           'forwarding resumed',
         );
       this.status.cursor = cursor;
@@ -141,16 +185,20 @@ export class Forwarder {
     clock: () => number,
   ) {
     const ms = config.timeoutSeconds * 1000;
-    const senders: Sender[] = [
-      ...config.syslog.map((d) => new SyslogSender(d, ms)),
-      ...config.webhooks.map((d) => new WebhookSender(d, ms, clock)),
-    ];
-    this.workers = senders.map((s) => new Worker(s, store.integrations, config, log, clock));
+    const from = sources(store);
+    // One sender per stream: a TCP/TLS connection each, closed on its own failures only.
+    this.workers = config.streams.flatMap((stream) =>
+      [
+        ...config.syslog.map((d) => new SyslogSender(d, ms)),
+        ...config.webhooks.map((d) => new WebhookSender(d, ms, clock)),
+      ].map((s) => new Worker(s, from[stream], store.integrations, config, log, clock)),
+    );
   }
 
   start(): void {
     for (const w of this.workers) w.start();
-    // Woken by every commit that stored events (on any replica), not only this one's.
+    // Woken by every commit that stored events (on any replica), not only this one's; admin
+    // actions are found by the poll.
     this.unsubscribe = this.store.notices.subscribe((n) => {
       if (n.kind === 'events' || n.kind === 'resync') for (const w of this.workers) w.wake();
     });

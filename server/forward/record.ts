@@ -1,13 +1,18 @@
 /**
- * What is forwarded: one record per login event (and, once the audit log exists, per admin
- * action), with a stable id and the store's order, in the two shapes destinations take: JSON
- * (webhooks) and an RFC 5424 syslog message with structured data.
+ * What is forwarded: one record per login event and per admin action (the audit log), with a
+ * stable id and the store's order, in the two shapes destinations take: JSON (webhooks) and an
+ * RFC 5424 syslog message with structured data. `kind` tells them apart (`login`, `admin`).
  */
+import { auditDetail, type AuditEntry } from '../store/audit.js';
 import type { StoredEvent } from '../store/store.js';
+
+/** The two streams a destination takes, each with its own cursor. */
+export const STREAMS = ['login', 'audit'] as const;
+export type ForwardStream = (typeof STREAMS)[number];
 
 export interface ForwardRecord {
   /** Which stream it comes from, and its position there (the cursor moves past it). */
-  stream: 'login';
+  stream: ForwardStream;
   seq: number;
   /** Stable across resends: receivers dedupe on it. */
   id: string;
@@ -58,6 +63,37 @@ export function loginRecord(e: StoredEvent): ForwardRecord {
     msgId: `login-${e.outcome}`,
     fields,
     text: `${e.service} login of ${e.user}${from} on device ${e.device}: ${e.outcome}${why}`,
+  };
+}
+
+/**
+ * An admin action: who (actor, role), what (action, target, the request's fields without
+ * secrets), from where, and the result (`ok` or the refusal's error code).
+ */
+export function auditRecord(e: AuditEntry): ForwardRecord {
+  // The audit log already leaves secrets out; filtered again, as this leaves the building.
+  const detail = auditDetail(e.detail);
+  const fields: Record<string, string> = {
+    kind: 'admin',
+    actor: e.actor,
+    role: e.role,
+    source: e.source,
+    action: e.action,
+    target: e.target,
+    result: e.result,
+    ...(Object.keys(detail).length > 0 ? { detail: JSON.stringify(detail).slice(0, 1000) } : {}),
+  };
+  const on = e.target ? ` ${e.target}` : '';
+  return {
+    stream: 'audit',
+    seq: e.seq,
+    id: `audit/${e.seq}`,
+    at: e.at,
+    severity: e.result === 'ok' ? 5 : 4,
+    // MSGID is at most 32 printable characters (RFC 5424).
+    msgId: `admin-${e.action}`.replace(/[^!-~]/g, '_').slice(0, 32),
+    fields,
+    text: `${e.actor} (${e.role}) from ${e.source}: ${e.action}${on}: ${e.result}`,
   };
 }
 

@@ -309,7 +309,10 @@ export const API_ROUTES: readonly RouteDoc[] = [
     tag: 'integrations',
     auth: 'admin',
     summary: 'Each event destination: its cursor, how far behind, the last error',
-    ok: { status: 200, description: '{lastEventSeq, destinations: [destination]}' },
+    ok: {
+      status: 200,
+      description: '{lastEventSeq, lastAuditSeq, destinations: [destination, one per stream]}',
+    },
   },
   {
     method: 'GET',

@@ -6,21 +6,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ServerContext } from '../context.js';
-import type { AuditEntry, NewAuditEntry } from '../store/audit.js';
+import { auditDetail, type AuditEntry, type NewAuditEntry } from '../store/audit.js';
 import { routeMethod } from './auth.js';
 import { ruleFor } from './roles.js';
 import { iso, parseInput } from './validate.js';
-
-/** Fields never copied into the log: codes, passwords, tokens, secrets. */
-const SECRET_KEY = /code|password|token|secret|otp/i;
-
-/** The request's fields without secrets, for the audit log's `detail`. */
-export function auditDetail(body: unknown): Record<string, unknown> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return {};
-  return Object.fromEntries(
-    Object.entries(body as Record<string, unknown>).filter(([k]) => !SECRET_KEY.test(k)),
-  );
-}
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -34,12 +34,16 @@ export function registerIntegrationRoutes(
   });
 
   app.get('/v1/forward', async () => {
-    const last = await ctx.store.integrations.lastEventSeq();
+    const last = {
+      login: await ctx.store.integrations.lastEventSeq(),
+      audit: (await ctx.store.audit.list({ limit: 1 }))[0]?.seq ?? 0,
+    };
     return {
-      lastEventSeq: last,
+      lastEventSeq: last.login,
+      lastAuditSeq: last.audit,
       destinations: (parts.forwarder?.statuses() ?? []).map((d) => ({
         ...d,
-        behind: d.cursor === null ? null : last - d.cursor,
+        behind: d.cursor === null ? null : last[d.stream] - d.cursor,
         lastDeliveredAt: iso(d.lastDeliveredAt),
       })),
     };

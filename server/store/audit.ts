@@ -26,6 +26,17 @@ export interface AuditEntry {
 
 export type NewAuditEntry = Omit<AuditEntry, 'seq'>;
 
+/** Fields never copied into the log: codes, passwords, tokens, secrets. */
+const SECRET_KEY = /code|password|token|secret|otp/i;
+
+/** The request's fields without secrets, for the audit log's `detail`. */
+export function auditDetail(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return {};
+  return Object.fromEntries(
+    Object.entries(body as Record<string, unknown>).filter(([k]) => !SECRET_KEY.test(k)),
+  );
+}
+
 export interface AuditQuery {
   afterSeq?: number;
   beforeSeq?: number;

@@ -11,6 +11,7 @@ import {
 } from '../../protocol/recovery.js';
 import { hashToken } from '../../server/store/crypto.js';
 import { storeBackends } from '../helpers/stores.js';
+import { cursorName } from '../../server/forward/forwarder.js';
 
 const backends = await storeBackends();
 const facts = { hostname: 'h', os: 'linux', osVersion: '12', arch: 'x64' };
@@ -401,6 +402,15 @@ describe.each(backends)('Store on $name', (backend) => {
     const a = await store.audit.append(entry);
     const b = await store.audit.append({ ...entry, target: 'bob' });
     expect(b.seq).toBeGreaterThan(a.seq);
+    // Forwarding: admin actions after a cursor, oldest first; one cursor per destination and stream.
+    expect((await store.audit.list({ afterSeq: a.seq, limit: 10 })).map((e) => e.target)).toEqual([
+      'bob',
+    ]);
+    const dest = 'webhook:https://siem.example/idv';
+    await store.integrations.setForwardCursor(cursorName(dest, 'login'), 5, T);
+    await store.integrations.setForwardCursor(cursorName(dest, 'audit'), a.seq, T);
+    expect(await store.integrations.getForwardCursor(dest)).toBe(5);
+    expect(await store.integrations.getForwardCursor(cursorName(dest, 'audit'))).toBe(a.seq);
     const chain = await store.getChain('dev');
     await store.saveChain('dev', {
       ...chain,
