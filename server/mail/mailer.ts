@@ -3,7 +3,7 @@
  * after a failure with a doubling delay) until delivered or the link expires. The link is sealed
  * in the store and never logged; nodemailer's own logger stays off.
  */
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Logger } from '../../protocol/io/log.js';
 import { readPemFile, readSecretFile } from '../config.js';
 import type { IntegrationStore, NewMail, QueuedMail } from '../store/integrations.js';
@@ -18,7 +18,9 @@ export interface MailOutcome {
 }
 
 export class Mailer {
-  private readonly transport: Transporter;
+  /** Made at the first delivery: nodemailer is loaded then, not at the server's start. */
+  private transport: Promise<Transporter> | null = null;
+  private readonly options: Parameters<typeof import('nodemailer').createTransport>[0];
   private readonly inFlight = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
@@ -37,7 +39,7 @@ export class Mailer {
       ? readSecretFile(config.passwordFile, 'mail.passwordFile')
       : undefined;
     const ms = config.timeoutSeconds * 1000;
-    this.transport = nodemailer.createTransport({
+    this.options = {
       host: config.host,
       port: config.port,
       secure: config.security === 'tls',
@@ -50,7 +52,12 @@ export class Mailer {
       socketTimeout: ms,
       logger: false,
       debug: false,
-    });
+    };
+  }
+
+  private transporter(): Promise<Transporter> {
+    this.transport ??= import('nodemailer').then((m) => m.default.createTransport(this.options));
+    return this.transport;
   }
 
   /** Queues the mail (durably) and tries to deliver it now. */
@@ -72,7 +79,9 @@ export class Mailer {
         return 'the link expired before the mail could be delivered';
       }
       const m = enrollmentMessage({ ...mail, issuer: this.issuer });
-      await this.transport.sendMail({
+      await (
+        await this.transporter()
+      ).sendMail({
         from: this.config.from,
         to: mail.address,
         subject: m.subject,
@@ -123,7 +132,7 @@ export class Mailer {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.draining;
-    this.transport.close();
+    if (this.transport) (await this.transport).close();
   }
 }
 
