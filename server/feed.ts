@@ -39,9 +39,13 @@ export class EventFeed {
     };
   }
 
-  /** Ends every open stream (shutdown: a streaming response would otherwise hold it open). */
-  end(): void {
+  /**
+   * Ends every open stream (shutdown: a streaming response would otherwise hold it open).
+   * Resolves once the read in progress, if any, is done: the store may close after that.
+   */
+  end(): Promise<void> {
     for (const e of [...this.enders]) e();
+    return this.chain;
   }
 
   /**

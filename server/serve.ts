@@ -150,7 +150,7 @@ export async function startServer(
         // No new pushes or feed reads from here: the store closes at the end.
         for (const u of unfollow) u();
         await hub.shutdown();
-        ctx.feed.end();
+        const fed = ctx.feed.end();
         // Requests in flight get a few seconds; then every connection is cut, so a stop never
         // waits out a keep-alive (a follower of /v1/events/stream that went away held one 70 s).
         const grace = setTimeout(() => app.server.closeAllConnections(), STOP_GRACE_MS);
@@ -159,6 +159,7 @@ export async function startServer(
         await forwarder?.stop();
         await mail?.stop();
         await listener?.stop();
+        await fed;
         await store.close();
         log.info('stopped');
       })()),
