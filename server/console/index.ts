@@ -15,7 +15,15 @@ import type { InternalCaller } from '../http/actor.js';
 import { audit } from '../http/audit.js';
 import { addressKey } from '../http/guard.js';
 import { allows } from '../http/roles.js';
-import { CSP, crossSite, parseForm, securityHeaders } from '../portal/http.js';
+import {
+  CSP,
+  crossSite,
+  html,
+  parseForm,
+  securityHeaders,
+  see,
+  signOutRoute,
+} from '../portal/http.js';
 import { csrfMatches } from '../portal/sessions.js';
 import { ACTIONS, PAGES, type PageRule } from './routes.js';
 import { ApiRefused, type Api, type PageCtx } from './kit.js';
@@ -24,7 +32,7 @@ import { LIVE_JS } from './live.js';
 import { registerLive } from './live-routes.js';
 import { ConsoleSessions } from './session.js';
 import { endedPage, refusedPage } from './signin-pages.js';
-import { html, registerSignIn, see } from './signin.js';
+import { registerSignIn } from './signin.js';
 import { CONSOLE_CSS } from './style.js';
 
 /** The portal's policy plus the console's own script file (live pages). */
@@ -231,37 +239,25 @@ function consoleRoutes(app: FastifyInstance, ctx: ServerContext, internal: Inter
 
   registerLive(app, async (req) => (await signedIn(req))?.api ?? null);
 
-  app.post('/admin/signout', async (req, reply) => {
-    const ok = await checked(req, reply);
-    if (!ok) return reply;
-    await sessions.end(req);
-    sessions.clear(reply);
-    await audit(ctx, {
-      actor: `admin:${ok.who.viewer.name}`,
-      role: ok.who.viewer.role,
-      source: source(req),
-      action: 'admin.signout',
-      target: ok.who.viewer.name,
-      detail: {},
-      result: 'ok',
+  // This session, or every session of the admin (Admins page); audited either way.
+  for (const everywhere of [false, true]) {
+    signOutRoute(app, everywhere ? '/admin/signout-everywhere' : '/admin/signout', {
+      check: checked,
+      end: async (req, { who }) => {
+        const detail = everywhere ? { sessions: await sessions.endAll(who.viewer.name) } : {};
+        if (!everywhere) await sessions.end(req);
+        await audit(ctx, {
+          actor: `admin:${who.viewer.name}`,
+          role: who.viewer.role,
+          source: source(req),
+          action: everywhere ? 'admin.signout-everywhere' : 'admin.signout',
+          target: who.viewer.name,
+          detail,
+          result: 'ok',
+        });
+      },
+      clear: (reply) => sessions.clear(reply),
+      signin: '/admin/signin',
     });
-    return see(reply, '/admin/signin');
-  });
-
-  app.post('/admin/signout-everywhere', async (req, reply) => {
-    const ok = await checked(req, reply);
-    if (!ok) return reply;
-    const ended = await sessions.endAll(ok.who.viewer.name);
-    sessions.clear(reply);
-    await audit(ctx, {
-      actor: `admin:${ok.who.viewer.name}`,
-      role: ok.who.viewer.role,
-      source: source(req),
-      action: 'admin.signout-everywhere',
-      target: ok.who.viewer.name,
-      detail: { sessions: ended },
-      result: 'ok',
-    });
-    return see(reply, '/admin/signin');
-  });
+  }
 }

@@ -19,7 +19,7 @@ import type { ServerContext } from '../context.js';
 import { adminLimits } from '../http/admins.js';
 import { audit } from '../http/audit.js';
 import { addressKey } from '../http/guard.js';
-import { crossSite, readCookie } from '../portal/http.js';
+import { crossSite, html, readCookie, see } from '../portal/http.js';
 import { qrSvg } from '../portal/qr.js';
 import { hashToken } from '../store/crypto.js';
 import { hashPassword, passwordProblem, verifyDecoy, verifyPassword } from './password.js';
@@ -38,14 +38,6 @@ import {
 const TOKEN_RE = /^[A-Za-z0-9_-]{16,256}$/;
 /** The sign-in form's CSRF token before there is a session (double-submit cookie). */
 const FORM_COOKIE = 'idv_console_form';
-
-export function html(reply: FastifyReply, status: number, body: string): FastifyReply {
-  return reply.code(status).type('text/html; charset=utf-8').send(body);
-}
-
-export function see(reply: FastifyReply, location: string): FastifyReply {
-  return reply.code(303).header('location', location).send();
-}
 
 function same(a: unknown, b: unknown): boolean {
   if (typeof a !== 'string' || typeof b !== 'string' || a.length !== b.length || a === '')

@@ -2,7 +2,7 @@
  * The portal's HTTP hygiene: security headers on every response, the session cookie, form
  * bodies, and the same-origin check that backs up the CSRF token.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export const CSP =
   "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -52,6 +52,39 @@ export function clearSessionCookie(reply: FastifyReply, secure: boolean, base?: 
     'set-cookie',
     `${cookieName(secure, base)}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure ? '; Secure' : ''}`,
   );
+}
+
+export function html(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply.code(status).type('text/html; charset=utf-8').send(body);
+}
+
+/** 303 See Other: after a form, the browser GETs the next page (Post/Redirect/Get). */
+export function see(reply: FastifyReply, location: string): FastifyReply {
+  return reply.code(303).header('location', location).send();
+}
+
+/**
+ * A sign-out form's route, for the portal and the console alike: the checked form (origin,
+ * session, CSRF; null when `check` has answered already), the session(s) ended in the store,
+ * the cookie cleared, back to the sign-in page.
+ */
+export function signOutRoute<T>(
+  app: FastifyInstance,
+  path: string,
+  o: {
+    check(req: FastifyRequest, reply: FastifyReply): Promise<T | null>;
+    end(req: FastifyRequest, checked: T): Promise<void>;
+    clear(reply: FastifyReply): void;
+    signin: string;
+  },
+): void {
+  app.post(path, async (req, reply) => {
+    const checked = await o.check(req, reply);
+    if (checked === null) return reply;
+    await o.end(req, checked);
+    o.clear(reply);
+    return see(reply, o.signin);
+  });
 }
 
 /** A urlencoded form as a map of first values. */

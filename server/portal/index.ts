@@ -29,10 +29,13 @@ import {
   clearSessionCookie,
   cookieName,
   crossSite,
+  html,
   parseForm,
   readCookie,
   securityHeaders,
+  see,
   setSessionCookie,
+  signOutRoute,
 } from './http.js';
 import { SignInLimiter, type LimitState, type Limits, type Reservation } from './limiter.js';
 import {
@@ -114,14 +117,6 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
           : problemPage('That did not work', 'The request was not understood. Try again.'),
       );
   });
-
-  function html(reply: FastifyReply, status: number, body: string): FastifyReply {
-    return reply.code(status).type('text/html; charset=utf-8').send(body);
-  }
-
-  function see(reply: FastifyReply, location: string): FastifyReply {
-    return reply.code(303).header('location', location).send();
-  }
 
   function current(req: FastifyRequest): Promise<Session | null> {
     return sessions.get(readCookie(req, cookieName(secure())));
@@ -538,12 +533,11 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     return see(reply, '/portal/enroll');
   });
 
-  app.post('/portal/signout', async (req, reply) => {
-    const checked = await checkedForm(req, reply);
-    if (!checked) return reply;
-    await endSession(req);
-    clearSessionCookie(reply, secure());
-    return see(reply, '/portal/signin');
+  signOutRoute(app, '/portal/signout', {
+    check: checkedForm,
+    end: (req) => endSession(req),
+    clear: (reply) => clearSessionCookie(reply, secure()),
+    signin: '/portal/signin',
   });
 }
 

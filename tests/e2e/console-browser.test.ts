@@ -6,10 +6,10 @@
  * helpdesk role refused a policy change, CSRF refused, five wrong codes locking an admin and
  * another admin unlocking, session expiry. Screenshots of every page go to tests/artifacts/.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCode } from '../../protocol/totp.js';
 import { loadConfig } from '../../server/config.js';
@@ -24,13 +24,13 @@ import {
   waitFor,
   type TestAgent,
 } from '../helpers/agent.js';
+import { closePages, openPage, screenshots } from '../helpers/browser.js';
 import { missing } from '../helpers/require.js';
 import { idvctl } from '../helpers/server.js';
 import { pamEnv, runHelper } from '../integration/helper-world.js';
 import type { TotpParams } from '../../protocol/messages.js';
 
 const skip = missing({ commands: ['chromium'] });
-const ARTIFACTS = resolve(import.meta.dirname, '..', 'artifacts');
 const VIEWPORTS = { phone: { width: 360, height: 780 }, laptop: { width: 1366, height: 900 } };
 const PASSWORD = 'grey heron over the quiet lake';
 
@@ -43,36 +43,11 @@ let carol: TotpParams;
 /** Moves the server's clock (session expiry, and a fresh TOTP step for each code). */
 let offset = 0;
 const now = () => Date.now() + offset;
-const open: { context: BrowserContext; dir: string }[] = [];
 
-async function browser(): Promise<Page> {
-  const dir = mkdtempSync(join(tmpdir(), 'idv-chromium-'));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-    viewport: VIEWPORTS.laptop,
-  });
-  open.push({ context, dir });
-  return context.pages()[0] ?? context.newPage();
-}
+const browser = (): Promise<Page> => openPage(VIEWPORTS.laptop);
 
 async function shot(page: Page, name: string): Promise<void> {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  for (const [v, size] of Object.entries(VIEWPORTS)) {
-    await page.setViewportSize(size);
-    await page.screenshot({ path: join(ARTIFACTS, `console-${name}-${v}.png`), fullPage: true });
-  }
-  await page.setViewportSize(VIEWPORTS.laptop);
+  await screenshots(page, `console-${name}`, VIEWPORTS);
 }
 
 const srv = () => ({ url: server.url, adminToken });
@@ -147,10 +122,7 @@ describe.skipIf(skip)('admin console in chromium', () => {
   }, 120_000);
 
   afterAll(async () => {
-    for (const o of open.splice(0)) {
-      await o.context.close().catch(() => undefined);
-      rmSync(o.dir, { recursive: true, force: true });
-    }
+    await closePages();
     await agent?.stop();
     await server?.stop();
     if (base) rmSync(base, { recursive: true, force: true });

@@ -6,21 +6,19 @@
  * Screenshots of each page, phone and desktop, go to tests/artifacts/ (not committed).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateCode } from '../../protocol/totp.js';
 import { askAgent, begin, startAgent, waitFor, type TestAgent } from '../helpers/agent.js';
+import { closePages, openPage, screenshots } from '../helpers/browser.js';
 import { missing } from '../helpers/require.js';
 import { idvctl, startServer, type TestServer } from '../helpers/server.js';
 import { pamEnv, runHelper } from '../integration/helper-world.js';
 
 const skip = missing({ commands: ['chromium', 'oathtool'] });
-const ARTIFACTS = resolve(import.meta.dirname, '..', 'artifacts');
 const VIEWPORTS = {
   phone: { width: 390, height: 844 },
   desktop: { width: 1280, height: 900 },
@@ -34,39 +32,15 @@ const FOCUSED = `(() => {
 
 let server: TestServer;
 let agent: TestAgent;
-const open: { context: BrowserContext; dir: string }[] = [];
 /** Every secret, code and token the browser saw; none may reach the server log. */
 const secrets: string[] = [];
 
 /** A fresh browser (its own user data dir) with a viewport. */
-async function browser(viewport: Viewport = 'desktop'): Promise<Page> {
-  const dir = mkdtempSync(join(tmpdir(), 'idv-chromium-'));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-    viewport: VIEWPORTS[viewport],
-    acceptDownloads: true,
-  });
-  open.push({ context, dir });
-  return context.pages()[0] ?? context.newPage();
-}
+const browser = (viewport: Viewport = 'desktop'): Promise<Page> =>
+  openPage(VIEWPORTS[viewport], { acceptDownloads: true });
 
 async function shot(page: Page, name: string): Promise<void> {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  for (const v of Object.keys(VIEWPORTS) as Viewport[]) {
-    await page.setViewportSize(VIEWPORTS[v]);
-    await page.screenshot({ path: join(ARTIFACTS, `portal-${name}-${v}.png`), fullPage: true });
-  }
+  await screenshots(page, `portal-${name}`, VIEWPORTS);
 }
 
 async function ctl(args: string[]): Promise<Record<string, unknown>> {
@@ -133,12 +107,7 @@ describe.skipIf(skip)('portal in a real browser', { timeout: 120_000 }, () => {
       policy: { maxAttempts: 5, lockoutSeconds: 900, selfUnlock: false },
     });
   });
-  afterEach(async () => {
-    for (const { context, dir } of open.splice(0)) {
-      await context.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  afterEach(closePages);
   afterAll(async () => {
     await agent?.stop();
     await server?.stop();
