@@ -77,6 +77,26 @@ export async function getDevice(core: StoreCore, id: string): Promise<DeviceStat
   return row ? toDevice(row) : null;
 }
 
+/** Rows per statement (up to five parameters each): well under both backends' limits. */
+const ROWS_PER_STATEMENT = 500;
+
+/** The devices of `ids` that exist, by id: one statement per chunk (hellos arriving at once). */
+export async function getDevices(
+  core: StoreCore,
+  ids: readonly string[],
+): Promise<Map<string, DeviceState>> {
+  const out = new Map<string, DeviceState>();
+  for (let i = 0; i < ids.length; i += ROWS_PER_STATEMENT) {
+    const chunk = ids.slice(i, i + ROWS_PER_STATEMENT);
+    const rows = await core.db.all<DeviceRow>(
+      `SELECT * FROM devices WHERE id IN (${chunk.map(() => '?').join(', ')})`,
+      chunk,
+    );
+    for (const row of rows) out.set(row.id, toDevice(row));
+  }
+  return out;
+}
+
 export async function listDevices(core: StoreCore): Promise<DeviceState[]> {
   const rows = await core.db.all<DeviceRow>('SELECT * FROM devices ORDER BY registered_at, id');
   return rows.map(toDevice);
@@ -105,9 +125,6 @@ export async function touchDevice(
   );
 }
 
-/** Rows per statement: five parameters each, well under both backends' limits. */
-const ACTIVITY_CHUNK = 500;
-
 export async function recordDeviceActivity(
   core: StoreCore,
   updates: readonly DeviceActivity[],
@@ -115,8 +132,8 @@ export async function recordDeviceActivity(
   if (updates.length === 0) return;
   await core.db.transaction(async (tx) => {
     // One statement per chunk (thousands of acks after a push), not a round trip per device.
-    for (let i = 0; i < updates.length; i += ACTIVITY_CHUNK) {
-      const chunk = updates.slice(i, i + ACTIVITY_CHUNK);
+    for (let i = 0; i < updates.length; i += ROWS_PER_STATEMENT) {
+      const chunk = updates.slice(i, i + ROWS_PER_STATEMENT);
       const row =
         '(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT))';
       await tx.run(

@@ -179,6 +179,9 @@ export class SqlStore implements Store {
   getDevice(id: string): Promise<DeviceState | null> {
     return devices.getDevice(this.c, id);
   }
+  getDevices(ids: readonly string[]): Promise<Map<string, DeviceState>> {
+    return devices.getDevices(this.c, ids);
+  }
   listDevices(): Promise<DeviceState[]> {
     return devices.listDevices(this.c);
   }

@@ -234,6 +234,8 @@ export interface Store {
   /** Consumes one use of the token and adds the device, atomically; TOKEN_INVALID otherwise. */
   registerDevice(tokenHash: string, device: NewDevice, at: number): Promise<DeviceState>;
   getDevice(id: string): Promise<DeviceState | null>;
+  /** The devices of `ids` that exist, by id (unknown ids are absent); any number of ids. */
+  getDevices(ids: readonly string[]): Promise<Map<string, DeviceState>>;
   listDevices(): Promise<DeviceState[]>;
   revokeDevice(id: string, at: number): Promise<DeviceState>;
   touchDevice(

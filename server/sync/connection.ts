@@ -51,6 +51,8 @@ export interface ConnectionHooks {
   closed(conn: AgentConnection): void;
   /** Last seen / acked revision / facts of a device, written in batches. */
   activity(update: DeviceActivity): void;
+  /** The device a hello names, from the store (lookups of hellos arriving together batched). */
+  device(id: string): Promise<DeviceState | null>;
   /** The first message for a device that has applied `since`. */
   initialMessage(device: DeviceState, since: number): Promise<GroupMessage>;
 }
@@ -319,7 +321,7 @@ export class AgentConnection {
     if (this.helloTimer) clearTimeout(this.helloTimer);
     this.helloTimer = null;
     this.state = 'syncing';
-    const device = await this.ctx.store.getDevice(msg.deviceId);
+    const device = await this.hooks.device(msg.deviceId);
     if (!device || !verifyHello(device.publicKey, this.nonce, msg)) {
       return this.fail('UNAUTHORIZED', 'unknown device or bad signature');
     }

@@ -9,6 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, LIMITS } from '../../protocol/messages.js';
 import type { ServerContext } from '../context.js';
 import { AgentConnection, type ConnectionHooks } from './connection.js';
+import { DeviceLookup } from './lookup.js';
 import { Pusher } from './push.js';
 import type { Notices } from '../store/notices.js';
 import type { DeviceActivity } from '../store/store.js';
@@ -50,6 +51,7 @@ export class Hub {
   readonly pusher: Pusher;
   /** One set of hooks for every connection (nothing per connection is captured in them). */
   private readonly hooks: ConnectionHooks;
+  private readonly lookup: DeviceLookup;
   private stopping = false;
 
   constructor(private readonly ctx: ServerContext) {
@@ -64,11 +66,13 @@ export class Hub {
       if (this.activity.size > 0) void this.flush();
     }, 1000);
     this.flusher.unref();
+    this.lookup = new DeviceLookup(ctx.store);
     this.hooks = {
       authenticated: (c) => this.authenticated(c),
       synced: (c) => this.pusher.catchUp(c),
       closed: (c) => this.closed(c),
       activity: (u) => this.noteActivity(u),
+      device: (id) => this.lookup.get(id),
       initialMessage: (device, since) => this.pusher.initialMessage(device, since),
     };
   }

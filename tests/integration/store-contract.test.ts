@@ -307,6 +307,12 @@ describe.each(backends)('Store on $name', (backend) => {
       code: 'DEVICE_NOT_FOUND',
     });
     expect(await store.getDevice('nope')).toBeNull();
+    // Many at once (hellos arriving together), more than one statement takes; unknown ids absent.
+    const found = await store.getDevices([...ids, 'nope', a]);
+    expect([...found.keys()].sort()).toEqual([...ids].sort());
+    expect(found.get(a)).toEqual(await store.getDevice(a));
+    expect(found.get(b)?.facts).toEqual(newFacts);
+    expect((await store.getDevices([])).size).toBe(0);
   });
 
   test('events: one per device and id, filters, the latest N oldest first', async () => {
