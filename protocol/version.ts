@@ -9,10 +9,12 @@
  * is the range below, negotiated per connection, so a fleet can be upgraded one machine at a time.
  *
  * SYNC_PROTOCOL is the range of sync protocol versions this build speaks (the model is
- * tailscale's capability version). The agent says its range in the WebSocket upgrade request
- * (header `idv-protocol: MIN-MAX`; absent = an agent from before ranges, which speaks 1); the
- * server answers with its own range in the challenge (`protocol`, only to an agent that sent the
- * header: older agents' strict schemas refuse the key) or refuses with close code 4406 and a
+ * tailscale's capability version). The agent says its range in the WebSocket upgrade request,
+ * twice: header `idv-protocol: MIN-MAX` and the URL's query `?protocol=MIN-MAX` (a proxy that
+ * passes only the headers it knows still passes the URL; servers from before the query ignore
+ * it). The server takes the header, else the query; neither = an agent from before ranges, which
+ * speaks 1. It answers with its own range in the challenge (`protocol`, only to an agent that
+ * said one: older agents' strict schemas refuse the key) or refuses with close code 4406 and a
  * message naming both ranges. Both sides then speak the highest version in both ranges, and
  * neither sends the other a field or message kind newer than it (protocol/compat.ts says which
  * version each addition needs). Raising `min` drops the older agents or servers: do it only one
@@ -20,7 +22,7 @@
  *
  * Each sync version, and what it added:
  *   1 — challenge/hello with Ed25519 proof, snapshot/delta/ack by revision, event batches.
- *   2 — version ranges (idv-protocol header, challenge.protocol); close code 1012 (server
+ *   2 — version ranges (idv-protocol header or protocol query, challenge.protocol); close code 1012 (server
  *       restarting: reconnect now); everything listed with version 2 in protocol/compat.ts.
  */
 export const IDV_VERSION = '0.1.0';
@@ -39,6 +41,9 @@ export const LEGACY_SYNC_PROTOCOL: VersionRange = Object.freeze({ min: 1, max: 1
 /** The upgrade request header in which an agent says its range. */
 export const PROTOCOL_HEADER = 'idv-protocol';
 
+/** The upgrade URL's query parameter that says it again, for proxies that drop the header. */
+export const PROTOCOL_QUERY = 'protocol';
+
 const MAX_VERSION = 65_535;
 
 /** `"1-2"` (or `"2"`) → a range; null when malformed or empty. */
@@ -49,6 +54,46 @@ export function parseRange(text: string): VersionRange | null {
   const max = Number(m[2] ?? m[1]);
   if (min > max || max > MAX_VERSION) return null;
   return Object.freeze({ min, max });
+}
+
+/**
+ * What an agent offered in its upgrade request: the `idv-protocol` header when present, else the
+ * URL's `protocol` query, else nothing (`said: false`: an agent from before ranges, version 1).
+ * A malformed value in either, or either given twice, is refused even when the other is good:
+ * `message` says which, and `raw` is a cut of the value for the log.
+ */
+export type Offer =
+  | { readonly ok: true; readonly range: VersionRange; readonly said: boolean }
+  | { readonly ok: false; readonly message: string; readonly raw: string };
+
+export const LEGACY_OFFER: Offer = Object.freeze({
+  ok: true,
+  range: LEGACY_SYNC_PROTOCOL,
+  said: false,
+});
+
+/** `header` as Node gives it (an array for a repeated header); `url` the request target. */
+export function offeredRange(
+  header: string | string[] | undefined,
+  url: string | undefined,
+): Offer {
+  const q = (url ?? '').indexOf('?');
+  const values = q < 0 ? [] : new URLSearchParams((url ?? '').slice(q + 1)).getAll(PROTOCOL_QUERY);
+  const query = values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+  const fromHeader = check(header, `${PROTOCOL_HEADER} header`);
+  const fromQuery = check(query, `${PROTOCOL_QUERY} query`);
+  if (fromHeader && !fromHeader.ok) return fromHeader;
+  if (fromQuery && !fromQuery.ok) return fromQuery;
+  return fromHeader ?? fromQuery ?? LEGACY_OFFER;
+}
+
+function check(value: string | string[] | undefined, what: string): Offer | undefined {
+  if (value === undefined) return undefined;
+  const raw = (typeof value === 'string' ? value : value.join(',')).slice(0, 20);
+  if (typeof value !== 'string') return { ok: false, message: `${what} given twice`, raw };
+  const range = parseRange(value);
+  if (!range) return { ok: false, message: `malformed ${what} (MIN-MAX expected)`, raw };
+  return { ok: true, range, said: true };
 }
 
 /** `"1-2"`, or `"2"` for a one-version range. */

@@ -10,7 +10,8 @@
  * server list, backoff with full jitter, probes, a server's planned restart) is reconnect.ts.
  *
  * Versions: the upgrade request says the sync protocol range this agent speaks (header
- * `idv-protocol`); the challenge says the server's (absent: a server from before ranges, which
+ * `idv-protocol` and query `?protocol=`, which survives proxies that drop the header); the
+ * challenge says the server's (absent: a server from before ranges, which
  * speaks 1). The connection speaks the highest version in both, or the agent refuses with 4406
  * and says which side to upgrade in `status` and the log. What it receives is checked against
  * that version, and what it sends is cut down to it (protocol/compat.ts).
@@ -43,6 +44,7 @@ import {
   mismatchText,
   negotiate,
   PROTOCOL_HEADER,
+  PROTOCOL_QUERY,
   PROTOCOL_VERSION,
   SYNC_PROTOCOL,
   type VersionRange,
@@ -248,6 +250,8 @@ export class SyncClient {
     this.#netError = null;
     this.#refusedByUs = false;
     const url = endpoint(this.#reconnect.current, 'agent', 'ws');
+    // Said twice: the query survives a proxy that passes only the headers it knows.
+    url.searchParams.set(PROTOCOL_QUERY, formatRange(this.#range));
     const agent = url.protocol === 'wss:' ? httpsAgentFor(this.opts.ca) : undefined;
     const ws = new WebSocket(url, {
       headers: { [PROTOCOL_HEADER]: formatRange(this.#range) },
@@ -414,11 +418,12 @@ export class SyncClient {
    * agent would get unsigned policy, which it never applies. It refuses the session instead
    * (4406, so the server logs the reason) and says why in `status`; the cache keeps deciding.
    * `legacy`: the challenge had no range, so the server is from before ranges or a proxy in
-   * between dropped the agent's idv-protocol header (the server then took it for an old agent).
+   * between dropped both the agent's idv-protocol header and the URL's protocol query (the
+   * server then took it for an old agent).
    */
   #refuseUnsigned(ws: WebSocket, legacy: boolean): void {
     const hint = legacy
-      ? ` A server of this release speaks 2: if it is one, a proxy or load balancer in between drops the ${PROTOCOL_HEADER} header of the upgrade request; let it pass (docs/server.md, "Behind a reverse proxy").`
+      ? ` A server of this release speaks 2: if it is one, a proxy or load balancer in between drops both the ${PROTOCOL_HEADER} header and the ${PROTOCOL_QUERY} query of the upgrade request; let one of them pass (docs/server.md, "Behind a reverse proxy").`
       : ' Upgrade idv-server.';
     const message = `the server at ${this.server} serves sync protocol ${this.#protocol} on this connection, and signed policy needs 2: this agent pinned the server's signing key and applies no unsigned policy, so it keeps its cache and retries.${hint}`;
     this.#syncError = { code: 'PROTOCOL_VERSION', message };
@@ -428,7 +433,7 @@ export class SyncClient {
       ws,
       CLOSE.PROTOCOL_VERSION,
       legacy
-        ? `PROTOCOL_VERSION: signed policy needs sync protocol 2, served 1 (${PROTOCOL_HEADER} header dropped by a proxy?)`
+        ? `PROTOCOL_VERSION: signed policy needs sync protocol 2, served 1 (${PROTOCOL_HEADER} header and query dropped by a proxy?)`
         : `PROTOCOL_VERSION: signed policy needs sync protocol 2, served ${this.#protocol}: upgrade idv-server`,
     );
   }

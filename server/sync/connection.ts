@@ -19,12 +19,13 @@ import type { ErrorCode } from '../../protocol/errors.js';
 import { fieldsForSession } from '../../protocol/compat.js';
 import {
   formatRange,
-  LEGACY_SYNC_PROTOCOL,
+  LEGACY_OFFER,
   mismatchText,
   negotiate,
-  parseRange,
   PROTOCOL_HEADER,
+  PROTOCOL_QUERY,
   PROTOCOL_VERSION,
+  type Offer,
 } from '../../protocol/version.js';
 import type { ServerContext } from '../context.js';
 import type { DeviceActivity, DeviceState } from '../store/store.js';
@@ -83,8 +84,8 @@ export class AgentConnection {
     private readonly ctx: ServerContext,
     private readonly hooks: ConnectionHooks,
     readonly remote: string,
-    /** The agent's `idv-protocol` header: its range; absent for agents from before ranges. */
-    offered?: string | string[],
+    /** The range the agent said (header or query, protocol/version.ts offeredRange). */
+    offer: Offer = LEGACY_OFFER,
   ) {
     ws.on('message', (data, isBinary) => {
       if (this.state === 'closed') return;
@@ -128,23 +129,17 @@ export class AgentConnection {
       // ws reports oversized frames and protocol violations here and closes the socket itself.
       this.log.warn({ err: { message: err.message } }, 'agent socket error');
     });
-    const theirs =
-      offered === undefined
-        ? LEGACY_SYNC_PROTOCOL
-        : typeof offered === 'string'
-          ? parseRange(offered)
-          : null;
-    this.protocol = (theirs && negotiate(ctx.syncProtocol, theirs)) ?? 0;
+    this.protocol = (offer.ok ? negotiate(ctx.syncProtocol, offer.range) : null) ?? 0;
     if (this.protocol === 0) {
-      const message = theirs
+      const message = offer.ok
         ? mismatchText(
             { name: 'idv-server', range: ctx.syncProtocol },
-            { name: 'the agent', range: theirs },
+            { name: 'the agent', range: offer.range },
           )
-        : `malformed ${PROTOCOL_HEADER} header`;
+        : offer.message;
       this.log.warn(
         {
-          agentProtocol: String(offered ?? '1').slice(0, 20),
+          agentProtocol: offer.ok ? formatRange(offer.range) : offer.raw,
           serverProtocol: formatRange(this.ctx.syncProtocol),
         },
         `refusing agent: ${message}`,
@@ -162,7 +157,7 @@ export class AgentConnection {
         nonce: this.nonce,
         serverTime: ctx.clock(),
         // Only an agent that said its range knows this key (older ones refuse unknown keys).
-        ...(offered !== undefined
+        ...(offer.ok && offer.said
           ? { protocol: { min: ctx.syncProtocol.min, max: ctx.syncProtocol.max } }
           : {}),
       }),
@@ -316,7 +311,7 @@ export class AgentConnection {
     if (sent.nonce !== undefined && msg.nonce === undefined)
       this.log.warn(
         { protocol: this.protocol },
-        `the agent asked for signed policy on a sync protocol ${this.protocol} session (its ${PROTOCOL_HEADER} header did not arrive: a proxy in between drops it?); serving it unsigned`,
+        `the agent asked for signed policy on a sync protocol ${this.protocol} session (neither its ${PROTOCOL_HEADER} header nor its ${PROTOCOL_QUERY} query arrived: a proxy in between drops them?); serving it unsigned`,
       );
     if (this.helloTimer) clearTimeout(this.helloTimer);
     this.helloTimer = null;

@@ -14,7 +14,7 @@ import { Pusher } from './push.js';
 import type { Notices } from '../store/notices.js';
 import type { DeviceActivity } from '../store/store.js';
 import { addressKey, PendingPool } from '../http/guard.js';
-import { PROTOCOL_HEADER } from '../../protocol/version.js';
+import { offeredRange, PROTOCOL_HEADER, type Offer } from '../../protocol/version.js';
 
 /** A WebSocket that has not said a valid hello yet (its connection may still be handshaking). */
 interface HelloSlot {
@@ -120,16 +120,16 @@ export class Hub {
     const admitted = this.hellos.admit(slot, addressKey(req.socket.remoteAddress));
     if (admitted.ok && admitted.evicted) this.evict(admitted.evicted);
     // A handshake that fails (or a peer that goes) before the connection exists frees its slot.
-    // The closures here outlive the upgrade: they capture the slot and the header, not `req`.
+    // The closures here outlive the upgrade: they capture the slot and the offered range, not `req`.
     socket.once('close', () => {
       if (!slot.conn) this.hellos.release(slot);
     });
     const ok = admitted.ok;
-    const offered = req.headers[PROTOCOL_HEADER];
+    const offered = offeredRange(req.headers[PROTOCOL_HEADER], req.url);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, slot, ok, offered));
   }
 
-  private accept(ws: WebSocket, slot: HelloSlot, ok: boolean, offered?: string | string[]): void {
+  private accept(ws: WebSocket, slot: HelloSlot, ok: boolean, offered: Offer): void {
     if (!ok || slot.evicted) {
       // Told in the protocol's own terms, so the agent backs off and retries.
       this.ctx.metrics.connectionsClosed.inc({ reason: String(CLOSE.OVERLOADED) });

@@ -2,7 +2,8 @@
  * Test helper: a real man in the middle between an agent and a server. HTTP requests are piped
  * through unchanged; WebSocket frames on /v1/agent are relayed both ways, and `tamper` may
  * rewrite (or drop, by returning null) each text frame the server sends. With
- * `stripProtocolHeader` it is the proxy that passes only headers it knows.
+ * `stripProtocolHeader` it is the proxy that passes only headers it knows; with
+ * `stripProtocolQuery` as well, one that also rewrites the URL's query.
  */
 import { createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +31,18 @@ export interface MitmOptions {
    * the headers it knows does: the server then takes the agent for one from before ranges (v1).
    */
   stripProtocolHeader?: boolean;
+  /**
+   * Drop the `protocol` parameter of the upgrade URL's query too (with the header: a proxy that
+   * rewrites the URL as well; the server then takes every agent for one from before ranges).
+   */
+  stripProtocolQuery?: boolean;
+}
+
+/** `url` without its `protocol` query parameter. */
+function withoutProtocolQuery(url: string): string {
+  const u = new URL(url, 'ws://relay');
+  u.searchParams.delete('protocol');
+  return `${u.pathname}${u.search}`;
 }
 
 export async function startMitm(target: string, opts: MitmOptions = {}): Promise<Mitm> {
@@ -62,7 +75,8 @@ export async function startMitm(target: string, opts: MitmOptions = {}): Promise
     wss.handleUpgrade(req, socket, head, (agent) => {
       // The agent's protocol range goes through, as any proxy in front of replicas passes it.
       const range = opts.stripProtocolHeader ? undefined : req.headers['idv-protocol'];
-      const server = new WebSocket(`ws://${up.host}${req.url ?? '/'}`, {
+      const path = opts.stripProtocolQuery ? withoutProtocolQuery(req.url ?? '/') : req.url;
+      const server = new WebSocket(`ws://${up.host}${path ?? '/'}`, {
         perMessageDeflate: false,
         ...(typeof range === 'string' ? { headers: { 'idv-protocol': range } } : {}),
       });

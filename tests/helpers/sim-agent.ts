@@ -106,6 +106,8 @@ export interface SimOptions {
   signed?: boolean;
   /** The `idv-protocol` header (sync protocol range); default this build's, null = none (an agent from before ranges). */
   protocol?: string | null;
+  /** The upgrade URL's `protocol` query (the range said again); default none. */
+  query?: string;
 }
 
 type Waiter = { pred: (m: ServerToAgent) => boolean; resolve: (m: ServerToAgent) => void };
@@ -135,7 +137,8 @@ export class SimAgent {
 
   /** Opens a connection and answers the challenge; resolves once hello is sent. */
   connect(opts: SimOptions = {}): Promise<void> {
-    const wsUrl = `${this.url.replace(/^http/, 'ws')}/v1/agent`;
+    const query = opts.query === undefined ? '' : `?protocol=${encodeURIComponent(opts.query)}`;
+    const wsUrl = `${this.url.replace(/^http/, 'ws')}/v1/agent${query}`;
     const ws = new WebSocket(wsUrl, {
       perMessageDeflate: false,
       ...(opts.ca ? { ca: opts.ca } : {}),

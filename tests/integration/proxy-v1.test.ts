@@ -1,15 +1,20 @@
 /**
- * A proxy that drops the `idv-protocol` upgrade header (one that passes only the headers it
- * knows), between real agents and a real server: the server takes each agent for one from
- * before version ranges and serves it sync protocol 1, without refusing it. The agent then sends
- * nothing newer than 1 (no hello nonce).
+ * Proxies between real agents and a real server that drop what the agent says of its sync
+ * protocol range in the upgrade request.
  *
- * - An agent that pinned the server's signing key cannot get signed policy on a version-1
- *   session: it refuses the session (fail closed: no unsigned policy applied, its cache keeps
- *   deciding logins) and `status` and the server log say why and what to fix.
- * - An agent with no key pinned (registered before signed policy) syncs at 1, unsigned.
- * - An agent of the previous build (a hello nonce on a version-1 session) is served unsigned and
+ * - One that drops the `idv-protocol` header (passes only the headers it knows) still passes the
+ *   URL, whose `?protocol=` query says the range again: a signing-pinned agent gets a version-2
+ *   session with signed policy, and policy changes reach it.
+ * - One that drops the query too makes the server take each agent for one from before version
+ *   ranges and serve it sync protocol 1, without refusing it. The agent then sends nothing newer
+ *   than 1 (no hello nonce). An agent that pinned the server's signing key cannot get signed
+ *   policy on a version-1 session: it refuses the session (fail closed: no unsigned policy
+ *   applied, its cache keeps deciding logins) and `status` and the server log say why and what
+ *   to fix. An agent with no key pinned (registered before signed policy) syncs at 1, unsigned.
+ *   An agent of an earlier build (a hello nonce on a version-1 session) is served unsigned and
  *   the server log says why; it never gets a `signed` frame on a session that has no such kind.
+ * - A malformed range in the header or the query is refused (4406, the reason says which) before
+ *   the challenge, even when the other is good.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,16 +42,26 @@ interface Status {
   syncError?: { code: string; message: string } | null;
 }
 const status = async (a: TestAgent) => (await a.cli(['status', '--json'])).json as Status;
+/** The agent's status once it is in sync with its one user. */
+const inSync = (a: TestAgent, what: string) =>
+  waitFor(async () => {
+    const s = await status(a);
+    return s.connected && s.users === 1 ? s : null;
+  }, what);
 
 const started: { stop(): Promise<void> }[] = [];
 afterEach(async () => {
   for (const s of started.splice(0).reverse()) await s.stop();
 });
 
-async function world(): Promise<{ server: TestServer; proxy: Mitm }> {
+/** A server and a relay that drops the header, and the query too unless `queryPasses`. */
+async function world(queryPasses = false): Promise<{ server: TestServer; proxy: Mitm }> {
   const server = await startServer();
   started.push(server);
-  const proxy = await startMitm(server.url, { stripProtocolHeader: true });
+  const proxy = await startMitm(server.url, {
+    stripProtocolHeader: true,
+    stripProtocolQuery: !queryPasses,
+  });
   started.push({ stop: () => proxy.close() });
   return { server, proxy };
 }
@@ -60,17 +75,71 @@ async function moveTo(agent: TestAgent, url: string): Promise<void> {
   await agent.restart();
 }
 
-describe('behind a proxy that drops the idv-protocol header', () => {
+describe('behind a proxy that drops the idv-protocol header but passes the URL', () => {
+  it('a signing-pinned agent gets a version-2 session with signed policy, and a change reaches it', async () => {
+    const { server, proxy } = await world(true);
+    await addEnrolledUser(server, 'carol');
+    const agent = await startAgent({ server: { url: proxy.url, adminToken: server.adminToken } });
+    started.push(agent);
+    const first = await inSync(agent, 'the pinned agent in sync through the proxy');
+    expect(first.protocol).toBe(2);
+    expect(first.signingKey).not.toBeNull();
+    expect(first.syncError).toBeNull();
+    // The server said its range (it read the agent's from the query), and signed what it sent.
+    const challenge = JSON.parse(proxy.fromServer[0] as string) as { protocol?: unknown };
+    expect(challenge.protocol).toEqual({ min: 1, max: 2 });
+    expect(proxy.fromServer.some((f) => f.startsWith('{"type":"signed"'))).toBe(true);
+    const signedBefore = proxy.fromServer.length;
+
+    expect((await idvctl(server, ['policy', 'set', '--max-attempts', '2'])).code).toBe(0);
+    const after = await waitFor(async () => {
+      const s = await status(agent);
+      return s.connected && s.revision > first.revision ? s : null;
+    }, 'the policy change applied through the proxy');
+    expect(after.refusedUpdates ?? 0).toBe(0);
+    const change = proxy.fromServer.slice(signedBefore);
+    expect(change.some((f) => f.startsWith('{"type":"signed"'))).toBe(true);
+    expect(change.some((f) => f.startsWith('{"type":"delta"'))).toBe(false);
+  });
+});
+
+describe('a malformed range in the upgrade request', () => {
+  it('in the query or the header is refused with 4406 before the challenge, even when the other is good', async () => {
+    const server = await startServer();
+    started.push(server);
+    const id = await registerDevice(server);
+    const cases: { protocol?: string | null; query: string; says: string }[] = [
+      { query: 'two', says: 'malformed protocol query' },
+      { query: '2-1', says: 'malformed protocol query' },
+      { protocol: '1-x', query: '1-2', says: 'malformed idv-protocol header' },
+    ];
+    for (const c of cases) {
+      const a = new SimAgent(server.url, id);
+      await a.connect({ protocol: c.protocol, query: c.query });
+      const closed = await a.closed;
+      expect(closed.code).toBe(4406);
+      expect(closed.reason).toBe(`PROTOCOL_VERSION: ${c.says} (MIN-MAX expected)`);
+      expect(a.messages).toEqual([]);
+    }
+    expect(server.logs()).toContain('refusing agent: malformed protocol query');
+    // The query alone (no header) is enough for a version-2 session.
+    const ok = new SimAgent(server.url, id);
+    await ok.connect({ protocol: null, query: '1-2', signed: true });
+    const sync = await ok.nextSync(20_000);
+    expect(sync.type).toBe('snapshot');
+    expect(ok.messages[0]).toMatchObject({ type: 'challenge', protocol: { min: 1, max: 2 } });
+    await ok.close();
+  });
+});
+
+describe('behind a proxy that drops both the idv-protocol header and the query', () => {
   it('a signing-pinned agent refuses the version-1 session, says why, and keeps deciding from its cache', async () => {
     const { server, proxy } = await world();
     const { totp } = await addEnrolledUser(server, 'alice');
     // In sync directly first (version 2, signed), then behind the proxy.
     const agent = await startAgent({ server });
     started.push(agent);
-    const direct = await waitFor(async () => {
-      const s = await status(agent);
-      return s.connected && s.users === 1 ? s : null;
-    }, 'the agent in sync directly');
+    const direct = await inSync(agent, 'the agent in sync directly');
     expect(direct.protocol).toBe(2);
     expect(direct.signingKey).not.toBeNull();
     await moveTo(agent, proxy.url);
@@ -85,9 +154,11 @@ describe('behind a proxy that drops the idv-protocol header', () => {
     expect(refused.connected).toBe(false);
     expect(refused.syncError?.code).toBe('PROTOCOL_VERSION');
     expect(refused.syncError?.message).toContain('signed policy needs 2');
-    expect(refused.syncError?.message).toContain('drops the idv-protocol header');
+    expect(refused.syncError?.message).toContain(
+      'drops both the idv-protocol header and the protocol query',
+    );
     const human = await agent.cli(['status']);
-    expect(human.stdout).toContain('drops the idv-protocol header');
+    expect(human.stdout).toContain('drops both the idv-protocol header and the protocol query');
     // The server served it version 1 (no refusal of its own), and logged why the agent left.
     await waitFor(
       () =>
@@ -131,10 +202,7 @@ describe('behind a proxy that drops the idv-protocol header', () => {
       agentConfig: { signingKey: undefined },
     });
     started.push(agent);
-    const s = await waitFor(async () => {
-      const st = await status(agent);
-      return st.connected && st.users === 1 ? st : null;
-    }, 'the unpinned agent in sync through the proxy');
+    const s = await inSync(agent, 'the unpinned agent in sync through the proxy');
     expect(s.protocol).toBe(1);
     expect(s.syncError).toBeNull();
     const hello = proxy.fromAgent.find((f) => f.includes('"type":"hello"')) as string;
