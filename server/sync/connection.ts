@@ -4,7 +4,7 @@
  * malformed, oversized or out-of-order frame closes this connection only, with a close code that
  * says why.
  */
-import { createPublicKey, randomBytes, randomUUID, verify } from 'node:crypto';
+import { createPublicKey, randomBytes, randomFillSync, randomUUID, verify } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../protocol/io/log.js';
 import {
@@ -64,7 +64,7 @@ export class AgentConnection {
   device: DeviceState | null = null;
   /** Revision of the last snapshot/delta sent: the base of the next delta. */
   base = 0;
-  private readonly nonce = randomBytes(32).toString('base64url');
+  private readonly nonce = challengeNonce();
   private chain: Promise<void> = Promise.resolve();
   /** Messages queued on `chain` and not handled yet. */
   private pending = 0;
@@ -75,7 +75,8 @@ export class AgentConnection {
   private helloTimer: NodeJS.Timeout | null = null;
   /** Set when the agent verifies signed policy (its hello carried a nonce). */
   private signer: ConnectionSigner | null = null;
-  private readonly id = randomBytes(4).toString('hex');
+  /** For the logs only: made at the first log line. */
+  private id: string | null = null;
   /** The sync protocol version of this connection (0 when the ranges did not meet). */
   readonly protocol: number;
 
@@ -172,7 +173,7 @@ export class AgentConnection {
   /** A logger bound to this connection, made when needed (most connections never log). */
   private get log(): Logger {
     return this.ctx.log.child({
-      conn: this.id,
+      conn: (this.id ??= randomBytes(4).toString('hex')),
       remote: this.remote,
       ...(this.device ? { device: this.device.id } : {}),
     });
@@ -366,6 +367,22 @@ function verifyHello(publicKey: string, nonce: string, msg: Hello): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * 32 fresh random bytes (base64url) for a challenge, cut from a pooled buffer the CSPRNG refills
+ * every 128 challenges: one call instead of one per connection in a reconnect storm. Each slice
+ * is used once; nonces are public (the agent signs them), so holding the next few is harmless.
+ */
+const NONCE_POOL = Buffer.alloc(32 * 128);
+let noncesUsed = NONCE_POOL.length;
+function challengeNonce(): string {
+  if (noncesUsed === NONCE_POOL.length) {
+    randomFillSync(NONCE_POOL);
+    noncesUsed = 0;
+  }
+  noncesUsed += 32;
+  return NONCE_POOL.toString('base64url', noncesUsed - 32, noncesUsed);
 }
 
 const ACK_RE = /^\{"type":"ack","revision":(0|[1-9][0-9]{0,14})\}$/;

@@ -61,6 +61,13 @@ describe('first messages shared by agents connecting at once', () => {
     expect(JSON.stringify(inA.map((a) => a.messages))).not.toContain('ben');
     expect(JSON.stringify(inB.map((a) => a.messages))).not.toContain('ann');
     for (const a of [...inA, ...inB]) expect(a.invalidFrames).toEqual([]);
+    // Every connection was challenged with a nonce of its own (32 random bytes, pooled).
+    const nonces = [...inA, ...inB].flatMap((a) =>
+      a.messages.flatMap((m) => (m.type === 'challenge' ? [m.nonce] : [])),
+    );
+    expect(nonces).toHaveLength(12);
+    expect(new Set(nonces).size).toBe(12);
+    for (const n of nonces) expect(Buffer.from(n, 'base64url')).toHaveLength(32);
   });
 
   it('are dropped at a change: the next agent to connect gets it in its first message', async () => {
