@@ -242,7 +242,8 @@ static void say(struct login *l, int style, const char *text)
 
 /*
  * pam-helper/code.ts normalizeCode: spaces and tabs dropped, letters lower-cased, then 6-8
- * digits or a recovery code xxxx-xxxx-xxxx of a-z2-7. Writes the code into out (>= 16 bytes).
+ * digits, a helpdesk code (12 digits, or 123-456-789-012: sent without the dashes) or a recovery
+ * code xxxx-xxxx-xxxx of a-z2-7. Writes the code into out (>= 16 bytes).
  */
 static int normalize_code(const char *in, char *out)
 {
@@ -261,8 +262,21 @@ static int normalize_code(const char *in, char *out)
 	}
 	out[n] = '\0';
 	size_t digits = strspn(out, "0123456789");
-	if (digits == n && n >= 6 && n <= 8)
+	if (digits == n && ((n >= 6 && n <= 8) || n == 12))
 		return 0;
+	if (n == 15) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			int dash = i == 3 || i == 7 || i == 11;
+			char ch = out[i];
+			if (dash ? ch != '-' : !(ch >= '0' && ch <= '9'))
+				return -1;
+			if (!dash)
+				out[k++] = ch;
+		}
+		out[k] = '\0';
+		return 0;
+	}
 	if (n != 14)
 		return -1;
 	for (size_t i = 0; i < n; i++) {

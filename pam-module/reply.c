@@ -46,6 +46,7 @@ static const struct {
 	{"ENROLLMENT_PENDING", 0},
 	{"CODE_INVALID", 0},
 	{"USER_LOCKED", 1},
+	{"HELPDESK_UNAVAILABLE", 0},
 	{"USAGE", 0},
 	{"CONFIG_INVALID", 0},
 	{"NOT_INITIALIZED", 0},

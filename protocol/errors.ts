@@ -79,6 +79,11 @@ export const ERRORS = {
   },
   CODE_INVALID: { message: 'The code is not valid.', retryable: false, status: 400 },
   USER_LOCKED: { message: 'Too many failed attempts.', retryable: true, status: 423 },
+  HELPDESK_UNAVAILABLE: {
+    message: 'This device has no helpdesk secret (registered before helpdesk codes).',
+    retryable: false,
+    status: 409,
+  },
 
   // Configuration and operation.
   USAGE: { message: 'Wrong usage.', retryable: false, status: 400 },

@@ -276,8 +276,11 @@ export const CLOSE = {
 // ---------------------------------------------------------------------------------------------
 // Local channel (Unix socket, one JSON object per line)
 
-/** A one-time code as typed: 6-8 digits, or a recovery code `xxxx-xxxx-xxxx`. */
-export const CODE_RE = /^([0-9]{6,8}|[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})$/;
+/**
+ * A one-time code as the helper sends it: 6-8 digits, a recovery code `xxxx-xxxx-xxxx`, or a
+ * helpdesk code's 12 digits (protocol/helpdesk.ts; shown with dashes, sent without).
+ */
+export const CODE_RE = /^([0-9]{6,8}|[0-9]{12}|[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})$/;
 
 export const beginSchema = z.strictObject({
   type: z.literal('begin'),
@@ -291,7 +294,7 @@ export const beginSchema = z.strictObject({
 /** The code for the login opened by `begin` on the same connection. */
 export const verifySchema = z.strictObject({
   type: z.literal('verify'),
-  code: z.string().regex(CODE_RE, 'must be 6-8 digits or a recovery code'),
+  code: z.string().regex(CODE_RE, 'must be 6-8 digits, a recovery code or a helpdesk code'),
 });
 
 export const statusRequestSchema = z.strictObject({ type: z.literal('status'), v: version });
@@ -517,6 +520,8 @@ export const registerRequestSchema = z.strictObject({
   facts: deviceFactsSchema,
   /** The agent verifies signed policy: answer with the server's signing key to pin. */
   signing: z.literal(true).optional(),
+  /** The agent checks helpdesk codes (protocol/helpdesk.ts): answer with the device's secret. */
+  helpdesk: z.literal(true).optional(),
 });
 export type RegisterRequest = z.infer<typeof registerRequestSchema>;
 
@@ -525,5 +530,10 @@ export const registerResponseSchema = z.strictObject({
   deviceGroup: nameSchema,
   /** The server's Ed25519 signing key (raw, base64url), when the request said `signing`. */
   signingKey: b64url(32).optional(),
+  /**
+   * The device's helpdesk secret (32 random bytes, base64url), when the request said `helpdesk`:
+   * in this answer only, never sent again.
+   */
+  helpdeskSecret: b64url(32).optional(),
 });
 export type RegisterResponse = z.infer<typeof registerResponseSchema>;

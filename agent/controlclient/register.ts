@@ -1,7 +1,8 @@
 /**
  * One-time registration: a fresh Ed25519 key pair (private key 0600 in the data dir), the
  * machine's facts and the admin's registration token go to POST {server}/v1/register; the answer
- * (device id, device group, the server's signing key to pin) is written to agent.json last, so a
+ * (device id, device group, the server's signing key to pin) is written to agent.json last (the
+ * device's helpdesk secret, when the server sends one, goes into the cache first), so a
  * failed registration leaves no half-registered agent behind. With several servers (replicas of
  * one database), registration goes to the first that can be reached; all of them are kept in
  * agent.json, in order.
@@ -20,6 +21,8 @@ import {
 } from '../../protocol/messages.js';
 import { IDV_VERSION } from '../../protocol/version.js';
 import type { AgentFile, AgentPaths } from '../config.js';
+import { Cache } from '../store/cache.js';
+import { CacheCipher, loadOrCreateCacheKey } from '../store/crypto.js';
 import { requestJson, type JsonResponse } from './http.js';
 
 export interface RegisterOptions {
@@ -140,6 +143,7 @@ export async function register(opts: RegisterOptions): Promise<AgentFile> {
     agentVersion: IDV_VERSION,
     facts: await opts.facts(),
     signing: true,
+    helpdesk: true,
   };
   let server = servers[0] as URL;
   let res: JsonResponse | undefined;
@@ -177,6 +181,8 @@ export async function register(opts: RegisterOptions): Promise<AgentFile> {
       `the server at ${server.href} gave an unexpected answer: ${describeIssues('register', parsed.error)}`,
     );
   }
+  if (parsed.data.helpdeskSecret !== undefined)
+    await keepHelpdeskSecret(paths, parsed.data.deviceId, parsed.data.helpdeskSecret);
   const file: AgentFile = {
     version: 1,
     server: names[0] as string,
@@ -191,4 +197,19 @@ export async function register(opts: RegisterOptions): Promise<AgentFile> {
   };
   writePrivateFile(paths.agentFile, `${JSON.stringify(file, null, 2)}\n`);
   return file;
+}
+
+/** The helpdesk secret (issue 15) into the cache, sealed under the cache key, before agent.json. */
+async function keepHelpdeskSecret(
+  paths: AgentPaths,
+  deviceId: string,
+  secret: string,
+): Promise<void> {
+  const cipher = new CacheCipher(loadOrCreateCacheKey(paths.cacheKey));
+  const cache = await Cache.open(paths.cacheDb, cipher);
+  try {
+    await cache.setHelpdeskKey({ deviceId, secret: Buffer.from(secret, 'base64url') });
+  } finally {
+    await cache.close();
+  }
 }

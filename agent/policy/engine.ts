@@ -8,8 +8,12 @@ import type { LocalReply, LoginEvent } from '../../protocol/messages.js';
 import type { Policy } from '../../protocol/policy.js';
 import { recoveryCodeId } from '../../protocol/recovery.js';
 import type { Cache, CachedUser, Counters, UsedRecovery } from '../store/cache.js';
+import type { UsedHelpdesk } from '../store/helpdesk.js';
 import type { FailpointName } from '../store/failpoint.js';
+import { HELPDESK_CODE_RE } from '../../protocol/helpdesk.js';
+import { helpdeskCodeHash } from '../store/helpdesk.js';
 import { decideBegin, lockState, type Decision } from './decide.js';
+import { helpdeskBegin, verifyHelpdesk } from './helpdesk.js';
 import { matchName } from './names.js';
 import { boundedRecoveryVerifier } from './recovery.js';
 import { KeyedSerializer } from './serialize.js';
@@ -110,7 +114,8 @@ export class LoginEngine {
   begin(typed: LoginContext): Promise<LocalReply> {
     const { ctx, ambiguous } = this.#resolve(typed);
     return this.#serial.run(ctx.user, async () => {
-      const { decision } = await this.#gate(ctx, ambiguous, typed.user, true);
+      const gate = await this.#gate(ctx, ambiguous, typed.user, true);
+      const decision = await this.#helpdeskBegin(gate);
       await this.#record(ctx, decision, null);
       return decision.reply;
     });
@@ -130,6 +135,8 @@ export class LoginEngine {
         await this.#record(ctx, decision, null);
         return decision.reply;
       }
+      if (HELPDESK_CODE_RE.test(code))
+        return this.#verifyHelpdesk(ctx, { now, policy, user: record, counters, code });
       // The slow hash check runs under this user's lock (a second login with the same code waits
       // and then finds it used), but off the event loop: other users' logins go on meanwhile.
       const recovery = wantsRecoveryCheck(record, counters, code, now)
@@ -209,6 +216,40 @@ export class LoginEngine {
       const accountLocked = record !== null && record.accountLockedAt !== null;
       return { known: true, wasLocked, failures, ...(accountLocked ? { accountLocked } : {}) };
     });
+  }
+
+  /** begin's decision, turned into a prompt when only a helpdesk code can let the login in. */
+  async #helpdeskBegin(gate: {
+    decision: Decision;
+    now: number;
+    record: CachedUser | null;
+    counters: Counters;
+    policy: Policy | null;
+  }): Promise<Decision> {
+    const { decision, record, policy } = gate;
+    if (decision.outcome !== 'locked' || decision.reply.type !== 'deny') return decision;
+    const hasKey = (await this.deps.cache.helpdeskKey()) !== null;
+    return helpdeskBegin(decision, { ...gate, user: record, policy, hasKey });
+  }
+
+  /** A helpdesk-shaped code (agent/policy/helpdesk.ts): checked, recorded with its use. */
+  async #verifyHelpdesk(
+    ctx: LoginContext,
+    input: Omit<Parameters<typeof verifyHelpdesk>[0], 'key' | 'used'>,
+  ): Promise<LocalReply> {
+    const codeHash = helpdeskCodeHash(input.code);
+    const key = await this.deps.cache.helpdeskKey();
+    const used = await this.deps.cache.helpdeskUsed(ctx.user, codeHash);
+    const result = verifyHelpdesk({ ...input, key, used });
+    const record =
+      result.helpdeskExpiresAt !== undefined
+        ? { codeHash, expiresAt: result.helpdeskExpiresAt, at: input.now }
+        : undefined;
+    await this.#record(ctx, result, result.counters, record, 'verify');
+    if (record) this.deps.log.info({ user: ctx.user }, 'helpdesk code accepted');
+    // Never remembered (rememberSeconds): any other outcome forgets what was.
+    this.#remembered.delete(ctx.user);
+    return result.reply;
   }
 
   /** Names of the users locked out right now. */
@@ -300,7 +341,7 @@ export class LoginEngine {
     ctx: LoginContext,
     d: Decision & { recoveryCodeId?: string; step?: number },
     counters: Counters | null,
-    used?: UsedRecovery,
+    used?: UsedRecovery | UsedHelpdesk,
     point?: FailpointName,
   ): Promise<void> {
     const event: LoginEvent = {

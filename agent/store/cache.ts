@@ -29,6 +29,13 @@ import { foldName, type NameIndex } from '../policy/names.js';
 import { EventChain } from './chain.js';
 import type { CacheCipher } from './crypto.js';
 import type { FailpointName, Failpoints } from './failpoint.js';
+import {
+  HELPDESK_META,
+  openHelpdeskKey,
+  sealHelpdeskKey,
+  type HelpdeskKey,
+  type UsedHelpdesk,
+} from './helpdesk.js';
 import { MIGRATIONS } from './migrations.js';
 
 /** A user as the decision needs it, secrets opened. */
@@ -276,14 +283,14 @@ export class Cache {
   }
 
   /**
-   * Writes a user's counters, the decision's event and (for a recovery login) the used code in ONE
-   * durable transaction: the answer to the helper is sent only after this resolves.
+   * Writes a user's counters, the decision's event and (for a recovery or helpdesk login) the used
+   * code in ONE durable transaction: the answer to the helper is sent only after this resolves.
    */
   async recordDecision(
     name: string,
     counters: Counters | null,
     event: LoginEvent,
-    used?: UsedRecovery,
+    used?: UsedRecovery | UsedHelpdesk,
     /** The test failpoint this write is (agent/store/failpoint.ts): `verify` for a code check. */
     point?: FailpointName,
   ): Promise<void> {
@@ -314,7 +321,7 @@ export class Cache {
               skew_step = excluded.skew_step, skew_offset = excluded.skew_offset, ${RAISE_LAST_STEP}`,
           ]
         : []),
-      ...(used
+      ...(used && 'codeId' in used
         ? [
             `INSERT OR IGNORE INTO used_recovery (name, code_id, used_at) VALUES (${[
               name,
@@ -325,6 +332,7 @@ export class Cache {
               .join(', ')})`,
           ]
         : []),
+      ...(used && 'codeHash' in used ? usedHelpdeskStatements(name, used) : []),
       ...this.#outboxInsert(link),
     ];
     // BEGIN … COMMIT, or ROLLBACK on failure, in one queue slot: other logins queued meanwhile
@@ -346,7 +354,26 @@ export class Cache {
           : counters.lastStep;
       this.#counters.set(name, { ...counters, lastStep });
     }
-    if (used) this.#markUsed(name, used.codeId);
+    if (used && 'codeId' in used) this.#markUsed(name, used.codeId);
+  }
+
+  /** This device's helpdesk secret (issue 15); null when it was registered before them. */
+  async helpdeskKey(): Promise<HelpdeskKey | null> {
+    return openHelpdeskKey(this.cipher, await this.getMeta(HELPDESK_META));
+  }
+
+  /** Stores the helpdesk secret from the registration answer, sealed. */
+  async setHelpdeskKey(key: HelpdeskKey): Promise<void> {
+    await this.setMeta(HELPDESK_META, sealHelpdeskKey(this.cipher, key));
+  }
+
+  /** True when this helpdesk code (by hash) was already accepted here for this user. */
+  async helpdeskUsed(name: string, codeHash: string): Promise<boolean> {
+    const row = await this.db.get(
+      'SELECT 1 AS x FROM used_helpdesk WHERE name = ? AND code_hash = ?',
+      [name, codeHash],
+    );
+    return row !== undefined;
   }
 
   async recordEvent(event: LoginEvent): Promise<void> {
@@ -577,6 +604,24 @@ export class Cache {
       ]);
     }
   }
+}
+
+/**
+ * A used helpdesk code recorded, and codes expired for a day forgotten (the day: a clock set
+ * back a little must not make a used code new again).
+ */
+function usedHelpdeskStatements(name: string, used: UsedHelpdesk): string[] {
+  return [
+    `DELETE FROM used_helpdesk WHERE expires_at <= ${sqlLiteral(used.at - 86_400_000)}`,
+    `INSERT OR IGNORE INTO used_helpdesk (name, code_hash, expires_at, used_at) VALUES (${[
+      name,
+      used.codeHash,
+      used.expiresAt,
+      used.at,
+    ]
+      .map(sqlLiteral)
+      .join(', ')})`,
+  ];
 }
 
 /** `last_step` of an upsert into counters: the higher of the row's and the new one. */

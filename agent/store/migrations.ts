@@ -4,6 +4,8 @@
  * Users and their counters live in separate tables on purpose: a snapshot replaces the users
  * wholesale, and must never reset a failure count, a lockout or the replay guard.
  */
+import { USED_HELPDESK_TABLE } from './helpdesk.js';
+
 export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,4 +59,6 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE counters ADD COLUMN skew_step INTEGER;
   ALTER TABLE counters ADD COLUMN skew_offset INTEGER;
   `,
+  // 6 (issue 15): helpdesk codes accepted here, until they expire (agent/store/helpdesk.ts).
+  USED_HELPDESK_TABLE,
 ];

@@ -18,6 +18,7 @@ import { deviceCommands } from './devices.js';
 import { block, show, table } from './format.js';
 import { integrationCommands } from './integrations.js';
 import { adminCommands } from './admins.js';
+import { helpdeskCommands } from './helpdesk.js';
 import { policyCommands } from './policy.js';
 import { IDVCTL_MANUAL } from './manual.js';
 
@@ -366,6 +367,7 @@ export const spec: ProgramSpec = {
     events: eventsCommand(client),
     ...integrationCommands(client),
     ...adminCommands(client),
+    ...helpdeskCommands(client),
   },
   manual: IDVCTL_MANUAL,
   epilog: '\nEnvironment: IDV_SERVER (server URL), IDV_TOKEN (admin token).\n',

@@ -22,6 +22,7 @@ import {
   resetBody,
   unlockBody,
 } from './users.js';
+import { helpdeskCodeBody } from './helpdesk.js';
 import { emptyBody, groupParams, idParams, nameParams } from './validate.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -149,6 +150,15 @@ export const API_ROUTES: readonly RouteDoc[] = [
     summary: 'End a lockout everywhere, or on one device',
     body: unlockBody,
     ok: userOk,
+  },
+  {
+    ...user,
+    method: 'POST',
+    url: '/v1/users/:name/helpdesk-code',
+    summary:
+      'A one-time code for one device, accepted offline at its code prompt (the code is in this answer only)',
+    body: helpdeskCodeBody,
+    ok: { status: 200, description: '{code, expiresAt}' },
   },
   {
     ...user,

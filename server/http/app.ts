@@ -22,6 +22,7 @@ import type { Forwarder } from '../forward/forwarder.js';
 import { registerDeviceRoutes } from './devices.js';
 import { registerIntegrationRoutes } from './directory.js';
 import { registerEventRoutes } from './events.js';
+import { registerHelpdeskRoutes } from './helpdesk.js';
 import { registerOpenApiRoute } from './openapi.js';
 import { registerPolicyRoutes } from './policy.js';
 import { registerUserRoutes } from './users.js';
@@ -149,6 +150,7 @@ export function buildApp(
   });
   registerUserRoutes(app, ctx, hub);
   registerDeviceRoutes(app, ctx, hub);
+  registerHelpdeskRoutes(app, ctx);
   registerPolicyRoutes(app, ctx, hub);
   registerEventRoutes(app, ctx);
   registerOpenApiRoute(app);

@@ -1,5 +1,6 @@
 /** Devices (list, show, revoke), registration by agents, and the tokens (device-tokens.ts). */
-import { createPublicKey, randomUUID } from 'node:crypto';
+import { createPublicKey, randomBytes, randomUUID } from 'node:crypto';
+import { HELPDESK_SECRET_BYTES } from '../../protocol/helpdesk.js';
 import type { FastifyInstance } from 'fastify';
 import { IdvError } from '../../protocol/errors.js';
 import { registerRequestSchema } from '../../protocol/messages.js';
@@ -103,6 +104,8 @@ export function registerDeviceRoutes(app: FastifyInstance, ctx: ServerContext, h
         'VALIDATION_FAILED',
         'register: publicKey: not a usable Ed25519 public key (32 bytes, canonical base64url)',
       );
+    // Only for an agent that checks helpdesk codes (an older one refuses the answer's key).
+    const helpdeskSecret = body.helpdesk ? randomBytes(HELPDESK_SECRET_BYTES) : undefined;
     const device = await ctx.store.registerDevice(
       hashToken(body.token),
       {
@@ -111,6 +114,7 @@ export function registerDeviceRoutes(app: FastifyInstance, ctx: ServerContext, h
         publicKey: body.publicKey,
         facts: body.facts,
         agentVersion: body.agentVersion,
+        ...(helpdeskSecret ? { helpdeskSecret } : {}),
       },
       ctx.clock(),
     );
@@ -123,6 +127,7 @@ export function registerDeviceRoutes(app: FastifyInstance, ctx: ServerContext, h
       deviceGroup: device.deviceGroup,
       // Only to an agent that said it pins one: an older agent refuses unknown keys.
       ...(body.signing ? { signingKey: ctx.signing.publicKey } : {}),
+      ...(helpdeskSecret ? { helpdeskSecret: helpdeskSecret.toString('base64url') } : {}),
     };
   });
 }

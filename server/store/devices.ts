@@ -54,8 +54,8 @@ export function registerDevice(
       if (sameKey)
         throw new IdvError('VALIDATION_FAILED', 'publicKey: this key is already registered');
       await tx.run(
-        `INSERT INTO devices (id, name, device_group, public_key, facts, agent_version, registered_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO devices (id, name, device_group, public_key, facts, agent_version, registered_at, helpdesk_sealed)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           device.id,
           device.name,
@@ -64,12 +64,30 @@ export function registerDevice(
           JSON.stringify(device.facts),
           device.agentVersion,
           at,
+          device.helpdeskSecret
+            ? core.box.seal(device.helpdeskSecret.toString('base64url'), helpdeskContext(device.id))
+            : null,
         ],
       );
       return toDevice((await deviceRow(tx, device.id)) as DeviceRow);
     },
     { serialize: ['reg_tokens'] },
   );
+}
+
+const helpdeskContext = (id: string): string => `helpdesk:${id}`;
+
+/**
+ * The device's helpdesk secret (issue 15), opened; null for a device registered before helpdesk
+ * codes. Read only by the helpdesk-code route: never part of DeviceState, so never shown.
+ */
+export async function getHelpdeskSecret(core: StoreCore, id: string): Promise<Buffer | null> {
+  const row = await core.db.get<{ helpdesk_sealed: string | null }>(
+    'SELECT helpdesk_sealed FROM devices WHERE id = ?',
+    [id],
+  );
+  if (!row?.helpdesk_sealed) return null;
+  return Buffer.from(core.box.open(row.helpdesk_sealed, helpdeskContext(id)), 'base64url');
 }
 
 export async function getDevice(core: StoreCore, id: string): Promise<DeviceState | null> {

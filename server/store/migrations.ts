@@ -350,4 +350,7 @@ export const MIGRATIONS: readonly Migration[] = [
   CREATE UNIQUE INDEX reg_tokens_id ON reg_tokens (id);
   `,
   },
+  // 11 (issue 15, helpdesk codes): the device's helpdesk secret, made at registration and sealed
+  // under the master key (AAD `helpdesk:<device id>`); NULL for a device registered before.
+  `ALTER TABLE devices ADD COLUMN helpdesk_sealed TEXT;`,
 ];

@@ -182,6 +182,9 @@ export class SqlStore implements Store {
   getDevices(ids: readonly string[]): Promise<Map<string, DeviceState>> {
     return devices.getDevices(this.c, ids);
   }
+  getHelpdeskSecret(id: string): Promise<Buffer | null> {
+    return devices.getHelpdeskSecret(this.c, id);
+  }
   listDevices(): Promise<DeviceState[]> {
     return devices.listDevices(this.c);
   }

@@ -104,6 +104,8 @@ export interface NewDevice {
   publicKey: string;
   facts: DeviceFacts;
   agentVersion: string;
+  /** The helpdesk secret (32 bytes, issue 15), stored sealed; absent for an older agent. */
+  helpdeskSecret?: Buffer;
 }
 
 export interface RegistrationToken {
@@ -236,6 +238,8 @@ export interface Store {
   getDevice(id: string): Promise<DeviceState | null>;
   /** The devices of `ids` that exist, by id (unknown ids are absent); any number of ids. */
   getDevices(ids: readonly string[]): Promise<Map<string, DeviceState>>;
+  /** The device's helpdesk secret, opened; null when it was registered before helpdesk codes. */
+  getHelpdeskSecret(id: string): Promise<Buffer | null>;
   listDevices(): Promise<DeviceState[]>;
   revokeDevice(id: string, at: number): Promise<DeviceState>;
   touchDevice(

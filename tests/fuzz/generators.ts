@@ -15,6 +15,7 @@ export const VALID_LOCAL_REQUESTS: Record<string, unknown>[] = [
   { type: 'verify', code: '123456' },
   { type: 'verify', code: '12345678' },
   { type: 'verify', code: 'abcd-efgh-2345' },
+  { type: 'verify', code: '123456789012' },
   { type: 'status', v },
   { type: 'unlock', v, user: 'alice' },
 ];
@@ -143,6 +144,7 @@ export const formBody = (csrf: string): fc.Arbitrary<string> =>
         code: fc.oneof(
           fc.stringMatching(/^[0-9]{6}$/),
           fc.stringMatching(/^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/),
+          fc.stringMatching(/^[0-9]{3}-[0-9]{3}-[0-9]{3}-[0-9]{3}$/),
           fc.string(),
         ),
         extra: fc.string(),

@@ -56,16 +56,20 @@ function plain(roff: string): string {
 /** Command keys from a program's help: the lines under "Commands:". */
 function commandsOf(help: string): string[] {
   const block = help.split('Commands:\n')[1]?.split('\n\n')[0] ?? '';
-  return block
-    .split('\n')
-    .map((l) => l.trim().split(/\s{2,}/)[0] as string)
-    .filter(Boolean)
-    .map((c) =>
-      c
-        .split(' ')
-        .filter((w) => /^[a-z][a-z-]*$/.test(w))
-        .join(' '),
-    );
+  return (
+    block
+      .split('\n')
+      // A summary continued on its own line (after a command too long for the column).
+      .filter((l) => !/^\s{20,}/.test(l))
+      .map((l) => l.trim().split(/\s{2,}/)[0] as string)
+      .filter(Boolean)
+      .map((c) =>
+        c
+          .split(' ')
+          .filter((w) => /^[a-z][a-z-]*$/.test(w))
+          .join(' '),
+      )
+  );
 }
 
 describe('manual pages', () => {

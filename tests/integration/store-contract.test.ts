@@ -177,6 +177,29 @@ describe.each(backends)('Store on $name', (backend) => {
     }
   });
 
+  test('seals helpdesk secrets: one per device, never in a row, none for an older device', async () => {
+    const { store } = await backend.fresh();
+    await store.addRegistrationToken(
+      hashToken('h'.repeat(43)),
+      { deviceGroup: 'g', uses: 2, expiresAt: T + 60_000 },
+      T,
+    );
+    const secret = randomBytes(32);
+    const withKey = await store.registerDevice(
+      hashToken('h'.repeat(43)),
+      { ...device(), helpdeskSecret: secret },
+      T,
+    );
+    const older = await store.registerDevice(hashToken('h'.repeat(43)), device(), T);
+    expect(await store.getHelpdeskSecret(withKey.id)).toEqual(secret);
+    expect(await store.getHelpdeskSecret(older.id)).toBeNull();
+    expect(await store.getHelpdeskSecret(randomUUID())).toBeNull();
+    expect(JSON.stringify(await store.getDevice(withKey.id))).not.toMatch(/helpdesk/i);
+    const rows = JSON.stringify(await store.db.all('SELECT * FROM devices'));
+    expect(rows).not.toContain(secret.toString('base64url'));
+    expect(rows).not.toContain(secret.toString('hex'));
+  });
+
   test('users: enrollment, unlocks, reset, groups, status, removal', async () => {
     const { store } = await backend.fresh();
     await store.addUser('bob', ['ops'], T);
