@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { missing } from '../helpers/require.js';
+import { idvctl } from '../helpers/server.js';
 import { startFakeAgent, type FakeConnection } from './pam-module/fake-agent.js';
 import { MODULE, MODULE_REQUIREMENT } from './pam-module/paths.js';
 import { PtySession } from './pty.js';
@@ -106,11 +107,52 @@ describe.skipIf(skip)(`pam_idv.so with pamtester${skip ? ` (skipped: ${skip})` :
     await two.answer(PROMPT, `${idv.wrong()}\r`);
     await two.answer(PROMPT, `${idv.wrong()}\r`);
     await two.expect(/exit=1/);
+    // Locked: the phone's code no longer counts; only a helpdesk code is offered (issue 15).
     const three = pamtester(svc, os.name);
     await three.answer(/Password: $/, `${os.password}\r`);
+    await three.answer(
+      /Too many failed attempts: locked until[^\n]*\. A helpdesk code from your administrator works here\r?\n/,
+      '',
+    );
+    await three.answer(PROMPT, `${idv.code()}\r`);
     await three.expect(/exit=1/);
-    expect(three.output()).toMatch(/Too many failed attempts: locked until/);
-    expect(three.output()).not.toContain('Verification code');
+    expect(three.output()).toMatch(/\nToo many failed attempts: locked until \S+\r?\n/);
+  });
+
+  it('a helpdesk code, typed with its dashes, lets a locked-out user in through pam_idv.so once', async () => {
+    const { os, idv } = await person();
+    const svc = service(`socket=${pam.world.agent.socket}`);
+    // maxAttempts is 5: two logins of wrong codes lock the user out.
+    for (const wrong of [3, 2]) {
+      const lock = pamtester(svc, os.name);
+      await lock.answer(/Password: $/, `${os.password}\r`);
+      for (let i = 0; i < wrong; i++) await lock.answer(PROMPT, `${idv.wrong()}\r`);
+      await lock.expect(/exit=1/);
+    }
+    const issued = await idvctl(pam.world.server, [
+      'user',
+      'helpdesk-code',
+      os.name,
+      '--device',
+      pam.world.agent.deviceId,
+    ]);
+    const { code } = issued.json as { code: string };
+    expect(code).toMatch(/^\d{3}-\d{3}-\d{3}-\d{3}$/);
+    const s = pamtester(svc, os.name);
+    await s.answer(/Password: $/, `${os.password}\r`);
+    await s.answer(after('A helpdesk code from your administrator works here'), `${code}\r`);
+    await s.expect(/exit=0/);
+    expect(s.output()).toContain('Helpdesk code accepted');
+    expect(s.output()).toContain('successfully authenticated');
+    const again = pamtester(svc, os.name);
+    await again.answer(/Password: $/, `${os.password}\r`);
+    await again.answer(PROMPT, `${code.replace(/-/g, ' ')}\r`);
+    await again.answer(
+      after('This helpdesk code was already used here; ask for a new one (4 attempts left)'),
+      `${idv.wrong()}\r`,
+    );
+    await again.answer(PROMPT, `${idv.wrong()}\r`);
+    await again.expect(/exit=1/);
   });
 
   it('agent down: refused; fail_mode=safe lets the login through, without a code prompt', async () => {
