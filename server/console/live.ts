@@ -31,6 +31,7 @@ export const LIVE_JS = `'use strict';
     var status = document.querySelector('[data-live-status]');
     var after = events.getAttribute('data-after') || '';
     var cols = ['at', 'deviceName', 'user', 'service', 'outcome', 'reason', 'rhost'];
+    var labels = Array.prototype.map.call(events.querySelectorAll('thead th'), function (th) { return th.textContent; });
     every(2000, function () {
       var u = new URL(events.getAttribute('data-url'), location.href);
       if (after) u.searchParams.set('after', after);
@@ -43,6 +44,7 @@ export const LIVE_JS = `'use strict';
           var tr = document.createElement('tr');
           cols.forEach(function (k) {
             var td = document.createElement('td');
+            td.setAttribute('data-label', labels[cols.indexOf(k)] || '');
             var v = k === 'deviceName' ? (e.deviceName || e.device) : e[k];
             if (k === 'at') td.className = 'when';
             if (k === 'at') v = String(v).replace('T', ' ').replace(/:\\d\\d\\.\\d{3}Z$/, ' UTC');

@@ -87,6 +87,15 @@ progress { width: 100%; max-width: 24rem; height: 1rem; }
 @media (min-width: 60rem) { .split { grid-template-columns: 1fr 1fr; } }
 details > summary { cursor: pointer; font-weight: 600; }
 @media (max-width: 40rem) {
+  /* Log tables become one block per row on a phone: each cell under its column's name. */
+  table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }
+  table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; }
+  table.stack tr { border-bottom: 1px solid var(--border); padding: .45rem 0; }
+  table.stack td { border: 0; padding: .1rem 0 .1rem 7rem; position: relative; white-space: normal; }
+  table.stack td::before { content: attr(data-label); position: absolute; left: 0; width: 6.5rem;
+    color: var(--muted); font-size: .85rem; font-weight: 600; }
+  table.stack td[colspan] { padding-left: 0; }
+  table.stack td[colspan]::before { content: none; }
   th, td { padding: .4rem .35rem; }
   .tile .n { font-size: 1.6rem; }
   header.top nav ul { padding: 0 .25rem; }

@@ -30,11 +30,11 @@ export async function auditPage(c: PageCtx): Promise<Rendered> {
 <div><label for="f-action">Action</label><input type="text" id="f-action" name="action" value="${q('action')}" placeholder="policy.set"></div>
 <div><button type="submit" class="small">Filter</button> <a href="/admin/audit">Clear</a></div></form>
 <section class="card" aria-labelledby="list-h"><h2 id="list-h">Admin actions <span class="muted">(newest first; also <code>idvctl audit</code>)</span></h2>
-<div class="scroll" tabindex="0" role="region" aria-labelledby="list-h"><table>
+<div class="scroll" tabindex="0" role="region" aria-labelledby="list-h"><table class="stack">
 <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">From</th><th scope="col">Action</th><th scope="col">On</th><th scope="col">What changed</th><th scope="col">Result</th></tr></thead>
 <tbody>${entries.map(
       (e) =>
-        h`<tr><td class="when">${when(String(e.at))}</td><td>${String(e.actor)}${e.role && e.role !== '-' ? h` <span class="badge">${String(e.role)}</span>` : ''}</td><td>${String(e.source)}</td><td><code>${String(e.action)}</code></td><td>${String(e.target) || '—'}</td><td class="mono">${detail(e.detail as Json)}</td><td>${e.result === 'ok' ? h`<span class="badge ok">ok</span>` : h`<span class="badge ${String(e.result).startsWith('ok') ? 'ok' : 'bad'}">${String(e.result)}</span>`}</td></tr>`,
+        h`<tr><td class="when" data-label="When">${when(String(e.at))}</td><td data-label="Who">${String(e.actor)}${e.role && e.role !== '-' ? h` <span class="badge">${String(e.role)}</span>` : ''}</td><td data-label="From">${String(e.source)}</td><td data-label="Action"><code>${String(e.action)}</code></td><td data-label="On">${String(e.target) || '—'}</td><td class="mono" data-label="What changed">${detail(e.detail as Json)}</td><td data-label="Result">${e.result === 'ok' ? h`<span class="badge ok">ok</span>` : h`<span class="badge ${String(e.result).startsWith('ok') ? 'ok' : 'bad'}">${String(e.result)}</span>`}</td></tr>`,
     )}${entries.length === 0 ? h`<tr><td colspan="7" class="muted">Nothing recorded yet.</td></tr>` : ''}</tbody></table></div>
 ${older !== undefined ? h`<p><a href="/admin/audit?${more.toString()}">Older entries</a></p>` : ''}
 </section>`,

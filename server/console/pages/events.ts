@@ -50,11 +50,11 @@ export async function eventsPage(c: PageCtx): Promise<Rendered> {
 <section class="card" aria-labelledby="list-h">
 <h2 id="list-h">Login events <span class="muted">(newest first${live ? ', following live' : ''})</span></h2>
 <p class="hint" data-live-status role="status" aria-live="polite">${live ? 'New events appear at the top.' : ''}</p>
-<div class="scroll" tabindex="0" role="region" aria-labelledby="list-h"><table${live ? h` data-live="events" data-after="${last}" data-url="/admin/live/events?${liveUrl.toString()}"` : ''}>
+<div class="scroll" tabindex="0" role="region" aria-labelledby="list-h"><table class="stack"${live ? h` data-live="events" data-after="${last}" data-url="/admin/live/events?${liveUrl.toString()}"` : ''}>
 <thead><tr><th scope="col">When</th><th scope="col">Device</th><th scope="col">User</th><th scope="col">Service</th><th scope="col">Outcome</th><th scope="col">Reason</th><th scope="col">From</th></tr></thead>
 <tbody>${shown.map(
       (e) =>
-        h`<tr><td class="when">${when(String(e.at))}</td><td>${String(e.deviceName ?? e.device)}</td><td>${String(e.user)}</td><td>${String(e.service)}</td><td>${outcomeBadge(String(e.outcome))}</td><td>${String(e.reason ?? '—')}</td><td>${String(e.rhost ?? '—')}</td></tr>`,
+        h`<tr><td class="when" data-label="When">${when(String(e.at))}</td><td data-label="Device">${String(e.deviceName ?? e.device)}</td><td data-label="User">${String(e.user)}</td><td data-label="Service">${String(e.service)}</td><td data-label="Outcome">${outcomeBadge(String(e.outcome))}</td><td data-label="Reason">${String(e.reason ?? '—')}</td><td data-label="From">${String(e.rhost ?? '—')}</td></tr>`,
     )}${shown.length === 0 ? h`<tr data-empty><td colspan="7" class="muted">No events match.</td></tr>` : ''}</tbody></table></div>
 </section>`,
   };
