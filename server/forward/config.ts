@@ -85,6 +85,11 @@ export const forwardConfigSchema = z
     /** Seconds before retrying a failed destination; doubled each time up to 16x. */
     retrySeconds: z.number().min(0.1).max(3600).default(5),
     timeoutSeconds: z.number().min(0.1).max(600).default(10),
+    /**
+     * Seconds between looks for records no notice announced. A safety net only: every commit of
+     * login events or an admin action, on any replica, wakes the destinations at once.
+     */
+    pollSeconds: z.number().min(0.1).max(3600).default(2),
     /** Where a destination (or stream) seen for the first time starts: new records only, or every stored one. */
     startAt: z.enum(['now', 'oldest']).default('now'),
   })

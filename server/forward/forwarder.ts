@@ -8,6 +8,7 @@
  */
 import type { Logger } from '../../protocol/io/log.js';
 import type { IntegrationStore } from '../store/integrations.js';
+import type { Notice } from '../store/notices.js';
 import type { Store } from '../store/store.js';
 import type { ForwardConfig } from './config.js';
 import { auditRecord, loginRecord, type ForwardRecord, type ForwardStream } from './record.js';
@@ -58,13 +59,12 @@ export interface DestinationStatus {
   lastDeliveredAt: number | null;
 }
 
-/** How often a destination looks for records it was not woken for (another replica's). */
-const POLL_MS = 2000;
-
 class Worker {
   readonly status: DestinationStatus;
   private stopped = false;
-  private wakeUp: (() => void) | null = null;
+  /** A notice came since the last read began: the next idle sleep is skipped. */
+  private woken = false;
+  private sleeper: { wakeable: boolean; end: () => void } | null = null;
   private done: Promise<void> = Promise.resolve();
 
   constructor(
@@ -91,21 +91,31 @@ class Worker {
     );
   }
 
-  wake(): void {
-    this.wakeUp?.();
+  get stream(): ForwardStream {
+    return this.source.stream;
   }
 
-  private sleep(ms: number): Promise<void> {
+  /**
+   * New records committed: an idle worker reads at once. One that is reading or sending reads
+   * again before it sleeps (a notice during a read that missed the row is not lost); one that
+   * waits to retry a failed destination keeps its backoff (a busy stream must not hammer it).
+   */
+  wake(): void {
+    this.woken = true;
+    if (this.sleeper?.wakeable) this.sleeper.end();
+  }
+
+  /** Waits `ms`; `idle`: unless woken (or already woken since the last read). Stop ends it. */
+  private sleep(ms: number, idle: boolean): Promise<void> {
+    if (this.stopped || (idle && this.woken)) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeUp = null;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
+      const end = () => {
         clearTimeout(timer);
-        this.wakeUp = null;
+        this.sleeper = null;
         resolve();
       };
+      const timer = setTimeout(end, ms);
+      this.sleeper = { wakeable: idle, end };
     });
   }
 
@@ -122,6 +132,7 @@ class Worker {
     this.status.cursor = cursor;
     while (!this.stopped) {
       let batch;
+      this.woken = false;
       try {
         batch = await this.source.after(cursor, this.config.batchSize);
       } catch (err) {
@@ -129,11 +140,11 @@ class Worker {
           { destination: name, stream, error: (err as Error).message },
           'records unreadable',
         );
-        await this.sleep(POLL_MS);
+        await this.sleep(this.config.pollSeconds * 1000, true);
         continue;
       }
       if (batch.length === 0) {
-        await this.sleep(POLL_MS);
+        await this.sleep(this.config.pollSeconds * 1000, true);
         continue;
       }
       try {
@@ -148,7 +159,7 @@ class Worker {
           { destination: name, stream, error: why, pending: batch.length, retryInMs: delay },
           'forwarding failed; will retry',
         );
-        await this.sleep(delay);
+        await this.sleep(delay, false);
         continue;
       }
       cursor = (batch[batch.length - 1] as { seq: number }).seq;
@@ -167,7 +178,7 @@ class Worker {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake();
+    this.sleeper?.end();
     await this.done;
     this.sender.close();
   }
@@ -197,10 +208,12 @@ export class Forwarder {
 
   start(): void {
     for (const w of this.workers) w.start();
-    // Woken by every commit that stored events (on any replica), not only this one's; admin
-    // actions are found by the poll.
+    // Woken by every commit of its stream (on any replica, through the store's notices), not
+    // only this one's: login events by `events`, admin actions by `audit`; every worker after
+    // missed notices. The poll (pollSeconds) is only the net under a lost notice.
+    const wakes: Record<ForwardStream, Notice['kind']> = { login: 'events', audit: 'audit' };
     this.unsubscribe = this.store.notices.subscribe((n) => {
-      if (n.kind === 'events' || n.kind === 'resync') for (const w of this.workers) w.wake();
+      for (const w of this.workers) if (n.kind === 'resync' || n.kind === wakes[w.stream]) w.wake();
     });
   }
 

@@ -1,9 +1,12 @@
 /**
  * The audit log: every admin action (who, when, from where, what changed), written by the API
  * (so idvctl and the console alike), by the console's own actions and by idv-server's local
- * commands. Append-only; read newest first, or after a sequence number for following.
+ * commands. Append-only; read newest first, or after a sequence number for following (the
+ * forwarder, server/forward/). An append holds the `audit` lock, so seq order is commit order on
+ * both backends (a follower reading `afterSeq` never skips a row that commits later with a
+ * smaller seq), and announces the new seq to every replica (notice `audit`, store/notices.ts).
  */
-import type { Queryable } from './db.js';
+import { announce, AUDIT_TX, type StoreCore } from './core.js';
 
 export interface AuditEntry {
   seq: number;
@@ -64,15 +67,23 @@ interface AuditRow {
 }
 
 export class SqliteAuditLog implements AuditLog {
-  constructor(private readonly db: Pick<Queryable, 'get' | 'run' | 'all'>) {}
+  constructor(private readonly core: StoreCore) {}
 
-  async append(e: NewAuditEntry): Promise<AuditEntry> {
-    const r = await this.db.get<{ seq: number }>(
-      `INSERT INTO audit (at, actor, role, source, action, target, detail, result)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-      [e.at, e.actor, e.role, e.source, e.action, e.target, JSON.stringify(e.detail), e.result],
-    );
-    return { ...e, seq: Number(r?.seq) };
+  private get db(): StoreCore['db'] {
+    return this.core.db;
+  }
+
+  append(e: NewAuditEntry): Promise<AuditEntry> {
+    return this.db.transaction(async (tx) => {
+      const r = await tx.get<{ seq: number }>(
+        `INSERT INTO audit (at, actor, role, source, action, target, detail, result)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+        [e.at, e.actor, e.role, e.source, e.action, e.target, JSON.stringify(e.detail), e.result],
+      );
+      const seq = Number(r?.seq);
+      await announce(this.core, tx, { kind: 'audit', seq });
+      return { ...e, seq };
+    }, AUDIT_TX);
   }
 
   async list(q: AuditQuery): Promise<AuditEntry[]> {

@@ -34,6 +34,8 @@ export async function announce(core: StoreCore, tx: Tx, notice: Notice): Promise
 export const REVISION_TX = { serialize: ['changes'] } as const;
 /** Options of a transaction that inserts events (seq in commit order). */
 export const EVENTS_TX = { serialize: ['events'] } as const;
+/** Options of a transaction that appends to the audit log (seq in commit order, as events). */
+export const AUDIT_TX = { serialize: ['audit'] } as const;
 export const READ_TX = { readOnly: true } as const;
 
 /** JSON text of a column, parsed (the groups lists, policies, facts). */

@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL side of the store's notices (store/notices.ts): every transaction that commits
- * a revision, login events or a revocation also runs `pg_notify` (NOTIFY is transactional: sent
+ * a revision, login events, a revocation or an audit entry also runs `pg_notify` (NOTIFY is transactional: sent
  * at COMMIT, dropped by a rollback or a retried attempt); this listener holds one connection of
  * its own with `LISTEN idv_notices` and hands what arrives to the replica's `Notices`.
  *

@@ -1,7 +1,7 @@
 /**
  * "Committed" notices: what the store tells the server after a commit, so that pushes, device
- * revocations and the events feed follow the database rather than the process that made the
- * change. In one process (SQLite) the store emits them right after COMMIT; with PostgreSQL every
+ * revocations, the events feed and the forwarding of login events and admin actions follow the
+ * database rather than the process that made the change. In one process (SQLite) the store emits them right after COMMIT; with PostgreSQL every
  * such transaction also sends one `pg_notify` (store/listen-pg.ts), so a change made through any
  * replica reaches the agents and followers of all of them.
  *
@@ -18,6 +18,8 @@ const noticeSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('revision'), revision: z.number().int().nonnegative() }),
   /** Login events up to seq M committed. */
   z.strictObject({ kind: z.literal('events'), seq: z.number().int().nonnegative() }),
+  /** Audit log entries (admin actions) up to seq M committed. */
+  z.strictObject({ kind: z.literal('audit'), seq: z.number().int().nonnegative() }),
   /** A device was revoked: close its connection. */
   z.strictObject({ kind: z.literal('revoked'), device: z.string().min(1).max(64) }),
   /** Notices may have been missed: catch up on everything. */
@@ -48,6 +50,7 @@ export class Notices {
   private readonly listeners = new Set<NoticeListener>();
   private revision = -1;
   private seq = -1;
+  private auditSeq = -1;
 
   subscribe(listener: NoticeListener): () => void {
     this.listeners.add(listener);
@@ -61,6 +64,9 @@ export class Notices {
     } else if (n.kind === 'events') {
       if (n.seq <= this.seq) return;
       this.seq = n.seq;
+    } else if (n.kind === 'audit') {
+      if (n.seq <= this.auditSeq) return;
+      this.auditSeq = n.seq;
     }
     for (const l of this.listeners) {
       try {

@@ -72,7 +72,7 @@ export class SqlStore implements Store {
     this.integrations = new SqliteIntegrations(db, box);
     this.admins = new SqliteAdminAccounts(db, box);
     this.sessions = new SqliteWebSessions(db);
-    this.audit = new SqliteAuditLog(db);
+    this.audit = new SqliteAuditLog(this.c);
   }
 
   get backend(): Db['dialect'] {

@@ -24,7 +24,8 @@ if (process.env.VITEST) {
 export async function startReplicas(
   pg: PgCluster,
   count: number,
-  config: Record<string, unknown> = {},
+  /** Every replica's config, or each one's by its index. */
+  config: Record<string, unknown> | ((i: number) => Record<string, unknown>) = {},
 ): Promise<{ servers: TestServer[]; url: string }> {
   const url = await pg.createDatabase();
   const base = mkdtempSync(join(tmpdir(), 'idv-replicas-'));
@@ -40,7 +41,10 @@ export async function startReplicas(
       await startServer({
         dataDir: dir,
         env: { IDV_DATABASE_URL: url },
-        config: { maxConnectionsPerAddress: 1000, ...config },
+        config: {
+          maxConnectionsPerAddress: 1000,
+          ...(typeof config === 'function' ? config(i) : config),
+        },
       }),
     );
   }

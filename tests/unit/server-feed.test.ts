@@ -64,7 +64,7 @@ describe('events feed', () => {
     expect(got.at(-1)?.user).toBe('u9999');
   });
 
-  it('notices follow the commit: revision, events, revocation; none for a rollback', async () => {
+  it('notices follow the commit: revision, events, revocation, audit entry; none for a rollback', async () => {
     const heard: Notice[] = [];
     a.notices.subscribe((n) => heard.push(n));
     await a.addUser('alice', ['staff'], Date.now());
@@ -93,6 +93,17 @@ describe('events feed', () => {
     );
     await a.revokeDevice(d.id, Date.now());
     expect(heard.at(-1)).toEqual({ kind: 'revoked', device: d.id });
+    const entry = await a.audit.append({
+      at: Date.now(),
+      actor: 'local',
+      role: 'admin',
+      source: 'local',
+      action: 'user.add',
+      target: 'carol',
+      detail: {},
+      result: 'ok',
+    });
+    expect(heard.at(-1)).toEqual({ kind: 'audit', seq: entry.seq });
     // What b commits, a's notices do not hear (another process): the LISTEN client's job.
     const before = heard.length;
     await b.addUser('bob', [], Date.now());
