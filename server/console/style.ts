@@ -86,6 +86,8 @@ progress { width: 100%; max-width: 24rem; height: 1rem; }
 .split { display: grid; grid-template-columns: 1fr; gap: 1rem; }
 @media (min-width: 60rem) { .split { grid-template-columns: 1fr 1fr; } }
 details > summary { cursor: pointer; font-weight: 600; }
+.secret.helpdesk-code { font-size: clamp(1.25rem, 6.5vw, 2.5rem); letter-spacing: .08em; padding: .75rem 1rem;
+  white-space: nowrap; overflow-wrap: normal; }
 @media (max-width: 40rem) {
   /* Log tables become one block per row on a phone: each cell under its column's name. */
   table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }

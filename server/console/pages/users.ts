@@ -145,6 +145,7 @@ ${
     : ''
 }
 </div>
+${helpdeskForm(c, base, name, u, live)}
 <h3>Authenticator</h3>
 <div class="actions">
 ${form(c, `${base}/enroll`, h`<button type="submit" class="small secondary">${u.enrolled ? 'New enrollment link (the current app keeps working until it is used)' : 'Show a new enrollment link'}</button>`)}
@@ -176,6 +177,32 @@ ${form(
 }
 </section>`;
 }
+
+/**
+ * "Helpdesk code for a device" (issue 15): a one-time code for a person without a phone, read out
+ * over the phone and typed at that machine's prompt, accepted there even offline.
+ */
+function helpdeskForm(c: PageCtx, base: string, name: string, u: Json, live: Json[]): Html {
+  if (!u.enrolled || u.status !== 'active' || live.length === 0) return h``;
+  return h`<h3>Helpdesk code for a device</h3>
+<p class="hint">For ${name} without a phone: a code to read out, typed at the normal code prompt of that one device; it works there once, even offline.</p>
+${form(
+  c,
+  `${base}/helpdesk-code`,
+  h`<label class="sr-only" for="hd-device">Device for the helpdesk code</label><select id="hd-device" name="device">${live.map((d) => h`<option value="${String(d.id)}">${String(d.name)}</option>`)}</select>
+<label class="sr-only" for="hd-valid">Helpdesk code valid for</label><select id="hd-valid" name="valid">${HELPDESK_VALIDITY.map(([v, label]) => h`<option value="${String(v)}"${v === 900 ? ' selected' : ''}>${label}</option>`)}</select>
+<button type="submit" class="small secondary">Show a helpdesk code</button>`,
+)}`;
+}
+
+/** The validity choices of the form, in seconds (the API takes 60 to 86400). */
+const HELPDESK_VALIDITY: [number, string][] = [
+  [300, 'valid 5 minutes'],
+  [900, 'valid 15 minutes'],
+  [3600, 'valid 1 hour'],
+  [4 * 3600, 'valid 4 hours'],
+  [86_400, 'valid 24 hours'],
+];
 
 export function shownOnce(title: string, intro: Html, secret: Html, back: string): Rendered {
   return {
@@ -265,6 +292,27 @@ export const USER_ACTIONS: Action[] = [
       await c.api('POST', `/v1/users/${name}/reset-mfa`, { grace: f.grace === 'yes' });
       return {
         page: enrollLinkPage(p.name ?? '', await c.api('POST', `/v1/users/${name}/enroll`, {})),
+      };
+    },
+  },
+  {
+    route: '/admin/users/:name/helpdesk-code',
+    back,
+    run: async (p, f, c) => {
+      const user = p.name ?? '';
+      const r = (await c.api('POST', `/v1/users/${enc(user)}/helpdesk-code`, {
+        device: f.device ?? '',
+        validSeconds: Number(f.valid ?? 900),
+      })) as { code: string; expiresAt: string };
+      return {
+        page: {
+          title: `Helpdesk code for ${user}`,
+          body: h`<h1>Helpdesk code for ${user}</h1><div class="card">
+<p>Read this code out to <strong>${user}</strong>, group by group. It works <strong>once</strong>, at the code prompt of that device only, until ${when(r.expiresAt)}, even if the device is offline.</p>
+<p><code class="secret helpdesk-code" id="helpdesk-code" aria-label="${r.code.split('').join(' ')}">${r.code}</code></p>
+<p class="hint">Shown only now: the server does not keep it. ${user} may type it with or without the dashes.</p>
+<a class="button" href="${back(p)}">Done</a></div>`,
+        },
       };
     },
   },
