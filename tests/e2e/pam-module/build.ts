@@ -55,7 +55,23 @@ export function openpamLibrary(): PamLibrary {
     mkdirSync(cache, { recursive: true, mode: 0o755 });
     const tmp = `${prefix}.${process.pid}.tmp`;
     rmSync(tmp, { recursive: true, force: true });
-    execFileSync('bash', [path.join(vendor, 'build.sh'), tmp], { stdio: 'pipe' });
+    // autoconf looks for its helper scripts in the build folder's parent and grandparent too: a
+    // stray install.sh in /tmp made a build use /tmp as its aux folder (and fail). Build two
+    // levels below a folder of our own instead.
+    const scratch = path.join(`${tmp}.work`, 'a', 'b');
+    mkdirSync(scratch, { recursive: true, mode: 0o700 });
+    try {
+      execFileSync('bash', [path.join(vendor, 'build.sh'), tmp], {
+        stdio: 'pipe',
+        env: { ...process.env, TMPDIR: scratch },
+      });
+    } catch (err) {
+      const e = err as { stdout?: Buffer; stderr?: Buffer };
+      const out = `${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`.trim();
+      throw new Error(`building OpenPAM failed:\n${out.split('\n').slice(-20).join('\n')}`);
+    } finally {
+      rmSync(`${tmp}.work`, { recursive: true, force: true });
+    }
     // libtool wrote the prefix into the library's files; it is only used via -rpath below.
     try {
       renameSync(tmp, prefix);
