@@ -73,6 +73,11 @@ input.code { font-size: 1.25rem; }
 .grid-form .field { margin-bottom: .5rem; }
 .grid-form input[type=text], .grid-form input[type=number], .grid-form select { width: 100%; }
 .default { color: var(--muted); font-size: .85rem; margin: .15rem 0 0; }
+label code.key { font-weight: 400; font-size: .8rem; color: var(--muted); }
+/* Names of one or two lines: the labels of a row share a height, so the inputs line up. */
+.policy-fields .field > label { min-height: 2.9rem; display: flex; flex-wrap: wrap; align-items: flex-end;
+  gap: 0 .4rem; }
+@media (max-width: 40rem) { .policy-fields .field > label { min-height: 0; } }
 .chart { display: block; width: 100%; max-width: 40rem; height: auto; }
 .chart .ok { fill: var(--accent); }
 .chart .bad { fill: var(--danger); }

@@ -12,6 +12,16 @@ import { ApiRefused, enc, type Action, type Json, type PageCtx, type Rendered } 
 
 const NUM = /^[0-9]{1,15}$/;
 
+/** A field's name in words ("maxAttempts" → "Max attempts"; the unit is in its hint). */
+export function fieldName(field: string): string {
+  if (field === 'mfa') return 'MFA';
+  const words = field
+    .replace(/(Seconds|Days)$/, '')
+    .replace(/([A-Z])/g, ' $1')
+    .toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 export async function policyPage(c: PageCtx): Promise<Rendered> {
   const { deviceGroups } = (await c.api('GET', '/v1/groups')) as { deviceGroups: Json[] };
   const group = c.query.get('group') || 'default';
@@ -33,7 +43,7 @@ export async function policyPage(c: PageCtx): Promise<Rendered> {
       k.kind === 'enum'
         ? h`<select id="${id}" name="${flag}" aria-describedby="${id}-hint"${admin ? '' : h` disabled`}>${k.values.map((v) => h`<option value="${v}"${v === value ? h` selected` : ''}>${v}</option>`)}</select>`
         : h`<input type="text" id="${id}" name="${flag}" value="${value}" aria-describedby="${id}-hint"${admin ? '' : h` readonly`}>`;
-    return h`<div class="field"><label for="${id}">${field}${changed ? h` <span class="badge">not default</span>` : ''}</label>${control}
+    return h`<div class="field"><label for="${id}">${fieldName(field)} <code class="key">${field}</code>${changed ? h` <span class="badge">not default</span>` : ''}</label>${control}
 <p class="hint" id="${id}-hint">${means[0]?.toUpperCase()}${means.slice(1)}; ${allowed(field)}.</p><p class="default">Default: ${def}</p></div>`;
   });
   return {
@@ -56,7 +66,7 @@ ${
 ${csrfField(c.viewer.csrf)}
 <h2 id="form-h">Device group ${group} ${r.explicit ? '' : h`<span class="badge">defaults</span>`}</h2>
 <p>A change is pushed at once to the <strong>${devices} ${devices === 1 ? 'device' : 'devices'}</strong> of this group${devices === 0 ? ' (none yet; devices that join get it)' : ''}.</p>
-<div class="grid-form">${fields}</div>
+<div class="grid-form policy-fields">${fields}</div>
 ${admin ? h`<button type="submit">Save and push to ${devices} ${devices === 1 ? 'device' : 'devices'}</button>` : h`<p class="muted">The helpdesk role can view the policy but not change it.</p>`}
 </form>`,
   };
