@@ -24,7 +24,7 @@ import type { CachedUser, Counters } from '../store/cache.js';
 import type { HelpdeskKey } from '../store/helpdesk.js';
 import { lockState, type Decision } from './decide.js';
 import { MESSAGES, clockTime } from './messages.js';
-import type { VerifyResult } from './verify.js';
+import { failedAttempt, type VerifyResult } from './verify.js';
 
 const attempts = (n: number): string => `${n} ${n === 1 ? 'attempt' : 'attempts'} left`;
 
@@ -150,20 +150,5 @@ export function verifyHelpdesk(input: HelpdeskInput): HelpdeskResult {
       counters: next,
     };
   }
-  if (failures >= policy.maxAttempts) {
-    const until = policy.lockoutSeconds === 0 ? null : now + policy.lockoutSeconds * 1000;
-    return {
-      reply: { type: 'locked', until, message: MESSAGES.locked(until, now) },
-      outcome: 'locked',
-      reason,
-      counters: { ...counters, failures, lastFailureAt: now, lockedAt: now, lockedUntil: until },
-    };
-  }
-  const left = policy.maxAttempts - failures;
-  return {
-    reply: { type: 'invalid', attemptsLeft: left, message: text(left) },
-    outcome: 'invalid',
-    reason,
-    counters: { ...counters, failures, lastFailureAt: now },
-  };
+  return failedAttempt(policy, counters, now, reason, text);
 }

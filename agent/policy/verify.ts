@@ -136,6 +136,22 @@ export function verifyAttempt(input: VerifyInput): VerifyResult {
     if (wide) return wide;
     reason = r.reason;
   }
+  return failedAttempt(policy, counters, now, reason, (left) =>
+    reason === 'replay' ? MESSAGES.replayed(left) : MESSAGES.wrongCode(left),
+  );
+}
+
+/**
+ * One more failed attempt outside a lockout: the user is locked at maxAttempts (for
+ * lockoutSeconds, 0 = until unlocked), else told the attempts left in `message(left)`.
+ */
+export function failedAttempt<R extends string>(
+  policy: Policy,
+  counters: Counters,
+  now: number,
+  reason: R,
+  message: (left: number) => string,
+): VerifyResult & { reason: R } {
   const failures = counters.failures + 1;
   if (failures >= policy.maxAttempts) {
     const until = policy.lockoutSeconds === 0 ? null : now + policy.lockoutSeconds * 1000;
@@ -148,11 +164,7 @@ export function verifyAttempt(input: VerifyInput): VerifyResult {
   }
   const left = policy.maxAttempts - failures;
   return {
-    reply: {
-      type: 'invalid',
-      attemptsLeft: left,
-      message: reason === 'replay' ? MESSAGES.replayed(left) : MESSAGES.wrongCode(left),
-    },
+    reply: { type: 'invalid', attemptsLeft: left, message: message(left) },
     outcome: 'invalid',
     reason,
     counters: { ...counters, failures, lastFailureAt: now },
