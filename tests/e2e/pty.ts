@@ -65,12 +65,15 @@ export class PtySession {
   /** Waits for the pattern, then types the text (a person pressing Enter adds \r). */
   async answer(pattern: RegExp, text: string, timeoutMs?: number): Promise<void> {
     const from = this.mark;
-    await this.expect(pattern, timeoutMs, from);
-    this.mark = this.buffer.length;
+    const out = await this.expect(pattern, timeoutMs, from);
+    // The next expect starts right after the match, not at the end of the buffer: what arrived in
+    // the same chunk after it (a prompt right behind a message) is still to be answered.
+    const m = pattern.exec(out.slice(from))!;
+    this.mark = from + m.index + m[0].length;
     this.term.write(text);
   }
 
-  /** Output position after the last answered prompt: the next expect starts there. */
+  /** Output position after the last answered match: the next expect starts there. */
   mark = 0;
 
   async exit(timeoutMs = 20_000): Promise<number> {
