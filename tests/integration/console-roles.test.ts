@@ -156,3 +156,44 @@ describe('roles per route', () => {
     expect(res.status).toBe(403);
   });
 });
+
+describe('live routes (the console script)', () => {
+  const get = async (path: string) => {
+    const res = await fetch(`${server.url}${path}`, { headers: { cookie } });
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+  };
+
+  it('answer a good query', async () => {
+    expect(await get('/admin/live/rollout?group=default&revision=1')).toEqual({
+      status: 200,
+      json: { acked: 0, total: 0 },
+    });
+    const r = await get(`/admin/live/events?after=0&user=carol&device=${DEVICE}&outcome=ok`);
+    expect(r).toEqual({ status: 200, json: { events: [], last: null } });
+  });
+
+  for (const [path, field] of [
+    ['/admin/live/rollout?group=default&revision=abc', 'revision'],
+    ['/admin/live/rollout?group=default', 'revision'],
+    ['/admin/live/rollout?revision=1', 'group'],
+    ['/admin/live/rollout?group=no%20such&revision=1', 'group'],
+    ['/admin/live/rollout?group=default&revision=1&revision=2', 'revision'],
+    ['/admin/live/rollout?group=default&revision=1&x=1', 'x'],
+    ['/admin/live/events?after=abc', 'after'],
+    ['/admin/live/events?device=not-a-uuid', 'device'],
+    ['/admin/live/events?outcome=maybe', 'outcome'],
+    ['/admin/live/events?user=a&user=b', 'user'],
+  ] as const) {
+    it(`${path}: 400 naming ${field}`, async () => {
+      const r = await get(path);
+      expect(r.status).toBe(400);
+      expect(r.json.code).toBe('VALIDATION_FAILED');
+      expect(String(r.json.message)).toContain(field);
+    });
+  }
+
+  it('without a session: 401', async () => {
+    const res = await fetch(`${server.url}/admin/live/rollout?group=default&revision=abc`);
+    expect(res.status).toBe(401);
+  });
+});
