@@ -3,7 +3,6 @@
 // Server, idvctl and agent are ESM and keep their npm dependencies external (native addons among
 // them). The PAM helper is bundled whole as CommonJS: a login then loads one small file through
 // Node's CommonJS loader, which starts measurably faster than the ESM loader (docs/benchmarks.md).
-import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -15,6 +14,18 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { CHECKOUT_LAUNCHER, buildLauncher } from './helper-launcher.mjs';
+import { NODE_MAJOR, ensureNode } from './node-runtime.mjs';
+
+// idv runs on Node.js 24: on an older node (npm ci on a machine with Node 20, say) fetch 24, link
+// it as node_modules/.bin/node for every later npm script, and build again under it, so that the
+// helper's launcher and the manual pages come from the node the programs will run on.
+if (Number(process.versions.node.split('.')[0]) < NODE_MAJOR) {
+  const node = ensureNode(process.cwd());
+  console.log(`build: Node.js ${process.version} is older than ${NODE_MAJOR}; using ${node}`);
+  const r = spawnSync(node, process.argv.slice(1), { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+const { build } = await import('esbuild');
 
 const programs = [
   { entry: 'server/main.ts', out: 'idv-server.js' },
@@ -31,7 +42,7 @@ await Promise.all(
       outfile: `dist/${p.out}`,
       bundle: true,
       platform: 'node',
-      target: 'node20',
+      target: 'node24',
       format: p.helper ? 'cjs' : 'esm',
       packages: p.helper ? 'bundle' : 'external',
       sourcemap: false,

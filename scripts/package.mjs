@@ -139,7 +139,7 @@ const mainsWithoutTopLevelAwait = {
 const ESBUILD_COMMON = {
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node24',
   format: 'cjs',
   packages: 'bundle',
   legalComments: 'none',

@@ -31,7 +31,7 @@ export async function unprivilegedAgent(): Promise<UnprivilegedAgent> {
     outfile: bundle,
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'esm',
     packages: 'bundle',
     logLevel: 'error',
