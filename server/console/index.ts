@@ -219,12 +219,14 @@ function consoleRoutes(app: FastifyInstance, ctx: ServerContext, internal: Inter
         }
         return html(
           reply,
-          200,
+          result.status ?? 200,
           consolePage({
             title: result.page.title,
             body: result.page.body,
             viewer: ok.who.viewer,
             live: result.page.live ?? false,
+            alert: result.alert ?? null,
+            ...(result.current ? { current: result.current } : {}),
           }),
         );
       } catch (err) {

@@ -43,8 +43,17 @@ export type PageRenderer = (c: PageCtx) => Promise<Rendered>;
 export type ActionResult =
   /** Done: back to a page (Post/Redirect/Get) with a confirmation. */
   | { redirect: string; notice: string }
-  /** Done, with something shown once (a link, codes, a token): rendered now, never stored. */
-  | { page: Rendered };
+  /**
+   * Done, with something shown once (a link, codes, a token): rendered now, never stored. Or
+   * refused, with the form shown again as it was sent (`status` 400, `alert` saying why).
+   */
+  | {
+      page: Rendered;
+      status?: number;
+      alert?: { kind: 'error' | 'success'; text: string };
+      /** The NAV path to mark current (a form shown again on its own page). */
+      current?: string;
+    };
 
 export interface Action {
   /** Fastify route under /admin, e.g. `/admin/users/:name/unlock`. */

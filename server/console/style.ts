@@ -72,6 +72,8 @@ input.code { font-size: 1.25rem; }
 .grid-form { display: grid; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr)); gap: 0 1.25rem; }
 .grid-form .field { margin-bottom: .5rem; }
 .grid-form input[type=text], .grid-form input[type=number], .grid-form select { width: 100%; }
+.field-error { color: var(--danger); font-weight: 600; margin: .2rem 0 0; }
+[aria-invalid=true] { border-color: var(--danger) !important; }
 .default { color: var(--muted); font-size: .85rem; margin: .15rem 0 0; }
 label code.key { font-weight: 400; font-size: .8rem; color: var(--muted); }
 /* Names of one or two lines: the labels of a row share a height, so the inputs line up. */

@@ -8,7 +8,15 @@ import { IdvError } from '../../../protocol/errors.js';
 import { DEFAULT_POLICY, type Policy } from '../../../protocol/policy.js';
 import { allowed, FLAGS, kindOf, parseValue, shown } from '../../ctl/policy.js';
 import { csrfField, h } from '../../portal/html.js';
-import { ApiRefused, enc, type Action, type Json, type PageCtx, type Rendered } from '../kit.js';
+import {
+  ApiRefused,
+  enc,
+  type Action,
+  type ActionResult,
+  type Json,
+  type PageCtx,
+  type Rendered,
+} from '../kit.js';
 
 const NUM = /^[0-9]{1,15}$/;
 
@@ -22,7 +30,27 @@ export function fieldName(field: string): string {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-export async function policyPage(c: PageCtx): Promise<Rendered> {
+/** A policy form sent back: what was typed in each field, and why a field was refused. */
+export interface PolicyDraft {
+  values: Record<string, string>;
+  errors: Record<string, string>;
+}
+
+/** A field's hint for the web form: an empty field, not the shell's `''`, means none. */
+function hintOf(means: string): string {
+  return capital(means.replace(/''/g, 'empty'));
+}
+
+function capital(text: string): string {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}`;
+}
+
+/** The value as the form shows it (an empty list is an empty field). */
+function formValue(field: keyof Policy, value: unknown): string {
+  return shown(field, value).replace(/^''$/, '');
+}
+
+export async function policyPage(c: PageCtx, draft?: PolicyDraft): Promise<Rendered> {
   const { deviceGroups } = (await c.api('GET', '/v1/groups')) as { deviceGroups: Json[] };
   const group = c.query.get('group') || 'default';
   const r = (await c.api('GET', `/v1/policies/${enc(group)}`)) as {
@@ -36,15 +64,19 @@ export async function policyPage(c: PageCtx): Promise<Rendered> {
   const fields = Object.entries(FLAGS).map(([flag, { field, means }]) => {
     const k = kindOf(field);
     const id = `p-${flag}`;
-    const value = shown(field, r.policy[field]).replace(/^''$/, '');
+    const stored = formValue(field, r.policy[field]);
+    const value = draft?.values[flag] ?? stored;
     const def = shown(field, DEFAULT_POLICY[field]);
-    const changed = value !== def.replace(/^''$/, '');
-    const control =
-      k.kind === 'enum'
-        ? h`<select id="${id}" name="${flag}" aria-describedby="${id}-hint"${admin ? '' : h` disabled`}>${k.values.map((v) => h`<option value="${v}"${v === value ? h` selected` : ''}>${v}</option>`)}</select>`
-        : h`<input type="text" id="${id}" name="${flag}" value="${value}" aria-describedby="${id}-hint"${admin ? '' : h` readonly`}>`;
-    return h`<div class="field"><label for="${id}">${fieldName(field)} <code class="key">${field}</code>${changed ? h` <span class="badge">not default</span>` : ''}</label>${control}
-<p class="hint" id="${id}-hint">${means[0]?.toUpperCase()}${means.slice(1)}; ${allowed(field)}.</p><p class="default">Default: ${def}</p></div>`;
+    const changed = stored !== def.replace(/^''$/, '');
+    const error = draft?.errors[flag];
+    const described = error ? `${id}-error ${id}-hint` : `${id}-hint`;
+    const invalid = error ? h` aria-invalid="true"` : '';
+    const choices = k.kind === 'enum' ? k.values : k.kind === 'bool' ? ['on', 'off'] : null;
+    const control = choices
+      ? h`<select id="${id}" name="${flag}" aria-describedby="${described}"${invalid}${admin ? '' : h` disabled`}>${choices.map((v) => h`<option value="${v}"${v === value ? h` selected` : ''}>${v}</option>`)}</select>`
+      : h`<input type="text" id="${id}" name="${flag}" value="${value}" aria-describedby="${described}"${invalid}${admin ? '' : h` readonly`}>`;
+    return h`<div class="field${error ? ' invalid' : ''}"><label for="${id}">${fieldName(field)} <code class="key">${field}</code>${changed ? h` <span class="badge">not default</span>` : ''}</label>${control}
+${error ? h`<p class="field-error" id="${id}-error">${capital(error)}</p>` : ''}<p class="hint" id="${id}-hint">${hintOf(means)}; ${allowed(field)}.</p><p class="default">Default: ${def === "''" ? 'empty' : def}</p></div>`;
   });
   return {
     title: `Policy · ${group}`,
@@ -62,7 +94,7 @@ ${
 <p class="hint">Devices that are offline apply it when they reconnect.</p></section>`
     : ''
 }
-<form method="post" action="/admin/policy/${enc(group)}" class="card" aria-labelledby="form-h">
+<form method="post" action="/admin/policy/${enc(group)}" class="card" aria-labelledby="form-h" novalidate>
 ${csrfField(c.viewer.csrf)}
 <h2 id="form-h">Device group ${group} ${r.explicit ? '' : h`<span class="badge">defaults</span>`}</h2>
 <p>A change is pushed at once to the <strong>${devices} ${devices === 1 ? 'device' : 'devices'}</strong> of this group${devices === 0 ? ' (none yet; devices that join get it)' : ''}.</p>
@@ -72,6 +104,31 @@ ${admin ? h`<button type="submit">Save and push to ${devices} ${devices === 1 ? 
   };
 }
 
+/** The policy page again with what was typed, the refused fields marked (nothing was saved). */
+async function refusedForm(c: PageCtx, group: string, draft: PolicyDraft): Promise<ActionResult> {
+  const named = Object.entries(draft.errors).map(([flag, why]) => {
+    const field = FLAGS[flag]?.field;
+    return field ? `${fieldName(field)}: ${why}` : why;
+  });
+  const page = await policyPage({ ...c, query: new URLSearchParams({ group }) }, draft);
+  return {
+    page,
+    status: 400,
+    current: '/admin/policy',
+    alert: {
+      kind: 'error',
+      text: `Nothing was saved: ${named.join('; ')}. What you typed is still in the form.`,
+    },
+  };
+}
+
+/** The flag a server refusal names (`policy: lockoutSeconds: ...`), if it names one. */
+function flagOfMessage(message: string): string | undefined {
+  return Object.entries(FLAGS).find(([, { field }]) =>
+    new RegExp(`\\b${field}\\b`).test(message),
+  )?.[0];
+}
+
 export const POLICY_ACTIONS: Action[] = [
   {
     route: '/admin/policy/:group',
@@ -79,26 +136,44 @@ export const POLICY_ACTIONS: Action[] = [
     run: async (p, f, c) => {
       const group = p.group ?? '';
       const { policy } = (await c.api('GET', `/v1/policies/${enc(group)}`)) as { policy: Policy };
-      // Only what the admin changed goes into the patch (and the audit log).
+      // Only what the admin changed goes into the patch (and the audit log); every field is
+      // checked, and a refused one is shown again with all that was typed.
       const patch: Json = {};
+      const draft: PolicyDraft = { values: {}, errors: {} };
       for (const [flag, { field }] of Object.entries(FLAGS)) {
         const text = f[flag];
         if (text === undefined) continue;
-        if (text.trim() === shown(field, policy[field]).replace(/^''$/, '')) continue;
+        draft.values[flag] = text;
+        if (text.trim() === formValue(field, policy[field])) continue;
         try {
-          patch[field] = parseValue(flag, field, text.trim() === '' ? '' : text.trim());
+          patch[field] = parseValue(flag, field, text.trim());
         } catch (err) {
-          if (err instanceof IdvError)
-            throw new ApiRefused(400, err.code, `${field}: ${err.message.replace(/^--\S+ /, '')}`);
-          throw err;
+          if (!(err instanceof IdvError)) throw err;
+          draft.errors[flag] = err.message.replace(/^--\S+:? /, '');
         }
       }
+      if (Object.keys(draft.errors).length > 0) return refusedForm(c, group, draft);
       if (Object.keys(patch).length === 0)
         return { redirect: `/admin/policy?group=${enc(group)}`, notice: 'Nothing changed.' };
-      const r = await c.api('PATCH', `/v1/policies/${enc(group)}`, patch);
+      let r: Json;
+      try {
+        r = await c.api('PATCH', `/v1/policies/${enc(group)}`, patch);
+      } catch (err) {
+        if (!(err instanceof ApiRefused) || err.status !== 400) throw err;
+        const flag = flagOfMessage(err.message) ?? '';
+        let text = err.message.replace(/^policy: /, '');
+        for (const { field } of Object.values(FLAGS))
+          text = text.replace(
+            new RegExp(`\\b${field}\\b:? ?`, 'g'),
+            flag ? '' : `${fieldName(field)} `,
+          );
+        draft.errors[flag] = text;
+        return refusedForm(c, group, draft);
+      }
+      const saved = Object.keys(patch).map((k) => fieldName(k));
       return {
         redirect: `/admin/policy?group=${enc(group)}&revision=${String(r.revision)}`,
-        notice: `Saved ${Object.keys(patch).join(', ')}; pushed to ${String(r.pushedTo)} ${r.pushedTo === 1 ? 'device' : 'devices'}.`,
+        notice: `Saved ${saved.join(', ')}; pushed to ${String(r.pushedTo)} ${r.pushedTo === 1 ? 'device' : 'devices'}.`,
       };
     },
   },
