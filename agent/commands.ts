@@ -141,6 +141,11 @@ function printStatus(
       `running:    ${running ? 'yes' : 'no'}`,
       `connected:  ${s.connected ? `yes${s.protocol ? ` (sync protocol ${s.protocol})` : ''}` : 'no'}`,
       ...(s.syncError ? [`sync error: ${s.syncError.message}`] : []),
+      ...(s.uploadError
+        ? [
+            `upload:     failing (${s.uploadError.attempts} attempt(s) in a row, last at ${s.uploadError.at}): ${s.uploadError.message}; next try at ${s.uploadError.retryAt}`,
+          ]
+        : []),
       ...(s.outages !== undefined
         ? [`reconnects: ${s.outages} lost connection(s), ${s.moves ?? 0} planned server restart(s)`]
         : []),

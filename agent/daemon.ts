@@ -77,7 +77,7 @@ export function openClock(
 /** What the live sync says in `status` (null when the agent is not running). */
 export type SyncState = Pick<
   SyncClient,
-  'connected' | 'server' | 'protocol' | 'syncError' | 'outages' | 'moves'
+  'connected' | 'server' | 'protocol' | 'syncError' | 'uploadError' | 'outages' | 'moves'
 >;
 
 export async function statusOf(
@@ -100,6 +100,11 @@ export async function statusOf(
       ? {
           protocol: sync.protocol,
           syncError: sync.syncError,
+          uploadError: sync.uploadError && {
+            ...sync.uploadError,
+            at: new Date(sync.uploadError.at).toISOString(),
+            retryAt: new Date(sync.uploadError.retryAt).toISOString(),
+          },
           outages: sync.outages,
           moves: sync.moves,
         }

@@ -344,6 +344,20 @@ export const statusReportSchema = z.strictObject({
     .strictObject({ code: text(64), message: text(512) })
     .nullable()
     .optional(),
+  /**
+   * The server did not store the last upload (its code and message): uploads back off until one
+   * is acknowledged; `retryAt` is when the next may go, `attempts` the failures in a row.
+   */
+  uploadError: z
+    .strictObject({
+      code: text(64),
+      message: text(512),
+      at: z.iso.datetime(),
+      retryAt: z.iso.datetime(),
+      attempts: z.number().int().min(1),
+    })
+    .nullable()
+    .optional(),
   /** Connections lost without notice since the agent started (a server restart is not one). */
   outages: z.number().int().min(0).optional(),
   /** Times a server asked this agent to move (a graceful restart: close code 1012). */

@@ -60,9 +60,11 @@ import {
   DEFAULT_PROBE_MS,
   Reconnector,
   refusal,
+  uploadRefusal,
 } from './reconnect.js';
 import { endpoint } from './register.js';
 import type { PolicyVerifier } from './signature.js';
+import { UploadRetry, type UploadError } from './upload.js';
 
 export interface SyncOptions {
   config: Readonly<AgentFile>;
@@ -121,6 +123,10 @@ export class SyncClient {
   #refusedByUs = false;
   #revoked = false;
   #inFlight = false;
+  /** The batch in flight was sent on this connection and waits for its eventsAck. */
+  #sent = false;
+  readonly #upload: UploadRetry;
+  #retryTimer: NodeJS.Timeout | null = null;
   #lastSeen = 0;
   #lastTouch = 0;
   #uploadTimer: NodeJS.Timeout | null = null;
@@ -135,6 +141,7 @@ export class SyncClient {
     this.#heartbeatMs = opts.heartbeatMs ?? 25_000;
     this.#uploadDelayMs = opts.uploadDelayMs ?? 200;
     this.#range = opts.protocol ?? SYNC_PROTOCOL;
+    this.#upload = new UploadRetry(opts.backoff ?? DEFAULT_BACKOFF, opts.now);
     this.#log = opts.log.child({ component: 'sync', deviceId: opts.config.deviceId });
     this.#reconnect = new Reconnector({
       servers: serversOf(opts.config),
@@ -156,6 +163,10 @@ export class SyncClient {
   }
   get syncError(): SyncError | null {
     return this.#syncError;
+  }
+  /** Why the last upload failed and when the next goes, until an upload is acknowledged. */
+  get uploadError(): UploadError | null {
+    return this.#upload.error;
   }
   /** Connections lost without notice since start (a planned server restart is not one). */
   get outages(): number {
@@ -195,6 +206,8 @@ export class SyncClient {
     this.#reconnect.cancel();
     if (this.#uploadTimer) clearTimeout(this.#uploadTimer);
     this.#uploadTimer = null;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
     const ws = this.#ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -224,9 +237,20 @@ export class SyncClient {
     }, this.#uploadDelayMs);
   }
 
-  /** Upload queued events when online; at most one batch waits for its eventsAck. */
+  /**
+   * Upload queued events when online; at most one batch waits for its eventsAck. After a failed
+   * upload the next waits for its backoff (./upload.ts).
+   */
   flushEvents(): void {
     if (this.#phase !== 'ready' || this.#inFlight) return;
+    const wait = this.#upload.wait();
+    if (wait > 0) {
+      this.#retryTimer ??= setTimeout(() => {
+        this.#retryTimer = null;
+        this.flushEvents();
+      }, wait);
+      return;
+    }
     this.#inFlight = true;
     this.#chain = this.#chain.then(async () => {
       try {
@@ -235,6 +259,7 @@ export class SyncClient {
           this.#inFlight = false;
           return;
         }
+        this.#sent = true;
         this.#send({ type: 'events', events: eventsForSession(events, this.#protocol ?? 1) });
       } catch (err) {
         this.#inFlight = false;
@@ -389,6 +414,8 @@ export class SyncClient {
       }
       case 'eventsAck': {
         if (msg.serverTime !== undefined) await this.#observe(msg.serverTime);
+        this.#sent = false;
+        this.#upload.succeeded();
         await this.opts.cache.deleteEvents(msg.ids);
         this.#inFlight = false;
         this.flushEvents();
@@ -478,11 +505,22 @@ export class SyncClient {
     this.#heartbeatTimer.unref();
   }
 
+  #uploadFailed(e: SyncError): void {
+    const retryInMs = this.#upload.failed(e.code, e.message);
+    const attempts = this.#upload.error?.attempts;
+    this.#log.warn(
+      { errorCode: e.code, reason: e.message, attempts, retryInMs },
+      'the server did not store the uploaded events; uploading again later',
+    );
+  }
+
   #closed(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.#ws) return;
     const wasReady = this.#phase === 'ready';
+    const uploading = this.#sent;
     this.#phase = 'idle';
     this.#inFlight = false;
+    this.#sent = false;
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     this.#heartbeatTimer = null;
     if (wasReady) {
@@ -511,6 +549,8 @@ export class SyncClient {
       this.#moving = true;
     } else if (kind === 'refused') {
       if (!this.#refusedByUs) this.#syncError = refusal(code, reason, from);
+      // A server of sync protocol 1-2 closes the connection when it cannot store a batch.
+      if (uploading && !this.#refusedByUs) this.#uploadFailed(uploadRefusal(code, reason, from));
     } else if (!this.#moving) {
       if (wasReady) this.#outages++;
       this.#syncError = {

@@ -46,17 +46,35 @@ export function closeKind(code: number): CloseKind {
   return 'lost';
 }
 
+/** The code and text of a `CODE: message` close reason, else the close code's name. */
+function reasonOf(code: number, reason: string): { code: string; text: string } {
+  const m = /^([A-Z_]{2,40}): (.+)$/s.exec(reason);
+  const name = Object.entries(CLOSE).find(([, c]) => c === code)?.[0] ?? `CLOSE_${code}`;
+  return m
+    ? { code: m[1] as string, text: m[2] as string }
+    : { code: name, text: reason || `close code ${code}` };
+}
+
 /** A refusal's code and message, from the server's `CODE: message` reason when it gave one. */
 export function refusal(
   code: number,
   reason: string,
   server: string,
 ): { code: string; message: string } {
-  const m = /^([A-Z_]{2,40}): (.+)$/s.exec(reason);
-  const name = Object.entries(CLOSE).find(([, c]) => c === code)?.[0] ?? `CLOSE_${code}`;
+  const r = reasonOf(code, reason);
+  return { code: r.code, message: `${server} refused the sync: ${r.text}` };
+}
+
+/** The same for a connection a server closed while an upload waited for its eventsAck. */
+export function uploadRefusal(
+  code: number,
+  reason: string,
+  server: string,
+): { code: string; message: string } {
+  const r = reasonOf(code, reason);
   return {
-    code: m ? (m[1] as string) : name,
-    message: `${server} refused the sync: ${m ? (m[2] as string) : reason || `close code ${code}`}`,
+    code: r.code,
+    message: `${server} did not store the uploaded events and closed the connection (${r.code}: ${r.text})`,
   };
 }
 

@@ -15,7 +15,7 @@ import {
   type Hello,
   type LoginEvent,
 } from '../../protocol/messages.js';
-import type { ErrorCode } from '../../protocol/errors.js';
+import { IdvError, type ErrorCode } from '../../protocol/errors.js';
 import { fieldsForSession } from '../../protocol/compat.js';
 import {
   formatRange,
@@ -110,7 +110,16 @@ export class AgentConnection {
             { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
             'agent message failed',
           );
-          this.close(CLOSE.INTERNAL, 'internal error');
+          // An upload the store refused (a failed transaction, a full disk): the agent keeps
+          // the events and backs off before it sends them again (agent/controlclient/upload.ts).
+          // Catalogued words only, never the database's own message.
+          const code = err instanceof IdvError ? err.code : 'INTERNAL';
+          this.close(
+            CLOSE.INTERNAL,
+            parsed.value.type === 'events'
+              ? `${code}: the server could not store the uploaded events`
+              : 'internal error',
+          );
         })
         .finally(() => this.pending--);
     });

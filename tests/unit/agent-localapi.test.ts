@@ -47,6 +47,7 @@ async function start(
           server: 'http://127.0.0.1:1',
           protocol: 2,
           syncError: null,
+          uploadError: null,
           outages: 0,
           moves: 0,
         }),
