@@ -167,6 +167,16 @@ function consoleRoutes(app: FastifyInstance, ctx: ServerContext, internal: Inter
     }
   }
 
+  // The server's bare address and a page path with a slash after it lead to the console (a
+  // signed-out browser goes on to the sign-in), not to the API's JSON 404.
+  app.get('/', async (_req, reply) => see(reply, '/admin'));
+  for (const page of PAGES) {
+    app.get(`${page.path}/`, async (req, reply) => {
+      const query = req.url.indexOf('?');
+      return see(reply, `${page.path}${query >= 0 ? req.url.slice(query) : ''}`);
+    });
+  }
+
   for (const page of PAGES) {
     app.get(page.path, async (req, reply) => {
       const who = await signedIn(req);

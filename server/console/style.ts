@@ -80,11 +80,15 @@ label code.key { font-weight: 400; font-size: .8rem; color: var(--muted); }
 .policy-fields .field > label { min-height: 2.9rem; display: flex; flex-wrap: wrap; align-items: flex-end;
   gap: 0 .4rem; }
 @media (max-width: 40rem) { .policy-fields .field > label { min-height: 0; } }
-.chart { display: block; width: 100%; max-width: 40rem; height: auto; }
+.chart { display: grid; grid-template-columns: auto 1fr; grid-template-rows: 10rem auto; gap: .2rem .4rem; }
+.chart svg { display: block; width: 100%; height: 100%; }
 .chart .ok { fill: var(--accent); }
 .chart .bad { fill: var(--danger); }
-.chart .axis { stroke: var(--border); }
-.chart text { fill: var(--muted); font-size: 10px; }
+.chart .axis, .chart .grid { stroke: var(--border); vector-effect: non-scaling-stroke; }
+.chart .grid { stroke-dasharray: 4 4; }
+.chart .ticks { display: flex; flex-direction: column; justify-content: space-between; text-align: right;
+  font-size: .8rem; color: var(--muted); line-height: 1; font-variant-numeric: tabular-nums; }
+.chart .hours { grid-column: 2; display: flex; justify-content: space-between; font-size: .8rem; color: var(--muted); }
 .legend { display: flex; gap: 1rem; font-size: .85rem; color: var(--muted); margin: .25rem 0 0; padding: 0; list-style: none; }
 .legend .sw { display: inline-block; width: .8rem; height: .8rem; border-radius: .2rem; vertical-align: -.1rem; margin-right: .3rem; }
 .sw.ok { background: var(--accent); } .sw.bad { background: var(--danger); }

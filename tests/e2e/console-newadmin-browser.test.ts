@@ -7,6 +7,14 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TotpParams } from '../../protocol/messages.js';
+import {
+  addEnrolledUser,
+  askAgent,
+  begin,
+  startAgent,
+  waitFor,
+  type TestAgent,
+} from '../helpers/agent.js';
 import { closePages, openPage, screenshots } from '../helpers/browser.js';
 import { consoleWorld, type ConsoleWorld } from '../helpers/console.js';
 import { missing } from '../helpers/require.js';
@@ -18,9 +26,17 @@ describe.skipIf(skip)('the console as a new admin meets it', () => {
   let w: ConsoleWorld;
   let ada: Page;
   let adaTotp: TotpParams;
+  let agent: TestAgent;
+  const srv = () => ({ url: w.url, adminToken: w.adminToken });
 
   beforeAll(async () => {
     w = await consoleWorld('ada');
+    agent = await startAgent({
+      server: srv(),
+      name: 'web1',
+      policy: { maxAttempts: 3, lockoutSeconds: 900 },
+    });
+    await addEnrolledUser(srv(), 'carol', ['ops']);
     ada = await openPage(VIEWPORTS.laptop);
     adaTotp = await w.setUp(ada, w.setupLink);
     await w.signIn(ada, 'ada', adaTotp);
@@ -28,8 +44,61 @@ describe.skipIf(skip)('the console as a new admin meets it', () => {
 
   afterAll(async () => {
     await closePages();
+    await agent?.stop();
     await w?.stop();
   });
+
+  it('the bare address and a page path with a trailing slash lead to the console, not JSON', async () => {
+    const root = await ada.goto(`${w.url}/`);
+    expect(ada.url()).toBe(`${w.url}/admin`);
+    expect(root?.headers()['content-type']).toContain('text/html');
+    await ada.goto(`${w.url}/admin/`);
+    expect(ada.url()).toBe(`${w.url}/admin`);
+    await ada.goto(`${w.url}/admin/users/?q=car`);
+    expect(ada.url()).toBe(`${w.url}/admin/users?q=car`);
+    await expect(ada.locator('h1').textContent()).resolves.toBe('Users');
+  });
+
+  it('overview: a locked user with until and an unlock button; the chart fills its card with a scale', async () => {
+    for (let i = 0; i < 3; i++)
+      await askAgent(agent.socket, [begin('carol', 'sshd'), { type: 'verify', code: '000000' }]);
+    let at = '';
+    await waitFor(async () => {
+      const r = (await w.ctl(['events', '--user', 'carol'])).events as Record<string, string>[];
+      at = r.find((e) => e.outcome === 'locked')?.at ?? '';
+      return at !== '';
+    }, 'the lockout event at the server');
+    await ada.goto(`${w.url}/admin`);
+    const row = ada.locator('[aria-labelledby=locked] tbody tr').filter({ hasText: 'carol' });
+    const until = new Date(Date.parse(at) + 900_000).toISOString().slice(0, 16).replace('T', ' ');
+    await expect(row.textContent()).resolves.toContain(until);
+    await expect(ada.locator('[aria-labelledby=locked] thead').textContent()).resolves.toContain(
+      'Until',
+    );
+    // The chart: as wide as its card, with a scale of round numbers from 0.
+    const widths = await ada
+      .locator('.chart svg')
+      .evaluate((svg) => [
+        svg.getBoundingClientRect().width,
+        svg.closest('.card')?.clientWidth ?? 0,
+      ]);
+    expect(widths[0]).toBeGreaterThan(0.85 * (widths[1] ?? 0));
+    const ticks = await ada.locator('.chart .ticks span').allTextContents();
+    expect(ticks.at(-1)).toBe('0');
+    expect(Number(ticks[0])).toBeGreaterThanOrEqual(3);
+    await screenshots(ada, 'console-overview-locked', VIEWPORTS);
+    await ada.setViewportSize(VIEWPORTS.laptop);
+    await row.getByRole('button', { name: 'Unlock carol on web1' }).click();
+    await ada.waitForURL(`${w.url}/admin`);
+    await expect(ada.locator('#alert').textContent()).resolves.toContain('carol unlocked');
+    await expect(ada.locator('[aria-labelledby=locked]').textContent()).resolves.toContain(
+      'Nobody is locked out',
+    );
+    await waitFor(async () => {
+      const [r] = await askAgent(agent.socket, [begin('carol', 'sshd')]);
+      return r?.type === 'prompt' && r.message === undefined;
+    }, 'the agent to take the unlock');
+  }, 120_000);
 
   it('policy: one wrong field keeps every value typed, marks that field and names it in words', async () => {
     await ada.goto(`${w.url}/admin/policy`);
@@ -66,7 +135,7 @@ describe.skipIf(skip)('the console as a new admin meets it', () => {
     await ada.setViewportSize(VIEWPORTS.laptop);
     // Nothing stored.
     const before = (await w.ctl(['policy', 'show'])).policy as Record<string, unknown>;
-    expect(before.maxAttempts).toBe(5);
+    expect(before.maxAttempts).toBe(3);
     expect(before.selfUnlock).toBe(true);
     // Corrected, the same form saves every change at once.
     await ada.getByLabel('lockoutSeconds').fill('30m');

@@ -2,12 +2,14 @@
  * Overview: devices online / offline / stale, users not enrolled (grace left), users locked now
  * (and where), logins and failures in the last 24 h as numbers and a small hourly chart.
  */
-import { h, type Html } from '../../portal/html.js';
-import { ago } from '../layout.js';
+import { csrfField, h, type Html } from '../../portal/html.js';
+import { ago, when } from '../layout.js';
 import { enc, type Json, type PageCtx, type Rendered } from '../kit.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
+/** Outcomes counted as failures (a grace or policy "skip" is neither a login nor a failure). */
+const FAILED = new Set(['invalid', 'locked', 'deny']);
 
 /** The (user, device) pairs whose latest event is a lockout that has not run out. */
 export function lockedNow(events: Json[], lockoutMs: (device: string) => number, now: number) {
@@ -27,6 +29,15 @@ export function lockedNow(events: Json[], lockoutMs: (device: string) => number,
   });
 }
 
+/** The top of the chart's scale: a round number at or above `max` (2, 4, 6, 8, 10, 20, ...). */
+export function scaleTop(max: number): number {
+  let unit = 1;
+  for (;;) {
+    for (const step of [2, 4, 6, 8, 10]) if (step * unit >= max) return step * unit;
+    unit *= 10;
+  }
+}
+
 function chart(events: Json[], now: number): Html {
   const ok = new Array<number>(24).fill(0);
   const bad = new Array<number>(24).fill(0);
@@ -34,26 +45,28 @@ function chart(events: Json[], now: number): Html {
     const i = 23 - Math.floor((now - Date.parse(String(e.at))) / HOUR);
     if (i < 0 || i > 23) continue;
     if (e.outcome === 'ok') ok[i] = (ok[i] ?? 0) + 1;
-    else if (e.outcome === 'invalid' || e.outcome === 'locked' || e.outcome === 'deny')
-      bad[i] = (bad[i] ?? 0) + 1;
+    else if (FAILED.has(String(e.outcome))) bad[i] = (bad[i] ?? 0) + 1;
   }
-  const max = Math.max(1, ...ok.map((n, i) => n + (bad[i] ?? 0)));
-  const W = 480;
-  const H = 120;
-  const bw = W / 24;
+  const most = Math.max(0, ...ok.map((n, i) => n + (bad[i] ?? 0)));
+  const top = scaleTop(most);
+  // The bars stretch to the card's width (preserveAspectRatio none); the scale and the hours
+  // are HTML beside and under them, so their text keeps its size.
+  const H = 100;
   const bars = ok.map((n, i) => {
     const b = bad[i] ?? 0;
-    const hOk = (n / max) * (H - 20);
-    const hBad = (b / max) * (H - 20);
-    const x = (i * bw + 2).toFixed(1);
-    return h`<rect class="ok" x="${x}" y="${(H - 14 - hOk).toFixed(1)}" width="${(bw - 4).toFixed(1)}" height="${hOk.toFixed(1)}"></rect><rect class="bad" x="${x}" y="${(H - 14 - hOk - hBad).toFixed(1)}" width="${(bw - 4).toFixed(1)}" height="${hBad.toFixed(1)}"></rect>`;
+    const hOk = (n / top) * H;
+    const hBad = (b / top) * H;
+    const x = (i * 10 + 1).toFixed(1);
+    return h`<rect class="ok" x="${x}" y="${(H - hOk).toFixed(2)}" width="8" height="${hOk.toFixed(2)}"><title>${n} accepted</title></rect><rect class="bad" x="${x}" y="${(H - hOk - hBad).toFixed(2)}" width="8" height="${hBad.toFixed(2)}"><title>${b} failed or locked</title></rect>`;
   });
   const total = ok.reduce((a, b) => a + b, 0);
   const failed = bad.reduce((a, b) => a + b, 0);
-  return h`<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="Logins per hour over the last 24 hours: ${total} accepted, ${failed} failed; most in one hour: ${max}">
-<line class="axis" x1="0" y1="${H - 14}" x2="${W}" y2="${H - 14}"></line>${bars}
-<text x="0" y="${H - 2}">24 h ago</text><text x="${W / 2 - 14}" y="${H - 2}">12 h</text><text x="${W - 24}" y="${H - 2}">now</text></svg>
-<ul class="legend"><li><span class="sw ok"></span>accepted</li><li><span class="sw bad"></span>failed or locked</li></ul>${total + failed === 0 ? h`<p class="muted">No logins in the last 24 hours.</p>` : ''}`;
+  return h`<div class="chart" role="img" aria-label="Logins per hour over the last 24 hours: ${total} accepted, ${failed} failed; most in one hour: ${most}">
+<div class="ticks" aria-hidden="true"><span>${top}</span><span>${top / 2}</span><span>0</span></div>
+<svg viewBox="0 0 240 ${H}" preserveAspectRatio="none" aria-hidden="true" focusable="false">
+<line class="grid" x1="0" y1="0.5" x2="240" y2="0.5"></line><line class="grid" x1="0" y1="${H / 2}" x2="240" y2="${H / 2}"></line><line class="axis" x1="0" y1="${H - 0.5}" x2="240" y2="${H - 0.5}"></line>${bars}</svg>
+<div class="hours" aria-hidden="true"><span>24 h ago</span><span>12 h ago</span><span>now</span></div></div>
+<ul class="legend"><li><span class="sw ok"></span>accepted</li><li><span class="sw bad"></span>failed or locked</li><li>logins per hour</li></ul>${total + failed === 0 ? h`<p class="muted">No logins in the last 24 hours.</p>` : ''}`;
 }
 
 export async function overviewPage(c: PageCtx): Promise<Rendered> {
@@ -83,16 +96,11 @@ export async function overviewPage(c: PageCtx): Promise<Rendered> {
   const byId = new Map(devices.map((d) => [String(d.id), d]));
   const grace = Number(policyOf('default').enrollmentGraceDays) * DAY;
   const notEnrolled = users.filter((u) => !u.enrolled && u.status === 'active');
-  const locked = lockedNow(
-    events,
-    (device) =>
-      Number(policyOf(String(byId.get(device)?.deviceGroup ?? 'default')).lockoutSeconds) * 1000,
-    c.now,
-  );
   const logins = events.filter((e) => e.outcome === 'ok').length;
-  const failures = events.filter(
-    (e) => e.outcome === 'invalid' || e.outcome === 'locked' || e.outcome === 'deny',
-  ).length;
+  const failures = events.filter((e) => FAILED.has(String(e.outcome))).length;
+  const lockoutOf = (device: string) =>
+    Number(policyOf(String(byId.get(device)?.deviceGroup ?? 'default')).lockoutSeconds) * 1000;
+  const locked = lockedNow(events, lockoutOf, c.now);
   const tile = (n: number, label: string, href: string, kind = '') =>
     h`<a class="tile ${kind}" href="${href}"><span class="n">${n}</span><span class="l">${label}</span></a>`;
   return {
@@ -109,9 +117,14 @@ export async function overviewPage(c: PageCtx): Promise<Rendered> {
 ${
   locked.length === 0
     ? h`<p class="muted">Nobody is locked out.</p>`
-    : h`<div class="scroll"><table><thead><tr><th scope="col">User</th><th scope="col">Device</th><th scope="col">Since</th></tr></thead><tbody>${locked.map(
-        (e) =>
-          h`<tr><td><a href="/admin/users?q=${String(e.user)}">${String(e.user)}</a></td><td>${String(e.deviceName ?? e.device)}</td><td>${ago(String(e.at), c.now)}</td></tr>`,
+    : h`<div class="scroll"><table><thead><tr><th scope="col">User</th><th scope="col">Device</th><th scope="col">Since</th><th scope="col">Until</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>${locked.map(
+        (e) => {
+          const user = String(e.user);
+          const device = String(e.deviceName ?? e.device);
+          const ms = lockoutOf(String(e.device));
+          return h`<tr><td><a href="/admin/users?user=${enc(user)}">${user}</a></td><td>${device}</td><td>${ago(String(e.at), c.now)}</td><td>${ms === 0 ? 'an admin unlocks' : when(Date.parse(String(e.at)) + ms)}</td>
+<td><form method="post" action="/admin/users/${enc(user)}/unlock" class="inline">${csrfField(c.viewer.csrf)}<input type="hidden" name="device" value="${String(e.device)}"><input type="hidden" name="from" value="overview"><button type="submit" class="small">Unlock ${user} on ${device}</button></form></td></tr>`;
+        },
       )}</tbody></table></div>`
 }
 </section>

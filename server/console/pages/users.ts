@@ -258,7 +258,8 @@ export const USER_ACTIONS: Action[] = [
         f.device ? { device: f.device } : {},
       );
       return {
-        redirect: back(p),
+        // The overview's unlock button goes back to the overview.
+        redirect: f.from === 'overview' ? '/admin' : back(p),
         notice: `${p.name ?? ''} unlocked ${f.device ? 'on that device' : 'on every device'}.`,
       };
     },
