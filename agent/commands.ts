@@ -6,7 +6,7 @@ import { createLogger } from '../protocol/io/log.js';
 import { tokenFrom } from '../protocol/io/token-arg.js';
 import { keepRunningWithoutOutput } from '../protocol/io/stdout.js';
 import { nameSchema } from '../protocol/policy.js';
-import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { PROTOCOL_VERSION, buildInfo } from '../protocol/version.js';
 import { stringFlag, type Command, type Io, type Parsed } from '../protocol/cli.js';
 import { accessOf, needsRoot } from './access.js';
 import { agentPaths, loadAgentFile, serversOf, type AgentFile, type AgentPaths } from './config.js';
@@ -84,6 +84,7 @@ async function offlineStatus(p: Parsed): Promise<StatusReport> {
       locked: [],
       outbox: 0,
       revoked: false,
+      ...buildInfo(),
     };
   }
   const cache = await openCache(paths);
@@ -139,6 +140,9 @@ function printStatus(
       `server:     ${s.server ?? '(not registered)'}${serverPosition(s)}`,
       `device:     ${s.deviceId ?? '-'}`,
       `running:    ${running ? 'yes' : 'no'}`,
+      ...(s.version
+        ? [`version:    ${s.version} (${s.commit ?? 'unknown'}, node ${s.node ?? '?'})`]
+        : []),
       `connected:  ${s.connected ? `yes${s.protocol ? ` (sync protocol ${s.protocol})` : ''}` : 'no'}`,
       ...(s.syncError ? [`sync error: ${s.syncError.message}`] : []),
       ...(s.uploadError

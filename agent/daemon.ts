@@ -8,7 +8,7 @@ import { IdvError } from '../protocol/errors.js';
 import { ensurePrivateDir, readPrivateFile } from '../protocol/io/files.js';
 import type { Logger } from '../protocol/io/log.js';
 import type { DeviceFacts, StatusReport } from '../protocol/messages.js';
-import { syncProtocolFrom } from '../protocol/version.js';
+import { buildInfo, syncProtocolFrom } from '../protocol/version.js';
 import { systemBoot } from './clock/boot.js';
 import { TrustedClock } from './clock/trusted.js';
 import { loadAgentFile, serversOf, type AgentFile, type AgentPaths } from './config.js';
@@ -109,6 +109,7 @@ export async function statusOf(
           moves: sync.moves,
         }
       : {}),
+    ...buildInfo(),
     revision: s.revision,
     users: await cache.userCount(),
     lastSyncAt: s.lastSyncAt === null ? null : new Date(s.lastSyncAt).toISOString(),

@@ -5,8 +5,10 @@
  * pam_exec hands its child the PAM environment, which an application or pam_env may fill. Node
  * reads NODE_OPTIONS (`--require /tmp/x.cjs` runs any script first, `process.exit(0)` and the
  * login passes), NODE_PATH, OPENSSL_CONF (which can load a shared object), NODE_REDIRECT_WARNINGS
- * (writes a file, as root) and more before a line of the helper runs, and Node 20's single
- * executable honours NODE_OPTIONS too (sea-config's execArgvExtension came later). So the
+ * (writes a file, as root), NODE_V8_COVERAGE (the same) and more before a line of the helper
+ * runs. Node 24's single executable, built with sea-config execArgvExtension "none", ignores
+ * NODE_OPTIONS, but it still reads the rest, and the dynamic linker LD_PRELOAD (docs/pam.md,
+ * "Why the launcher stays on Node 24"). So the
  * helper is never started with that environment: this program keeps the PAM_* variables the
  * helper reads (the first of each, as getenv would) and nothing else, then execs node or the
  * single executable by an absolute path fixed at build time (no PATH lookup). It is linked

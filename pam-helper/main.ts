@@ -5,7 +5,7 @@
  */
 import { IdvError } from '../protocol/errors.js';
 import { endOnClosedOutput } from '../protocol/io/stdout.js';
-import { IDV_VERSION } from '../protocol/version.js';
+import { versionLine } from '../protocol/version.js';
 import { readAuthtok } from './authtok.js';
 import { REFUSE, runLogin, type CodeSource } from './login.js';
 import { USAGE, parseHelperArgs, parseLoginEnv, terminalDevice } from './options.js';
@@ -39,7 +39,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (parsed.kind === 'version') {
-    out(IDV_VERSION);
+    out(versionLine('idv-pam-helper'));
     return 0;
   }
   const options = parsed.options;

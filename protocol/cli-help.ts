@@ -43,7 +43,9 @@ export const COMMON_OPTIONS = {
 const COMMON_FLAGS: Record<string, FlagDoc> = {
   json: { help: 'print JSON; a failure as {"error": {"code", "message"}}' },
   help: { help: 'this help (-h); every command and group of commands takes it too' },
-  version: { help: 'print the version' },
+  version: {
+    help: 'print the version, the commit it was built from and the Node.js version it runs on',
+  },
 };
 
 const EXIT_CODES = 'Exit codes: 0 success, 1 refused or failed, 2 wrong usage.';

@@ -44,7 +44,7 @@ function optionItems(options: OptionSpec, flags: ProgramDoc['globalFlags'] = {})
 const COMMON_HELP: Record<string, string> = {
   json: 'print JSON; a failure as {"error": {"code", "message"}}',
   help: 'print help; every command and group of commands takes it too (\\-h)',
-  version: 'print the version',
+  version: 'print the version, the commit it was built from and the Node.js version it runs on',
 };
 
 export function renderManPage(spec: ProgramDoc, manual: ManualDoc, version: string): string {

@@ -19,6 +19,7 @@ import {
 import { renderBashCompletion, renderManPage, type ManualDoc } from './cli-man.js';
 import { IdvError, type ErrorBody } from './errors.js';
 import { endOnClosedOutput } from './io/stdout.js';
+import { versionLine } from './version.js';
 
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 
@@ -280,7 +281,7 @@ export async function dispatch(spec: ProgramSpec, argv: string[], io: Io): Promi
       return EXIT.USAGE;
     }
     if (words.length === 0) {
-      if (helpOrVersion(lead.values, io, programHelp(spec), spec.version)) return EXIT.OK;
+      if (helpOrVersion(lead.values, io, programHelp(spec), versionLine(spec.name))) return EXIT.OK;
       if (wantsHelp(rest)) {
         io.out(programHelp(spec));
         return EXIT.OK;
@@ -326,7 +327,8 @@ export async function dispatch(spec: ProgramSpec, argv: string[], io: Io): Promi
     throw err instanceof IdvError ? usageError(err.message, usage) : err;
   }
   const values = { ...lead.values, ...parsed.values };
-  if (helpOrVersion(values, io, commandHelp(spec, key, command), spec.version)) return EXIT.OK;
+  if (helpOrVersion(values, io, commandHelp(spec, key, command), versionLine(spec.name)))
+    return EXIT.OK;
   const want = command.positionals ?? 0;
   const [min, max] = typeof want === 'number' ? [want, want] : want;
   const n = parsed.positionals.length;

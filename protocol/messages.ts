@@ -358,6 +358,13 @@ export const statusReportSchema = z.strictObject({
     })
     .nullable()
     .optional(),
+  /**
+   * What answers: the running agent's version, commit and Node.js (protocol/version.ts
+   * buildInfo); the CLI's own when the agent is not running. Absent from agents before 0.2.0.
+   */
+  version: text(64).optional(),
+  commit: text(64).optional(),
+  node: text(64).optional(),
   /** Connections lost without notice since the agent started (a server restart is not one). */
   outages: z.number().int().min(0).optional(),
   /** Times a server asked this agent to move (a graceful restart: close code 1012). */

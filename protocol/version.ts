@@ -1,7 +1,9 @@
 /**
  * Versions.
  *
- * IDV_VERSION is the release (kept equal to package.json's by a unit test).
+ * IDV_VERSION is the release (kept equal to package.json's by a unit test); IDV_COMMIT the commit
+ * it was built from (stamped by scripts/build.mjs and scripts/package.mjs); versionLine() what
+ * every program's --version prints, with the Node.js it runs on.
  *
  * PROTOCOL_VERSION is the frame format version `v`: of the local channel (helper, CLI ↔ agent:
  * one package on one machine, so one number, refused when different) and of the sync channel's
@@ -25,7 +27,32 @@
  *   2 — version ranges (idv-protocol header or protocol query, challenge.protocol); close code 1012 (server
  *       restarting: reconnect now); everything listed with version 2 in protocol/compat.ts.
  */
-export const IDV_VERSION = '0.1.0';
+export const IDV_VERSION = '0.2.0';
+
+/** Replaced at build time by esbuild's `define` (scripts/build-info.mjs); absent when run from source. */
+declare const IDV_BUILD_COMMIT: string | undefined;
+
+/** The short commit this build came from; `unknown` when built without git or run from source. */
+export const IDV_COMMIT: string =
+  typeof IDV_BUILD_COMMIT === 'string' ? IDV_BUILD_COMMIT : 'unknown';
+
+/** What /healthz, `idv-agent status --json` and /metrics' build info say about the running program. */
+export interface BuildInfo {
+  readonly version: string;
+  readonly commit: string;
+  /** The Node.js it runs on, as `process.version` says it (`v24.22.3`). */
+  readonly node: string;
+}
+
+export function buildInfo(): BuildInfo {
+  return { version: IDV_VERSION, commit: IDV_COMMIT, node: process.version };
+}
+
+/** `idv-agent 0.2.0 (9305327, node v24.22.3)`: what `PROGRAM --version` prints. */
+export function versionLine(program: string): string {
+  const b = buildInfo();
+  return `${program} ${b.version} (${b.commit}, node ${b.node})`;
+}
 export const PROTOCOL_VERSION = 1;
 
 export interface VersionRange {

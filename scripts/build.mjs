@@ -13,6 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { commitDefine } from './build-info.mjs';
 import { CHECKOUT_LAUNCHER, buildLauncher } from './helper-launcher.mjs';
 import { NODE_MAJOR, ensureNode } from './node-runtime.mjs';
 
@@ -35,6 +36,7 @@ const programs = [
 ];
 
 mkdirSync('dist', { recursive: true });
+const define = commitDefine(process.cwd());
 await Promise.all(
   programs.map((p) =>
     build({
@@ -48,6 +50,7 @@ await Promise.all(
       sourcemap: false,
       legalComments: 'none',
       logLevel: 'warning',
+      define,
     }),
   ),
 );

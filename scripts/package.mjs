@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import vm from 'node:vm';
 import { buildDebs } from '../packaging/deb/build.mjs';
+import { commitDefine } from './build-info.mjs';
 import { buildLauncher } from './helper-launcher.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -145,6 +146,7 @@ const ESBUILD_COMMON = {
   legalComments: 'none',
   minifySyntax: true,
   logLevel: 'warning',
+  define: commitDefine(root),
   plugins: [sqliteAddonBesideBinary, optionalModulesAbsent, mainsWithoutTopLevelAwait],
 };
 
@@ -225,6 +227,9 @@ async function buildBinary() {
       assets: { 'programs.cjs': programs, 'programs.cache': cache },
       disableExperimentalSEAWarning: true,
       useCodeCache: true,
+      // Node 24's SEA then ignores NODE_OPTIONS; the helper's launcher still drops the rest
+      // of the environment (pam-helper/launcher.c, docs/pam.md).
+      execArgvExtension: 'none',
     }),
   );
   run(process.execPath, ['--experimental-sea-config', config]);

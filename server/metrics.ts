@@ -1,5 +1,6 @@
 /** Prometheus metrics of one server instance (own registry: no global state). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { buildInfo } from '../protocol/version.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -51,7 +52,16 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Always 1; the labels say what runs (the usual Prometheus `*_build_info` idiom). */
+  readonly buildInfo = new Gauge({
+    name: 'idv_build_info',
+    help: 'The idv version, the commit it was built from and the Node.js version it runs on (value 1).',
+    labelNames: ['version', 'commit', 'node'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'idv_server_' });
+    this.buildInfo.set(buildInfo(), 1);
   }
 }

@@ -51,8 +51,9 @@ export const API_ROUTES: readonly RouteDoc[] = [
     url: '/healthz',
     tag: 'server',
     auth: 'none',
-    summary: 'Liveness: the current revision and how many agents are connected',
-    ok: { status: 200, description: '{ok, revision, agents, insecure}' },
+    summary:
+      'Liveness: the current revision, how many agents are connected, and what runs (version, commit, Node.js)',
+    ok: { status: 200, description: '{ok, revision, agents, insecure, version, commit, node}' },
   },
   {
     method: 'GET',

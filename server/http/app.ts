@@ -26,6 +26,7 @@ import { registerHelpdeskRoutes } from './helpdesk.js';
 import { registerOpenApiRoute } from './openapi.js';
 import { registerPolicyRoutes } from './policy.js';
 import { registerUserRoutes } from './users.js';
+import { buildInfo } from '../../protocol/version.js';
 
 function send(code: ErrorCode, message?: string, status?: number) {
   return {
@@ -143,6 +144,7 @@ export function buildApp(
     revision: await ctx.store.revision(),
     agents: hub.connectedCount,
     insecure: plainHttpOffLoopback(ctx.config),
+    ...buildInfo(),
   }));
   app.get('/metrics', async (_req, reply) => {
     const text = await ctx.metrics.registry.metrics();

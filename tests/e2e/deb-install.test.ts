@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/require.js';
+import { expectVersionLine } from '../helpers/build-info.js';
 import { IDV_VERSION } from '../../protocol/version.js';
 // @ts-expect-error: a plain .mjs build script, no types
 import { pamModuleDir } from '../../packaging/deb/build.mjs';
@@ -263,7 +264,7 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
     ]);
     expect(tok.code).toBe(0);
     const { token } = JSON.parse(tok.out) as { token: string };
-    expect(sh('/usr/bin/idv-agent', ['--version']).out.trim()).toBe(IDV_VERSION);
+    expectVersionLine('idv-agent', sh('/usr/bin/idv-agent', ['--version']).out);
     const reg = sh('/usr/bin/idv-agent', [
       'register',
       '--server',

@@ -18,6 +18,7 @@ import {
   waitConnected,
   type TestAgent,
 } from '../helpers/agent.js';
+import { expectBuildInfo } from '../helpers/build-info.js';
 import { missing } from '../helpers/require.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { NOBODY, unprivilegedAgent, type UnprivilegedAgent } from '../helpers/unprivileged.js';
@@ -151,6 +152,17 @@ describe.skipIf(noSetpriv)(
     });
   },
 );
+
+describe('idv-agent status says what runs', () => {
+  it('the running agent: its version, commit and Node.js in --json and in the text', async () => {
+    const j = await agent.cli(['status', '--json']);
+    expect(j.code).toBe(0);
+    expectBuildInfo(j.json);
+    const { version, commit, node } = j.json as Record<string, string>;
+    const r = await agent.cli(['status']);
+    expect(r.stdout).toContain(`\nversion:    ${version} (${commit}, node ${node})\n`);
+  });
+});
 
 describe('idv-agent status with the agent stopped', () => {
   it('exits 1 with one clear line, shows the cache, and --json gives the error object', async () => {

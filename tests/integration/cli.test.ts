@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY } from '../../protocol/policy.js';
 import { POLICY_FIELDS_WITHOUT_FLAG } from '../../server/ctl/policy.js';
+import { expectVersionLine } from '../helpers/build-info.js';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
   version: string;
@@ -21,10 +22,10 @@ describe.each(PROGRAMS)('%s', (program) => {
     expect(pkg.bin[program]).toBe(`bin/${program}`);
   });
 
-  it('answers --version with the package version', () => {
+  it('answers --version with its name, the package version, the commit and the Node.js it runs on', () => {
     const r = run(program, ['--version']);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toBe(pkg.version);
+    expectVersionLine(program, r.stdout);
   });
 
   it('answers --help with a usage text', () => {

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCode } from '../../protocol/totp.js';
+import { expectBuildInfo } from '../helpers/build-info.js';
 import { idvctl, startServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
@@ -84,11 +85,18 @@ describe('authentication', () => {
     expect((await api('GET', '/nothing-here', undefined, null)).status).toBe(404);
   });
 
-  it('serves /healthz and /metrics without a token', async () => {
-    expect((await api('GET', '/healthz', undefined, null)).body.ok).toBe(true);
+  it('serves /healthz and /metrics without a token, each saying what runs', async () => {
+    const health = (await api('GET', '/healthz', undefined, null)).body;
+    expect(health.ok).toBe(true);
+    expectBuildInfo(health);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toContain('idv_agents_connected');
     expect(metrics).toContain('idv_push_ack_seconds');
+    const info = /^idv_build_info\{version="([^"]*)",commit="([^"]*)",node="([^"]*)"\} 1$/m.exec(
+      metrics,
+    );
+    expect(info, 'idv_build_info in /metrics').not.toBeNull();
+    expectBuildInfo({ version: info?.[1], commit: info?.[2], node: info?.[3] });
   });
 });
 
