@@ -13,7 +13,9 @@
  * helper reads (the first of each, as getenv would) and nothing else, then execs node or the
  * single executable by an absolute path fixed at build time (no PATH lookup). It is linked
  * statically where the toolchain allows, so that LD_PRELOAD and LD_LIBRARY_PATH do not reach it
- * either. It cannot decide anything: if the exec fails, the login is refused.
+ * either. It cannot decide anything: if the exec fails, the login is refused. It can only
+ * refuse: when the PAM environment holds IDV_PASSWORD_FAILED (the mark the password gate leaves
+ * after a failed password, pam-module/pam_idv.c), it exits 1 before the helper asks anything.
  *
  * Build (scripts/helper-launcher.mjs does it):
  *   script form:  cc -static -DIDV_EXEC='"/usr/bin/node"' -DIDV_SCRIPT='"/path/dist/idv-pam-helper.cjs"'
@@ -39,6 +41,7 @@ int main(int argc, char **argv) {
   int seen[NKEEP] = {0};
   size_t n = 0;
   for (char **e = environ; e != NULL && *e != NULL; e++) {
+    if (strncmp(*e, "IDV_PASSWORD_FAILED=", 20) == 0) return 1;
     for (size_t k = 0; k < NKEEP; k++) {
       if (!seen[k] && strncmp(*e, KEEP[k], strlen(KEEP[k])) == 0) {
         seen[k] = 1;

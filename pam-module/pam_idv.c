@@ -2,13 +2,23 @@
  * pam_idv.so: idv's second factor as a PAM module.
  *
  *   auth required pam_idv.so [socket=PATH] [fail_mode=secure|safe] [timeout=SECONDS] [debug]
+ *   auth optional pam_idv.so password_failed=clear|set      (the password gate, see below)
  *
  * It does what idv-pam-helper does under pam_exec (pam-helper/login.ts), inside the PAM
  * application's own process: ask idv-agent on its Unix socket whether this login needs a code
  * (`begin`), ask the person through the PAM conversation, have the agent check it (`verify`).
  * Everything that decides stays in the agent. PAM_SUCCESS only on the agent's explicit `ok` or
  * `skip` (or, with fail_mode=safe, when the agent could not be asked at all, before any code was
- * asked for); every other path is PAM_AUTH_ERR. Nothing is read from the environment.
+ * asked for); every other path is PAM_AUTH_ERR. Nothing is read from the process environment.
+ *
+ * The password gate (docs/pam.md, RHEL): after `auth substack system-auth` a failed password
+ * does not end the calling stack (a substack's die ends only the substack), and no PAM control
+ * can test the stack's result. So a small gate file run as a substack after the password step
+ * marks a failed password in the PAM environment (`password_failed=set`, reached only when the
+ * stack's result is a failure; `password_failed=clear` first, for an application that retries
+ * on the same handle), and a login that finds the mark is refused at once, before the agent or
+ * the person is asked anything: a stranger's wrong password never reaches the code prompt and
+ * never counts a failed code. The mark can only refuse a login, never let one through.
  *
  * The process around us is sshd, sudo or login: no signals (MSG_NOSIGNAL / SO_NOSIGPIPE), no
  * descriptor left open, nothing left allocated, no code in any log.
@@ -53,6 +63,9 @@
 
 #define DEFAULT_SOCKET "/run/idv/agent.sock"
 #define DEFAULT_TIMEOUT_S 60
+/* The password gate's mark in the PAM environment (pam-helper/launcher.c reads it too). */
+#define PASSWORD_FAILED "IDV_PASSWORD_FAILED"
+
 /* Longest wait for any one reply of the agent (pam-helper/options.ts REPLY_TIMEOUT_MS). */
 #define REPLY_TIMEOUT_MS 5000
 #define PROTOCOL_VERSION 1
@@ -76,6 +89,8 @@ struct options {
 	int safe;
 	int timeout_s;
 	int debug;
+	/* password_failed=: 0 not given (a login), 1 clear the mark, 2 set it. */
+	int gate;
 };
 
 /* One login: the handle, the options, the agent connection and the overall deadline. */
@@ -145,6 +160,7 @@ static int parse_options(pam_handle_t *pamh, int argc, const char **argv, struct
 	o->safe = 0;
 	o->timeout_s = DEFAULT_TIMEOUT_S;
 	o->debug = 0;
+	o->gate = 0;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		unsigned bit;
@@ -181,10 +197,20 @@ static int parse_options(pam_handle_t *pamh, int argc, const char **argv, struct
 		} else if (strcmp(a, "debug") == 0) {
 			bit = 8;
 			o->debug = 1;
+		} else if (strncmp(a, "password_failed=", 16) == 0) {
+			bit = 16;
+			if (strcmp(a + 16, "clear") == 0) {
+				o->gate = 1;
+			} else if (strcmp(a + 16, "set") == 0) {
+				o->gate = 2;
+			} else {
+				logmsg(pamh, LOG_ERR, "password_failed= must be clear or set");
+				return -1;
+			}
 		} else {
 			/* Never echo the option: a misplaced line may carry anything. */
 			logmsg(pamh, LOG_ERR, "unknown option #%d; the options are socket=PATH "
-			       "fail_mode=secure|safe timeout=SECONDS debug", i + 1);
+			       "fail_mode=secure|safe timeout=SECONDS debug password_failed=clear|set", i + 1);
 			return -1;
 		}
 		if (seen & bit) {
@@ -664,6 +690,23 @@ static int authenticate(struct login *l)
 	}
 }
 
+/* The gate's two lines: never a verdict of their own (PAM_IGNORE); a failed mark refuses. */
+static int password_gate(pam_handle_t *pamh, int gate)
+{
+	int rc;
+	if (gate == 1)
+		rc = pam_getenv(pamh, PASSWORD_FAILED) == NULL ? PAM_SUCCESS
+							       : pam_putenv(pamh, PASSWORD_FAILED);
+	else
+		rc = pam_putenv(pamh, PASSWORD_FAILED "=1");
+	if (rc != PAM_SUCCESS) {
+		logmsg(pamh, LOG_ERR, "could not %s the password gate's mark",
+		       gate == 1 ? "clear" : "set");
+		return PAM_AUTH_ERR;
+	}
+	return PAM_IGNORE;
+}
+
 EXPORT PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 					  const char **argv)
 {
@@ -673,6 +716,13 @@ EXPORT PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int arg
 
 	(void)flags;
 	if (parse_options(pamh, argc, argv, &opt) == 0) {
+		if (opt.gate != 0)
+			return password_gate(pamh, opt.gate);
+		if (pam_getenv(pamh, PASSWORD_FAILED) != NULL) {
+			/* The password step before us failed: refuse without asking anyone anything. */
+			logmsg(pamh, LOG_NOTICE, "the password step failed; the code is not asked");
+			return PAM_AUTH_ERR;
+		}
 		l.deadline_ms = now_ms() + (long long)opt.timeout_s * 1000;
 		rc = authenticate(&l);
 	}

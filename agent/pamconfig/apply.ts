@@ -10,6 +10,7 @@ import {
   constants,
   existsSync,
   readFileSync,
+  readdirSync,
   renameSync,
   rmSync,
   statSync,
@@ -22,6 +23,10 @@ import { parseStack } from './stack.js';
 import {
   factsOf,
   findBlock,
+  GATE_LINE,
+  GATE_SERVICE,
+  gateFile,
+  isGateFile,
   inspect,
   managedBlock,
   modeFor,
@@ -231,6 +236,51 @@ export function applyPlan(
   }
 }
 
+/** True when the text holds an idv block that runs the password gate. */
+export function usesGate(text: string): boolean {
+  const block = findBlock(parseStack(text));
+  return block.state === 'present' && block.lines.includes(GATE_LINE);
+}
+
+/**
+ * Writes the password gate file (plan.ts gateFile) beside the services before a service names
+ * it, so PAM never meets a reference to a missing file. Why it cannot, or null.
+ */
+function ensureGate(o: PamDirOptions): string | null {
+  // The gate's mark is set by pam_idv.so whichever hook asks for the code.
+  const file = moduleFile(o);
+  if (file === null)
+    return `this layout needs pam_idv.so for the password gate (a failed password must end the login before the code), and ${o.module} was not found in ${o.moduleDirs.join(', ')}; install the idv-agent package or give --module-path`;
+  const unsafe = isAbsolute(o.module) ? unsafeModulePath(o.module) : null;
+  if (unsafe) return `refusing to load ${o.module} into logins: ${unsafe}`;
+  const path = join(o.pamDir, GATE_SERVICE);
+  const want = gateFile(o.module);
+  const have = readOrNull(path);
+  if (have === want) return null;
+  if (have !== null && !isGateFile(have))
+    return `${path} exists and was not written by idv; move it away, then run again`;
+  const tmp = join(o.pamDir, `.${GATE_SERVICE}.idv-tmp`);
+  writeFileSync(tmp, want, { mode: 0o644 });
+  renameSync(tmp, path);
+  return null;
+}
+
+/**
+ * Removes the gate file once no service in the PAM directory runs it any more (after `pam
+ * disable`, or after switching every service to a layout without it).
+ */
+export function tidyGate(o: Pick<PamDirOptions, 'pamDir'>): void {
+  const path = join(o.pamDir, GATE_SERVICE);
+  const have = readOrNull(path);
+  if (have === null || !isGateFile(have)) return;
+  for (const name of readdirSync(o.pamDir)) {
+    if (name === GATE_SERVICE || name.startsWith('.')) continue;
+    const text = readOrNull(join(o.pamDir, name));
+    if (text !== null && usesGate(text)) return;
+  }
+  rmSync(path, { force: true });
+}
+
 export function enableService(service: string, o: PamDirOptions): ServiceResult {
   const mode = modeFor(service);
   if (mode === null)
@@ -245,6 +295,10 @@ export function enableService(service: string, o: PamDirOptions): ServiceResult 
   if (before === null) return { service, outcome: 'missing', message: `no ${path}` };
   const readIncluded = (name: string): string | null => readOrNull(join(o.pamDir, name));
   const plan = planEnable(before, mode, o, readIncluded);
+  if (plan.kind !== 'refuse' && usesGate(plan.text)) {
+    const problem = ensureGate(o);
+    if (problem) return { service, outcome: 'refused', message: problem };
+  }
   const outcome: Outcome = plan.kind === 'write' && plan.replacesBlock ? 'updated' : 'added';
   return applyPlan(
     service,
@@ -290,5 +344,14 @@ export function serviceStatus(service: string, o: PamDirOptions): ServiceStatus 
   const path = join(o.pamDir, service);
   const text = readOrNull(path);
   if (text === null) return { service, state: 'missing', note: `no ${path}` };
-  return { service, ...inspect(text, modeFor(service), o, (n) => readOrNull(join(o.pamDir, n))) };
+  const found = inspect(text, modeFor(service), o, (n) => readOrNull(join(o.pamDir, n)));
+  const gate = readOrNull(join(o.pamDir, GATE_SERVICE));
+  if (usesGate(text) && (gate === null || !isGateFile(gate)))
+    return {
+      service,
+      ...found,
+      state: 'broken',
+      note: `the idv lines run ${join(o.pamDir, GATE_SERVICE)}, which is missing or not idv's: every login of this service fails; run pam enable again`,
+    };
+  return { service, ...found };
 }

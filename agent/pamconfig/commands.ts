@@ -13,6 +13,7 @@ import {
   DEFAULT_MODULE_DIRS,
   checkPrerequisites,
   disableService,
+  tidyGate,
   enableService,
   existingFacts,
   moduleFile,
@@ -73,9 +74,10 @@ function chooseHook(values: Parsed['values']): { hook: Hook; module: string; rea
   const path = stringFlag(values, 'module-path');
   const wantModule = flag === 'module' || values.module === true || path !== undefined;
   if (flag === 'exec') {
-    if (wantModule)
-      throw new IdvError('USAGE', '--module / --module-path and --hook exec contradict each other');
-    return { hook: 'exec', module: DEFAULTS.module, reason: 'chosen with --hook exec' };
+    if (values.module === true)
+      throw new IdvError('USAGE', '--module and --hook exec contradict each other');
+    // With pam_exec, --module-path names the pam_idv.so that the password gate runs.
+    return { hook: 'exec', module: path ?? DEFAULTS.module, reason: 'chosen with --hook exec' };
   }
   if (path !== undefined) return { hook: 'module', module: path, reason: 'from --module-path' };
   const installed = moduleFile({ module: DEFAULTS.module, moduleDirs: DEFAULT_MODULE_DIRS });
@@ -302,6 +304,7 @@ export const pamCommands: Record<string, Command> = {
               ? sshdNotReady(sshd.settings, sshFirst(r))
               : enableService(s, r.options),
       );
+      tidyGate(r.options);
       return report(io, values, r, results, 'enable');
     },
   },
@@ -311,6 +314,7 @@ export const pamCommands: Record<string, Command> = {
     run: async ({ values }, io) => {
       const r = request(values);
       const results = r.services.map((s) => disableService(s, r.options));
+      tidyGate(r.options);
       return report(io, values, r, results, 'disable');
     },
   },

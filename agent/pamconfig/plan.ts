@@ -14,6 +14,10 @@
  * - sshd public key + code: the block takes the place of the password step, which it keeps as a
  *   comment (`#idv-replaced: ...`) and `pam disable` puts back; sshd checks the key before PAM
  *   runs (AuthenticationMethods publickey,keyboard-interactive).
+ * - After a password step run as a `substack` (RHEL), a failed password does not end the stack:
+ *   a substack's die ends only the substack, and no PAM control can test the stack's result. The
+ *   block then starts with the password gate (`auth substack idv-password-gate`, gateFile()),
+ *   which marks a failed password so that the code line refuses before anything is asked.
  * - sshd password + code needs the module: pam_exec can only take the one auth token Linux-PAM
  *   keeps per login, which pam_unix has already used for the password (docs/pam.md).
  * Anything else is an unknown layout: refused, with the lines to add by hand.
@@ -30,6 +34,37 @@ export const DEFAULT_SERVICES = ['sshd', 'sudo', 'su', 'login'] as const;
 /** Shown by pam_echo before pam_exec's fixed "Password: " prompt (it cannot be changed). */
 export const SSHD_INSTRUCTION =
   'Enter the verification code from your authenticator app at the next prompt.';
+
+/** The password gate's PAM service file, written beside the services that run it. */
+export const GATE_SERVICE = 'idv-password-gate';
+export const GATE_LINE = `auth substack ${GATE_SERVICE}`;
+const GATE_HEADER = '# idv password gate (managed by idv-agent pam)';
+
+/**
+ * The gate file: run as a substack right after the password step, it reaches its last line only
+ * when the stack's result so far is a failure (`done` on a success ends the substack), and there
+ * pam_idv.so leaves a mark in the PAM environment; the idv line after it (pam_idv.so, or the
+ * helper's launcher) then refuses without asking for the code. `clear` first: sudo asks again
+ * on the same PAM handle after a wrong password.
+ */
+export function gateFile(module: string): string {
+  return [
+    '#%PAM-1.0',
+    GATE_HEADER,
+    '# Run by the idv lines as "auth substack idv-password-gate" right after a password step that',
+    '# is itself a substack (see docs/pam.md): a failed password marks the login, and the code is',
+    '# then never asked (a wrong password must not let a stranger count failed codes).',
+    `auth optional ${module} password_failed=clear`,
+    'auth [success=done default=ignore] pam_permit.so',
+    `auth optional ${module} password_failed=set`,
+    '',
+  ].join('\n');
+}
+
+/** True when the text is a gate file idv wrote (any module path), so it may be replaced. */
+export function isGateFile(text: string): boolean {
+  return text.split('\n')[1] === GATE_HEADER;
+}
 
 /** Keeps the line the sshd block replaces, so that `pam disable` can put it back verbatim. */
 export const REPLACED_PREFIX = '#idv-replaced: ';
@@ -85,6 +120,7 @@ export function managedBlock(
   replaced?: string,
   breakGlass: readonly string[] = o.breakGlass ?? [],
   ssh: SshFirst = o.ssh ?? 'publickey',
+  gate = false,
 ): string[] {
   // Break-glass accounts skip the idv lines (echo and helper: 2; helper or module: 1) even when
   // the agent is down; pam_succeed_if runs no program and needs no network.
@@ -120,7 +156,7 @@ export function managedBlock(
       ...skip(1),
       `auth requisite pam_exec.so quiet stdout seteuid ${o.helper} --socket ${o.socket}`,
     ];
-  return [MARK_BEGIN, ...lines, MARK_END];
+  return [MARK_BEGIN, ...(gate ? [GATE_LINE] : []), ...lines, MARK_END];
 }
 
 /**
@@ -215,7 +251,7 @@ function placement(
   lines: PamLine[],
   replace: boolean,
   readFile: Reader,
-): { index: number; note: string; replaces?: string } | { refuse: string } {
+): { index: number; note: string; replaces?: string; gate?: boolean } | { refuse: string } {
   const invalid = lines.find((l) => l.kind === 'invalid');
   if (invalid && invalid.kind === 'invalid')
     return {
@@ -245,6 +281,12 @@ function placement(
     return {
       index: anchor.index,
       note: `before "${what}": it can end the stack early on success, which would skip the code, so the code is asked first`,
+    };
+  if (anchor.substack)
+    return {
+      index: anchor.index + 1,
+      gate: true,
+      note: `after "${what}", behind the password gate (a failed password ends the login before the code)`,
     };
   return { index: anchor.index + 1, note: `after "${what}"` };
 }
@@ -276,7 +318,7 @@ export function planEnable(text: string, mode: Mode, o: LineOptions, readFile: R
       reason: place.refuse,
       byHand: managedBlock(mode, o, undefined, breakGlass, ssh),
     };
-  const want = managedBlock(mode, o, place.replaces, breakGlass, ssh);
+  const want = managedBlock(mode, o, place.replaces, breakGlass, ssh, place.gate === true);
   if (
     block.state === 'present' &&
     block.begin === place.index &&

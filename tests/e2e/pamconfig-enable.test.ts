@@ -16,7 +16,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyPlan, DEFAULT_MODULE_DIRS } from '../../agent/pamconfig/apply.js';
-import { MARK_BEGIN, MARK_END, planEnable } from '../../agent/pamconfig/plan.js';
+import {
+  GATE_LINE,
+  GATE_SERVICE,
+  gateFile,
+  MARK_BEGIN,
+  MARK_END,
+  planEnable,
+} from '../../agent/pamconfig/plan.js';
 import { parseStack } from '../../agent/pamconfig/stack.js';
 import { isRoot } from '../helpers/require.js';
 
@@ -243,17 +250,87 @@ describe('idv-agent pam writes the stacks the PAM end-to-end tests run', () => {
 });
 
 describe('idv-agent pam on RHEL 9 files', () => {
-  it('puts the line before `include system-auth` (its sufficient pam_unix would skip it) and after a substack', async () => {
+  /** pam_idv.so for the password gate's lines (these tests edit files only; PAM never loads it). */
+  const gateModule = (): string => {
+    const module = join(tmp, 'pam_idv.so');
+    writeFileSync(module, 'not loaded by these tests', { mode: 0o644 });
+    return module;
+  };
+
+  it('puts the line before `include system-auth` (its sufficient pam_unix would skip it) and after a substack, behind the password gate', async () => {
     setup('rhel');
-    const r = await agent(['pam', 'enable']);
-    expect(r.code).toBe(0);
+    const originals = Object.fromEntries(['sudo', 'su', 'login'].map((s) => [s, read(s)]));
+    const module = gateModule();
+    const r = await agent(['pam', 'enable', '--hook', 'exec', '--module-path', module]);
+    expect(r.code, r.stdout).toBe(0);
     expect(around('sudo').after).toBe('auth       include      system-auth');
     expect(r.stdout).toContain('sudo: added: before "auth include system-auth"');
     expect(around('su').before).toBe('auth\t\tsubstack\tsystem-auth');
     expect(around('login').before).toBe('auth       substack     system-auth');
+    expect(r.stdout).toContain(
+      'login: added: after "auth substack system-auth", behind the password gate',
+    );
+    // After a substack, the block starts with the gate; the gate file is written beside it.
+    for (const s of ['su', 'login']) {
+      const l = lines(s);
+      expect(l[l.indexOf(MARK_BEGIN) + 1]).toBe(GATE_LINE);
+    }
+    expect(read('sudo')).not.toContain(GATE_LINE);
+    expect(read(GATE_SERVICE)).toBe(gateFile(module));
+    // The hand-install copy in packaging/pam/rhel is the same file.
+    expect(readFileSync(resolve('packaging/pam/rhel', GATE_SERVICE), 'utf8')).toBe(
+      gateFile('pam_idv.so'),
+    );
+    expect(statSync(join(pamDir, GATE_SERVICE)).mode & 0o777).toBe(0o644);
     expect(around('sshd').after).toBe('auth       include      postlogin');
     expect(read('sshd')).toContain('#idv-replaced: auth       substack     password-auth');
     expect(read('sshd')).not.toMatch(/^auth\s+substack\s+password-auth/m);
+    expect(read('sshd')).not.toContain(GATE_LINE);
+    // Gate file gone with the last block that runs it; every file as it was.
+    expect((await agent(['pam', 'disable', '--service', 'su'])).code).toBe(0);
+    expect(read(GATE_SERVICE)).toBe(gateFile(module));
+    const off = await agent(['pam', 'disable']);
+    expect(off.code, off.stdout).toBe(0);
+    for (const s of ['sudo', 'su', 'login']) expect(read(s)).toBe(originals[s]);
+    expect(readdirSync(pamDir)).not.toContain(GATE_SERVICE);
+  });
+
+  it('refuses a substack layout when pam_idv.so for the gate is missing, and says so in status when the gate file is gone', async () => {
+    setup('rhel');
+    const before = read('login');
+    const r = await agent([
+      'pam',
+      'enable',
+      '--service',
+      'login',
+      '--hook',
+      'exec',
+      '--module-path',
+      join(tmp, 'nowhere', 'pam_idv.so'),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(
+      'login: refused: this layout needs pam_idv.so for the password gate',
+    );
+    expect(read('login')).toBe(before);
+    const module = gateModule();
+    expect(
+      (
+        await agent([
+          'pam',
+          'enable',
+          '--service',
+          'login',
+          '--hook',
+          'exec',
+          '--module-path',
+          module,
+        ])
+      ).code,
+    ).toBe(0);
+    rmSync(join(pamDir, GATE_SERVICE));
+    const status = await agent(['pam', 'status', '--service', 'login', '--module-path', module]);
+    expect(status.stdout).toMatch(/login: broken.*idv-password-gate, which is missing/);
   });
 });
 
@@ -476,6 +553,8 @@ describe.skipIf(!isRoot)(
       expect(r.code, r.stdout).toBe(0);
       expect(around('sshd').before).toBe('auth       substack     password-auth');
       expect(around('sshd').after).toBe('auth       include      postlogin');
+      expect(lines('sshd')[lines('sshd').indexOf(MARK_BEGIN) + 1]).toBe(GATE_LINE);
+      expect(read(GATE_SERVICE)).toBe(gateFile(module));
     });
 
     it('refuses a module file that others could replace, or that is not there, before touching any file', async () => {
