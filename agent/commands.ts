@@ -143,7 +143,7 @@ function printStatus(
       ...(s.version
         ? [`version:    ${s.version} (${s.commit ?? 'unknown'}, node ${s.node ?? '?'})`]
         : []),
-      `connected:  ${s.connected ? `yes${s.protocol ? ` (sync protocol ${s.protocol})` : ''}` : 'no'}`,
+      `connected:  ${s.connected ? `yes${s.protocol ? ` (sync protocol ${s.protocol})` : ''}` : `no${s.staleSince ? ` (stale since ${s.staleSince}: the server stopped answering pings)` : ''}`}`,
       ...(s.syncError ? [`sync error: ${s.syncError.message}`] : []),
       ...(s.uploadError
         ? [

@@ -69,8 +69,10 @@ export const agentFileSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]{43}$/)
       .optional(),
-    /** The agent pings every heartbeatSeconds; a connection silent for 3× that is dead. */
+    /** The agent pings every heartbeatSeconds (default 10). */
     heartbeatSeconds: z.number().int().min(1).max(300).optional(),
+    /** A ping left without any answer this long makes the connection stale (default 5). */
+    pongTimeoutSeconds: z.number().int().min(1).max(300).optional(),
     /** Reconnect backoff: full jitter over base·2^n, capped. */
     backoffBaseMs: z.number().int().min(10).max(60_000).optional(),
     backoffCapMs: z.number().int().min(100).max(600_000).optional(),

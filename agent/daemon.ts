@@ -77,7 +77,14 @@ export function openClock(
 /** What the live sync says in `status` (null when the agent is not running). */
 export type SyncState = Pick<
   SyncClient,
-  'connected' | 'server' | 'protocol' | 'syncError' | 'uploadError' | 'outages' | 'moves'
+  | 'connected'
+  | 'server'
+  | 'protocol'
+  | 'syncError'
+  | 'uploadError'
+  | 'staleSince'
+  | 'outages'
+  | 'moves'
 >;
 
 export async function statusOf(
@@ -100,6 +107,7 @@ export async function statusOf(
       ? {
           protocol: sync.protocol,
           syncError: sync.syncError,
+          staleSince: sync.staleSince === null ? null : new Date(sync.staleSince).toISOString(),
           uploadError: sync.uploadError && {
             ...sync.uploadError,
             at: new Date(sync.uploadError.at).toISOString(),
@@ -162,7 +170,12 @@ export async function startAgent(
     now,
     log,
     facts: () => facts,
-    heartbeatMs: (config.heartbeatSeconds ?? 25) * 1000,
+    ...(config.heartbeatSeconds !== undefined
+      ? { heartbeatMs: config.heartbeatSeconds * 1000 }
+      : {}),
+    ...(config.pongTimeoutSeconds !== undefined
+      ? { pongTimeoutMs: config.pongTimeoutSeconds * 1000 }
+      : {}),
     backoff: { baseMs: config.backoffBaseMs ?? 500, capMs: config.backoffCapMs ?? 30_000 },
     ...(config.probeMs !== undefined ? { probeMs: config.probeMs } : {}),
     ...(config.movedJitterMs !== undefined ? { movedJitterMs: config.movedJitterMs } : {}),

@@ -345,6 +345,11 @@ export const statusReportSchema = z.strictObject({
     .nullable()
     .optional(),
   /**
+   * The connection went silent (a ping left without any answer): when the server was last heard
+   * from. The agent dropped that connection and redials; null once a connection is in sync again.
+   */
+  staleSince: z.iso.datetime().nullable().optional(),
+  /**
    * The server did not store the last upload (its code and message): uploads back off until one
    * is acknowledged; `retryAt` is when the next may go, `attempts` the failures in a row.
    */

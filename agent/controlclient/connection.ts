@@ -5,9 +5,11 @@
  *   snapshot | delta → apply in one transaction → ack
  *   events (outbox batches, one in flight) → eventsAck → delete from the outbox
  *
- * Liveness: the server pings, and the agent pings too; any frame counts as a sign of life. A
- * connection silent for 3 × heartbeat is terminated and redialled. Where and when to redial (the
- * server list, backoff with full jitter, probes, a server's planned restart) is reconnect.ts.
+ * Liveness (liveness.ts): the server pings, and the agent pings too; any frame counts as a sign
+ * of life. A ping left without any answer for pongTimeoutMs makes the connection stale: it is
+ * terminated and redialled, and `status` says since when the server was silent. Where and when to
+ * redial (the server list, backoff with full jitter, probes, a server's planned restart) is
+ * reconnect.ts.
  *
  * Versions: the upgrade request says the sync protocol range this agent speaks (header
  * `idv-protocol` and query `?protocol=`, which survives proxies that drop the header); the
@@ -62,6 +64,7 @@ import {
   refusal,
   uploadRefusal,
 } from './reconnect.js';
+import { DEFAULT_PING_MS, DEFAULT_PONG_TIMEOUT_MS, Liveness } from './liveness.js';
 import { endpoint } from './register.js';
 import type { PolicyVerifier } from './signature.js';
 import { UploadRetry, type UploadError } from './upload.js';
@@ -77,7 +80,10 @@ export interface SyncOptions {
   log: Logger;
   facts?: () => DeviceFacts | undefined;
   backoff?: BackoffOptions;
+  /** The agent pings every heartbeatMs (liveness.ts). */
   heartbeatMs?: number;
+  /** A ping without any answer for this long makes the connection stale (ms). */
+  pongTimeoutMs?: number;
   /** How long new events wait to be batched before an upload (ms). */
   uploadDelayMs?: number;
   /** Mean interval of the /healthz probes while waiting to reconnect (ms; 0 = off). */
@@ -127,18 +133,21 @@ export class SyncClient {
   #sent = false;
   readonly #upload: UploadRetry;
   #retryTimer: NodeJS.Timeout | null = null;
-  #lastSeen = 0;
+  #liveness: Liveness | null = null;
+  /** The last sign of life of a connection found stale (epoch ms); cleared once in sync again. */
+  #staleSince: number | null = null;
   #lastTouch = 0;
   #uploadTimer: NodeJS.Timeout | null = null;
   readonly #uploadDelayMs: number;
-  #heartbeatTimer: NodeJS.Timeout | null = null;
   #chain: Promise<void> = Promise.resolve();
   #clockOffsetMs: number | null = null;
   readonly #heartbeatMs: number;
+  readonly #pongTimeoutMs: number;
   readonly #log: Logger;
 
   constructor(private readonly opts: SyncOptions) {
-    this.#heartbeatMs = opts.heartbeatMs ?? 25_000;
+    this.#heartbeatMs = opts.heartbeatMs ?? DEFAULT_PING_MS;
+    this.#pongTimeoutMs = opts.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS;
     this.#uploadDelayMs = opts.uploadDelayMs ?? 200;
     this.#range = opts.protocol ?? SYNC_PROTOCOL;
     this.#upload = new UploadRetry(opts.backoff ?? DEFAULT_BACKOFF, opts.now);
@@ -163,6 +172,13 @@ export class SyncClient {
   }
   get syncError(): SyncError | null {
     return this.#syncError;
+  }
+  /**
+   * When the server was last heard from, if the connection went silent (a ping without answer)
+   * and no connection reached sync since: the agent dropped it and redials.
+   */
+  get staleSince(): number | null {
+    return this.#staleSince;
   }
   /** Why the last upload failed and when the next goes, until an upload is acknowledged. */
   get uploadError(): UploadError | null {
@@ -287,14 +303,13 @@ export class SyncClient {
       ...(agent ? { agent } : {}),
     });
     this.#ws = ws;
-    this.#lastSeen = performance.now();
-    const alive = () => {
-      this.#lastSeen = performance.now();
-    };
+    const liveness = this.#livenessOf(ws);
+    const alive = () => liveness.alive();
     ws.on('open', () => {
-      alive();
       this.#phase = 'challenged';
-      this.#startHeartbeat(ws);
+      this.#liveness?.stop();
+      this.#liveness = liveness;
+      liveness.start();
     });
     ws.on('ping', alive);
     ws.on('pong', alive);
@@ -402,6 +417,7 @@ export class SyncClient {
           this.#phase = 'ready';
           this.#reconnect.synced();
           this.#syncError = null;
+          this.#staleSince = null;
           this.#moving = false;
           this.#lastTouch = performance.now();
           this.#log.info(
@@ -477,32 +493,31 @@ export class SyncClient {
     }
   }
 
-  #startHeartbeat(ws: WebSocket): void {
-    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
-    this.#heartbeatTimer = setInterval(() => {
-      if (ws !== this.#ws) return;
-      const silent = performance.now() - this.#lastSeen;
-      if (silent > 3 * this.#heartbeatMs) {
+  /** Pings on `ws`; a ping left without any answer makes the connection stale (liveness.ts). */
+  #livenessOf(ws: WebSocket): Liveness {
+    const liveness = new Liveness({
+      pingMs: this.#heartbeatMs,
+      pongTimeoutMs: this.#pongTimeoutMs,
+      ping: () => {
+        ws.ping();
+        // While connected the cache is current: persist that now and then, so that after a crash
+        // the offline age counts from the last moment we were known to be in sync.
+        if (this.#phase === 'ready' && performance.now() - this.#lastTouch > 60_000) {
+          this.#lastTouch = performance.now();
+          void this.opts.cache.touchSync(this.opts.now()).catch(() => undefined);
+        }
+      },
+      onStale: (silentMs) => {
+        if (ws !== this.#ws) return;
+        this.#staleSince = this.opts.now() - silentMs;
         this.#log.warn(
-          { silentMs: Math.round(silent) },
-          'server silent: connection is dead, reconnecting',
+          { silentMs: Math.round(silentMs), pongTimeoutMs: this.#pongTimeoutMs },
+          'server silent (no answer to a ping): connection is dead, reconnecting',
         );
         ws.terminate();
-        return;
-      }
-      try {
-        ws.ping();
-      } catch {
-        // closing already
-      }
-      // While connected the cache is current: persist that now and then, so that after a crash
-      // the offline age counts from the last moment we were known to be in sync.
-      if (this.#phase === 'ready' && performance.now() - this.#lastTouch > 60_000) {
-        this.#lastTouch = performance.now();
-        void this.opts.cache.touchSync(this.opts.now()).catch(() => undefined);
-      }
-    }, this.#heartbeatMs);
-    this.#heartbeatTimer.unref();
+      },
+    });
+    return liveness;
   }
 
   #uploadFailed(e: SyncError): void {
@@ -521,8 +536,8 @@ export class SyncClient {
     this.#phase = 'idle';
     this.#inFlight = false;
     this.#sent = false;
-    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
-    this.#heartbeatTimer = null;
+    this.#liveness?.stop();
+    this.#liveness = null;
     if (wasReady) {
       this.#chain = this.#chain
         .then(() => this.opts.cache.touchSync(this.opts.now()))

@@ -92,5 +92,5 @@ describe('an upload the server cannot store', () => {
     const ev = await idvctl(server, ['events', '--user', 'alice']);
     expect(JSON.stringify(ev.json)).toContain('"prompt"');
     expect((await agent.cli(['status'])).stdout).not.toMatch(/^upload:/m);
-  });
+  }, 120_000);
 });

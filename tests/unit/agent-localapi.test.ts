@@ -48,6 +48,7 @@ async function start(
           protocol: 2,
           syncError: null,
           uploadError: null,
+          staleSince: null,
           outages: 0,
           moves: 0,
         }),
