@@ -353,4 +353,28 @@ export const MIGRATIONS: readonly Migration[] = [
   // 11 (issue 15, helpdesk codes): the device's helpdesk secret, made at registration and sealed
   // under the master key (AAD `helpdesk:<device id>`); NULL for a device registered before.
   `ALTER TABLE devices ADD COLUMN helpdesk_sealed TEXT;`,
+  // 12 (issue 22): PostgreSQL's INTEGER is 32-bit. Entries 6-9 declared these columns INTEGER,
+  // so a ms timestamp in users.account_locked_at failed the whole upload and the account lock was
+  // never written; every integer column is BIGINT now, on databases made before this too.
+  // SQLite's INTEGER is 64-bit already: nothing to do there.
+  {
+    sqlite: '',
+    postgres: `
+  ALTER TABLE users
+    ALTER COLUMN last_step TYPE BIGINT,
+    ALTER COLUMN account_failures TYPE BIGINT,
+    ALTER COLUMN account_locked_at TYPE BIGINT;
+  ALTER TABLE events ALTER COLUMN account_counted TYPE BIGINT;
+  ALTER TABLE admins ALTER COLUMN failures TYPE BIGINT;
+  ALTER TABLE device_chains
+    ALTER COLUMN seq TYPE BIGINT,
+    ALTER COLUMN breaks TYPE BIGINT,
+    ALTER COLUMN last_break_seq TYPE BIGINT,
+    ALTER COLUMN last_break_expected TYPE BIGINT;
+  ALTER TABLE directory_users ALTER COLUMN suspended_by_sync TYPE BIGINT;
+  ALTER TABLE mail_queue ALTER COLUMN attempts TYPE BIGINT;
+  ALTER TABLE portal_limits ALTER COLUMN failures TYPE BIGINT;
+  ALTER TABLE portal_sessions ALTER COLUMN signed_in TYPE BIGINT;
+  `,
+  },
 ];

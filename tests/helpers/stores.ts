@@ -7,7 +7,8 @@
  *   });
  *
  * `fresh()` is an empty, migrated store (a new SQLite file / a new PostgreSQL database), closed
- * after the test. `replica()` is another store on the same database, as a second idv-server
+ * after the test. A suite of real servers runs on both the same way: `startServer({ database:
+ * await backend.database() })` (undefined: SQLite in the server's data dir; else a new database). `replica()` is another store on the same database, as a second idv-server
  * would open it (SQLite has one process per file: there it returns the same store).
  * Without PostgreSQL installed the postgres backend is skipped, with `skip` saying why; under
  * IDV_REQUIRE_E2E=1 that is a failure.
@@ -35,6 +36,8 @@ export interface Backend {
   /** Why this backend cannot run here (its suites skip), or null. */
   skip: string | null;
   fresh(options?: StoreOptions): Promise<FreshStore>;
+  /** startServer's `database`: undefined for SQLite (the data dir's own), a new empty database. */
+  database(): Promise<string | undefined>;
 }
 
 const open: SqlStore[] = [];
@@ -85,12 +88,14 @@ export async function storeBackends(): Promise<Backend[]> {
         dirs.push(dir);
         return freshAt({ sqlite: join(dir, 'idv.db') }, options);
       },
+      database: () => Promise.resolve(undefined),
     },
     {
       name: 'postgres',
       skip: pg ? null : (POSTGRES_MISSING ?? 'PostgreSQL did not start'),
       fresh: async (options = {}) =>
         freshAt({ postgres: await (pg as PgCluster).createDatabase() }, options),
+      database: () => (pg as PgCluster).createDatabase(),
     },
   ];
 }
