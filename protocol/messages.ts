@@ -388,6 +388,16 @@ export const statusReportSchema = z.strictObject({
       syncedAt: z.iso.datetime().nullable(),
     })
     .optional(),
+  /**
+   * The local socket right now, besides the connection asking: open connections (the agent
+   * answers "busy" past its cap) and, per user (case-folded), logins waiting at the code prompt.
+   */
+  localSocket: z
+    .strictObject({
+      connections: z.number().int().min(0),
+      prompts: z.record(z.string().max(256), z.number().int().min(1)),
+    })
+    .optional(),
 });
 export type StatusReport = z.infer<typeof statusReportSchema>;
 

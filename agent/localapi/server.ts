@@ -150,6 +150,11 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
   await prepareSocketPath(opts.socketPath);
 
   const sockets = new Set<net.Socket>();
+  /** The socket's load as `status` reports it (tests wait on it; an admin sees a flood). */
+  const localSocket = (asking: net.Socket) => ({
+    connections: [...sockets].filter((s) => s !== asking).length,
+    prompts: Object.fromEntries(openLogins),
+  });
   // Half-open: a client may send its requests and shut its side (`nc -U`, `printf | socat`); the
   // answers still go out, then the agent closes.
   const server = net.createServer({ allowHalfOpen: true }, (socket) => handleConnection(socket));
@@ -234,7 +239,7 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
         const reply = await dispatchLocal(session, req, opts.deps);
         if (closed) session.login = null;
         syncSlot();
-        send(reply);
+        send(reply.type === 'status' ? { ...reply, localSocket: localSocket(socket) } : reply);
       } catch (err) {
         session.login = null;
         syncSlot();

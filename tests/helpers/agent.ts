@@ -336,6 +336,27 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Waits until the agent's local socket holds exactly `connections` connections besides the one
+ * asking (status `localSocket`): clients a test closed are gone on the agent's side too, so the
+ * next connection is judged on the slots the test means, not on ones still being torn down.
+ */
+export async function waitForLocalSocket(
+  socket: string,
+  connections: number,
+  timeoutMs = 60_000,
+): Promise<{ connections: number; prompts: Record<string, number> }> {
+  return waitFor(
+    async () => {
+      const [r] = await askAgent(socket, [{ type: 'status', v: 1 }]);
+      const load = r?.localSocket as { connections: number; prompts: Record<string, number> };
+      return load?.connections === connections ? load : null;
+    },
+    `${connections} other connections on the agent's socket`,
+    timeoutMs,
+  );
+}
+
 /** `idv-agent status --json` of a test agent. */
 export async function agentStatus(agent: TestAgent): Promise<{
   connected: boolean;

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MESSAGES } from '../../agent/policy/messages.js';
-import { askAgent, begin, setPolicy } from '../helpers/agent.js';
+import { askAgent, begin, setPolicy, waitForLocalSocket } from '../helpers/agent.js';
 import { pamEnv, runHelper, startWorld, type World } from './helper-world.js';
 
 let world: World;
@@ -38,10 +38,14 @@ function openBegin(
 }
 
 describe('per-user socket slots', () => {
-  it('255 parallel begins of one user: at most 8 prompts, a clear refusal for the rest; another user logs in', async () => {
+  it('254 parallel begins of one user: at most 8 prompts, a clear refusal for the rest; another user logs in', async () => {
     const flooder = await world.enrolled('lg-flood');
     const other = await world.enrolled('lg-other');
-    const flood = Array.from({ length: 255 }, () => openBegin(world.agent.socket, flooder.name));
+    // The agent takes 256 connections at once: start from none but the check's own (the set-up's
+    // are closed on the agent's side too), so that the flood, the helper's login and that one
+    // connection, perhaps not yet torn down, fit in whatever the load.
+    await waitForLocalSocket(world.agent.socket, 0);
+    const flood = Array.from({ length: 254 }, () => openBegin(world.agent.socket, flooder.name));
     // The other user logs in through the real helper while the flood is in flight.
     const login = runHelper([...sock(), '--authtok'], pamEnv(other.name), other.code());
     const opened = await Promise.all(flood);
@@ -56,6 +60,12 @@ describe('per-user socket slots', () => {
       const r = await login;
       expect(r.stdout).not.toContain('unavailable');
       expect(r.code).toBe(0);
+      // The refused connections hold no prompt slot, only connections: close them and wait
+      // until the agent holds just the prompts, so the next begin meets the per-user limit and
+      // not the agent-wide one.
+      for (const o of opened) if (o.reply.type !== 'prompt') o.s.destroy();
+      const load = await waitForLocalSocket(world.agent.socket, prompts);
+      expect(load.prompts).toEqual({ 'lg-flood': prompts });
       // A name in another case is the same account: it gets no extra slots.
       const [folded] = await askAgent(world.agent.socket, [begin('LG-Flood')]);
       expect(folded).toEqual({ type: 'deny', message: MESSAGES.tooManyLogins });

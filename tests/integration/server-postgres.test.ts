@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PASSWORD_ROLE, POSTGRES_MISSING, startPostgres } from '../helpers/postgres.js';
+import { waitFor } from '../helpers/agent.js';
 import { idvctl, run, SERVER_BIN, startServer } from '../helpers/server.js';
 
 const cluster = POSTGRES_MISSING ? null : await startPostgres();
@@ -117,11 +118,15 @@ describe.skipIf(cluster === null)(
         await cluster!.start();
       }
       // Back by itself: no restart of idv-server.
-      let after = await idvctl(server, ['user', 'add', 'after']);
-      for (let i = 0; i < 20 && after.code !== 0; i++) {
-        await new Promise((r) => setTimeout(r, 250));
-        after = await idvctl(server, ['user', 'add', 'after']);
-      }
+      // Until the pool has a connection again, however long that takes under load.
+      const after = await waitFor(
+        async () => {
+          const r = await idvctl(server, ['user', 'add', 'after']);
+          return r.code === 0 ? r : null;
+        },
+        'idv-server to reach PostgreSQL again',
+        60_000,
+      );
       expect(after.code, after.stdout + after.stderr).toBe(0);
       const list = await idvctl(server, ['user', 'list']);
       const names = (list.json as { users: { name: string }[] }).users.map((u) => u.name).sort();

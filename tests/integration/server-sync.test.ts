@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE, type LoginEvent } from '../../protocol/messages.js';
 import { generateCode } from '../../protocol/totp.js';
 import { IDVCTL_BIN, idvctl, startServer, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/agent.js';
 import {
   FACTS,
   SimAgent,
@@ -148,12 +149,18 @@ describe('scoping and push', () => {
     expect(dev.revision).toBe(a.revision);
     // Offline, the stored record (written in batches) still says how far it synced.
     await a.close();
-    await new Promise((r) => setTimeout(r, 1500));
-    const stored = (await idvctl(server, ['device', 'show', a.identity.deviceId])).json as {
-      online: boolean;
-      revision: number;
-      lastSeenAt: string | null;
-    };
+    const stored = await waitFor(
+      async () => {
+        const shown = (await idvctl(server, ['device', 'show', a.identity.deviceId])).json as {
+          online: boolean;
+          revision: number;
+          lastSeenAt: string | null;
+        };
+        return shown.online ? null : shown;
+      },
+      'the server to see the device go offline',
+      60_000,
+    );
     expect(stored).toMatchObject({ online: false, revision: a.revision });
     expect(Date.parse(stored.lastSeenAt ?? '')).toBeGreaterThan(Date.now() - 60_000);
   });
@@ -375,17 +382,20 @@ describe('events', () => {
     try {
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      await new Promise((r) => setTimeout(r, 700));
+      // A first event, printed once the child follows (from the backlog or live, whichever its
+      // start under load makes it): the ones after it can only come live.
+      const first = event('fay', 'ok');
+      a.sendEvents([first]);
+      await waitFor(() => out.includes(first.id), 'the follower to print the first event', 60_000);
       const e = event('fay', 'locked');
       a.sendEvents([event('someone-else'), e]);
-      const deadline = Date.now() + 10_000;
-      while (!out.includes(e.id) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
+      await waitFor(() => out.includes(e.id), 'the live event', 60_000);
       const lines = out
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l) as { id: string; user: string; outcome: string });
       expect(lines).toEqual([
+        expect.objectContaining({ id: first.id, user: 'fay', outcome: 'ok' }),
         expect.objectContaining({ id: e.id, user: 'fay', outcome: 'locked' }),
       ]);
     } finally {

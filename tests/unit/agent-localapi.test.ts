@@ -22,7 +22,7 @@ import { CacheCipher } from '../../agent/store/crypto.js';
 import { LoginEngine } from '../../agent/policy/engine.js';
 import { listenLocal, type LocalApi } from '../../agent/localapi/server.js';
 import { statusOf } from '../../agent/daemon.js';
-import { askAgent, begin } from '../helpers/agent.js';
+import { askAgent, begin, waitForLocalSocket } from '../helpers/agent.js';
 import { randomBytes } from 'node:crypto';
 
 const log = pino({ level: 'silent' });
@@ -261,7 +261,8 @@ describe('local API socket', () => {
     third.s.destroy();
     // A login that ends frees its slot.
     held[0]!.s.destroy();
-    await new Promise((r) => setTimeout(r, 100));
+    const load = await waitForLocalSocket(socket, 1);
+    expect(load.prompts).toEqual({ alice: 1 });
     const again = await openLogin('alice');
     expect(again.reply).toMatchObject({ type: 'prompt' });
     again.s.destroy();
