@@ -205,7 +205,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<TestAgent> {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         reject(new Error(`idv-agent did not start in time:\n${sink.text}`));
-      }, 20_000);
+      }, 60_000);
       child.stdout?.on('data', (d: Buffer) => {
         out += d.toString();
         sink.text += d.toString();

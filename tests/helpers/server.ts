@@ -100,7 +100,7 @@ function launch(
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`idv-server did not start in time:\n${sink.text}`));
-    }, 20_000);
+    }, 60_000);
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
       sink.text += d.toString();

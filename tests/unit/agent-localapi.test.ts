@@ -33,7 +33,7 @@ let cache: Cache;
 let api: LocalApi;
 
 async function start(
-  idleMs = 300,
+  idleMs = 10_000,
   limits: { maxConnections?: number; maxLoginsPerUser?: number } = {},
 ): Promise<LocalApi> {
   const engine = new LoginEngine({ cache, now: Date.now, connected: () => true, log });
@@ -109,7 +109,7 @@ afterEach(async () => {
 /** Writes raw bytes, collects whatever comes back until the agent closes or `ms` pass. */
 function raw(
   data: string | Buffer,
-  ms = 1000,
+  ms = 30_000,
   untilLine = false,
 ): Promise<{ text: string; closedByAgent: boolean }> {
   return new Promise((resolve, reject) => {
@@ -194,7 +194,7 @@ describe('local API socket', () => {
       'prompt',
       'ok',
     ]);
-    const bad = await raw('{"type":\n');
+    const bad = await raw('{"type":\n', 30_000, true);
     expect(JSON.parse(bad.text.split('\n')[0]!)).toMatchObject({
       type: 'error',
       code: 'MALFORMED_JSON',
@@ -243,7 +243,7 @@ describe('local API socket', () => {
     await api.close();
     api = await start(5000, { maxConnections: 3 });
     const held = await Promise.all([1, 2, 3].map(() => openLogin('alice')));
-    const extra = await raw(`${JSON.stringify(begin('alice'))}\n`, 2000, true);
+    const extra = await raw(`${JSON.stringify(begin('alice'))}\n`, 30_000, true);
     expect(JSON.parse(extra.text.split('\n')[0]!)).toMatchObject({
       type: 'error',
       code: 'RATE_LIMITED',
@@ -270,7 +270,9 @@ describe('local API socket', () => {
   });
 
   it('drops a client that sends nothing, without blocking others', async () => {
-    const idle = raw('', 3000);
+    await api.close();
+    api = await start(300);
+    const idle = raw('', 60_000);
     expect((await askAgent(socket, [begin('alice')]))[0]).toMatchObject({ type: 'prompt' });
     const res = await idle;
     expect(res.closedByAgent).toBe(true);
@@ -299,7 +301,7 @@ describe('local API socket', () => {
         async (line) => {
           const clean = line.replace(/[\r\n]/g, ' ');
           if (clean.trim() === '') return;
-          const res = await raw(`${clean}\n`, 2000, true);
+          const res = await raw(`${clean}\n`, 30_000, true);
           const lines = res.text.split('\n').filter(Boolean);
           expect(lines).toHaveLength(1);
           expect(parseLocalReply(lines[0]!).ok).toBe(true);
