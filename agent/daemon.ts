@@ -16,7 +16,7 @@ import { SyncClient } from './controlclient/connection.js';
 import { checkTransport } from './controlclient/register.js';
 import { PolicyVerifier, signatureStatus } from './controlclient/signature.js';
 import { collectFacts } from './facts.js';
-import { listenLocal, type LocalApi } from './localapi/server.js';
+import { activatedSocket, listenLocal, type LocalApi } from './localapi/server.js';
 import { LoginEngine } from './policy/engine.js';
 import { Cache } from './store/cache.js';
 import { CacheCipher, loadOrCreateCacheKey } from './store/crypto.js';
@@ -195,7 +195,10 @@ export async function startAgent(
   const status = () => statusOf(cache, engine, config, sync, clock);
   let api: LocalApi;
   try {
-    api = await listenLocal({ socketPath: paths.socket, deps: { engine, status }, log });
+    const listenFd = activatedSocket();
+    if (listenFd !== null)
+      log.info({ socket: paths.socket }, 'local socket from systemd (socket activation)');
+    api = await listenLocal({ socketPath: paths.socket, deps: { engine, status }, log, listenFd });
   } catch (err) {
     await cache.close();
     throw err;

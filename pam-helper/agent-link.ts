@@ -49,6 +49,33 @@ export class AgentLink {
     });
   }
 
+  /**
+   * Connects, and while the agent is not there (no socket file: ENOENT; a socket nobody listens
+   * on: ECONNREFUSED — an agent restarting) tries again every 100 ms until `remaining()` reaches
+   * 0, calling `onWait` once at the first miss. Any other failure (EACCES above all) is final.
+   */
+  static async connectWaiting(
+    path: string,
+    remaining: () => number,
+    onWait: () => void,
+  ): Promise<AgentLink> {
+    let waited = false;
+    for (;;) {
+      try {
+        return await AgentLink.connect(path, Math.max(1, remaining()));
+      } catch (err) {
+        const absent =
+          err instanceof LinkError &&
+          err.reason === 'connect' &&
+          (err.message === 'ENOENT' || err.message === 'ECONNREFUSED');
+        if (!absent || remaining() <= 0) throw err;
+        if (!waited) onWait();
+        waited = true;
+        await new Promise((r) => setTimeout(r, Math.min(100, remaining())));
+      }
+    }
+  }
+
   /** Sends one request and waits at most timeoutMs for its reply. */
   async request(message: object, timeoutMs: number): Promise<HelperReply> {
     if (this.failure) throw this.failure;

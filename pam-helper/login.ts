@@ -7,7 +7,12 @@ import { ERRORS, isErrorCode } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { AgentLink, LinkError } from './agent-link.js';
 import { normalizeCode } from './code.js';
-import { REPLY_TIMEOUT_MS, type HelperOptions, type LoginEnv } from './options.js';
+import {
+  AGENT_START_WAIT_MS,
+  REPLY_TIMEOUT_MS,
+  type HelperOptions,
+  type LoginEnv,
+} from './options.js';
 import type { HelperReply } from './reply.js';
 import type { ReadOutcome } from './terminal.js';
 import { TEXT } from './text.js';
@@ -52,10 +57,15 @@ export async function runLogin(
 
   // Phase 1: the agent decides whether this login needs a code. Only here may fail-mode safe
   // apply: once the agent has asked for a code, a failure can no longer let the login through.
+  // An agent that is restarting (upgrade, crash, systemctl restart) is waited for, not refused:
+  // its socket may be missing or not yet listening, or (socket activation) the kernel holds the
+  // connection until the new agent accepts it, so the first answer may take longer than one reply.
+  const startBy = Math.min(deadline, deps.now() + AGENT_START_WAIT_MS);
+  const startLeft = (): number => Math.max(0, startBy - deps.now());
   let link: AgentLink | null = null;
   let first: HelperReply;
   try {
-    link = await AgentLink.connect(options.socket, wait());
+    link = await AgentLink.connectWaiting(options.socket, startLeft, () => deps.out(TEXT.waiting));
     const begin: Record<string, unknown> = {
       type: 'begin',
       v: PROTOCOL_VERSION,
@@ -64,7 +74,7 @@ export async function runLogin(
     };
     if (env.rhost !== undefined) begin.rhost = env.rhost;
     if (env.tty !== undefined) begin.tty = env.tty;
-    first = await link.request(begin, wait());
+    first = await link.request(begin, Math.max(wait(), startLeft()));
   } catch (err) {
     link?.close();
     if (!(err instanceof LinkError)) throw err;

@@ -10,6 +10,13 @@ export const DEFAULT_SOCKET = '/run/idv/agent.sock';
 export const DEFAULT_TIMEOUT_SECONDS = 60;
 /** Longest wait for any one reply of the agent (and for the connection). */
 export const REPLY_TIMEOUT_MS = 5000;
+/**
+ * How long a login waits for an agent that is not there yet (its socket missing or refusing: a
+ * restart, an upgrade, a crash that systemd restarts) and for its first answer, from the start of
+ * the login, within --timeout. An agent that stays away longer is unavailable (fail closed).
+ * pam-module/pam_idv.c has the same figure (AGENT_START_WAIT_MS).
+ */
+export const AGENT_START_WAIT_MS = 10_000;
 
 export const USAGE = `Usage: idv-pam-helper [--socket PATH] [--authtok] [--fail-mode secure|safe] [--timeout SECONDS]
 

@@ -7,6 +7,8 @@ export const TEXT = {
   prompt: 'Verification code (authenticator app): ',
   notACode: 'That is not a 6-digit code',
   unavailable: 'Verification service unavailable',
+  /** Shown once when the agent is not there yet (restarting) and the login waits for it. */
+  waiting: 'Waiting for the verification service...',
   noPermission: 'Verification service unavailable: this program may not ask it (permission denied)',
   failOpen: 'Verification service unavailable: login allowed without a code (fail-mode safe)',
   timedOut: 'Verification timed out',

@@ -68,6 +68,8 @@
 
 /* Longest wait for any one reply of the agent (pam-helper/options.ts REPLY_TIMEOUT_MS). */
 #define REPLY_TIMEOUT_MS 5000
+/* How long a login waits for an agent that is restarting (pam-helper/options.ts AGENT_START_WAIT_MS). */
+#define AGENT_START_WAIT_MS 10000
 #define PROTOCOL_VERSION 1
 /* pam-helper/code.ts MAX_INPUT: anything longer typed at the prompt is not a code. */
 #define MAX_INPUT 64
@@ -76,6 +78,7 @@
 #define TEXT_PROMPT "Verification code (authenticator app): "
 #define TEXT_NOT_A_CODE "That is not a 6-digit code"
 #define TEXT_UNAVAILABLE "Verification service unavailable"
+#define TEXT_WAITING "Waiting for the verification service..."
 #define TEXT_NO_PERMISSION \
 	"Verification service unavailable: this program may not ask it (permission denied)"
 #define TEXT_FAIL_OPEN \
@@ -100,6 +103,8 @@ struct login {
 	const char *service;
 	int fd;
 	long long deadline_ms;
+	/* Until then an agent that is not there yet (restarting) is waited for. */
+	long long start_by_ms;
 };
 
 enum link_result { LINK_OK, LINK_DOWN, LINK_DENIED, LINK_FAILED };
@@ -317,7 +322,7 @@ static int normalize_code(const char *in, char *out)
 /* ------------------------------------------------------------------------------------------ */
 /* The agent's socket */
 
-static enum link_result link_connect(struct login *l)
+static enum link_result link_connect_once(struct login *l, int *absent)
 {
 	struct sockaddr_un sa;
 	int fd, flags;
@@ -342,6 +347,8 @@ static enum link_result link_connect(struct login *l)
 	/* A socket that exists but refuses us is not an agent that is down (login.ts). */
 	if (errno == EACCES || errno == EPERM)
 		return LINK_DENIED;
+	/* No socket file, or nobody listening on it: an agent restarting (or down). */
+	*absent = errno == ENOENT || errno == ECONNREFUSED;
 	if (errno != EINPROGRESS && errno != EAGAIN && errno != EINTR)
 		return LINK_DOWN;
 	struct pollfd p = {.fd = fd, .events = POLLOUT};
@@ -352,6 +359,28 @@ static enum link_result link_connect(struct login *l)
 	if (err == EACCES || err == EPERM)
 		return LINK_DENIED;
 	return err == 0 ? LINK_OK : LINK_DOWN;
+}
+
+/*
+ * Connects; while the agent is not there (a restart, an upgrade, a crash systemd restarts) tries
+ * again every 100 ms until start_by_ms, saying once that the login waits (AgentLink.connectWaiting).
+ */
+static enum link_result link_connect(struct login *l)
+{
+	int told = 0;
+	for (;;) {
+		int absent = 0;
+		enum link_result rc = link_connect_once(l, &absent);
+		long long left = l->start_by_ms - now_ms();
+		if (rc != LINK_DOWN || !absent || left <= 0)
+			return rc;
+		close(l->fd);
+		l->fd = -1;
+		if (!told)
+			say(l, PAM_TEXT_INFO, TEXT_WAITING);
+		told = 1;
+		(void)poll(NULL, 0, left < 100 ? (int)left : 100);
+	}
 }
 
 static enum link_result link_send(struct login *l, const char *buf, size_t len)
@@ -387,7 +416,7 @@ static enum link_result link_send(struct login *l, const char *buf, size_t len)
  * allows, bytes after the newline, a close, a timeout or a reply that does not parse: failed.
  */
 static enum link_result link_request(struct login *l, const char *req, size_t req_len,
-				     struct idv_reply *reply)
+				     struct idv_reply *reply, long long wait_until_ms)
 {
 	char buf[IDV_MAX_REPLY_BYTES + 1];
 	size_t used = 0;
@@ -395,6 +424,8 @@ static enum link_result link_request(struct login *l, const char *req, size_t re
 	if (rc != LINK_OK)
 		return rc;
 	long long until = now_ms() + wait_ms(l);
+	if (wait_until_ms > until)
+		until = wait_until_ms;
 	for (;;) {
 		long long w = until - now_ms();
 		struct pollfd p = {.fd = l->fd, .events = POLLIN};
@@ -578,7 +609,7 @@ static int prompt_loop(struct login *l, const struct idv_reply *prompt)
 		}
 		int n = snprintf(req, sizeof req, "{\"type\":\"verify\",\"code\":\"%s\"}\n", code);
 		wipe(code, sizeof code);
-		enum link_result lr = link_request(l, req, (size_t)n, &reply);
+		enum link_result lr = link_request(l, req, (size_t)n, &reply, 0);
 		wipe(req, sizeof req);
 		if (lr != LINK_OK) {
 			say(l, PAM_ERROR_MSG, TEXT_UNAVAILABLE);
@@ -662,7 +693,9 @@ static int authenticate(struct login *l)
 	}
 	if (lr != LINK_OK)
 		return unavailable(l, "cannot connect");
-	if (link_request(l, req, n, &first) != LINK_OK)
+	/* With socket activation the kernel holds the connection while the agent restarts: the first
+	 * answer may take the whole start window. */
+	if (link_request(l, req, n, &first, l->start_by_ms) != LINK_OK)
 		return unavailable(l, "no valid answer");
 	if (l->opt->debug)
 		logmsg(l->pamh, LOG_DEBUG, "user %s service %s: begin answered type %d", name,
@@ -724,6 +757,9 @@ EXPORT PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int arg
 			return PAM_AUTH_ERR;
 		}
 		l.deadline_ms = now_ms() + (long long)opt.timeout_s * 1000;
+		l.start_by_ms = now_ms() + AGENT_START_WAIT_MS;
+		if (l.start_by_ms > l.deadline_ms)
+			l.start_by_ms = l.deadline_ms;
 		rc = authenticate(&l);
 	}
 	if (l.fd >= 0)

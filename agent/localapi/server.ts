@@ -49,6 +49,64 @@ export interface LocalApiOptions {
   maxLoginsPerUser?: number;
   /** Peer check for privileged routes; see the header for why the default is the file mode. */
   isPrivilegedPeer?: (socket: net.Socket) => boolean;
+  /**
+   * A listening socket systemd made for us (socket activation: `activatedSocket()`), used
+   * instead of creating `socketPath`; it outlives this process, so logins that arrive during a
+   * restart wait in its queue instead of finding no socket.
+   */
+  listenFd?: number | null;
+}
+
+/** The first file descriptor systemd passes (sd_listen_fds(3)). */
+const SD_LISTEN_FDS_START = 3;
+
+/**
+ * The listening socket passed by systemd socket activation (idv-agent.socket), or null. Only
+ * when LISTEN_PID names this process (the variables are meant for it, not inherited from a
+ * parent) and LISTEN_FDS is exactly 1; the variables are then removed so that no child sees them.
+ */
+export function activatedSocket(
+  env: NodeJS.ProcessEnv = process.env,
+  pid = process.pid,
+): number | null {
+  if (env.LISTEN_FDS === undefined) return null;
+  const mine = env.LISTEN_PID === String(pid);
+  const count = env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_FDNAMES;
+  if (!mine) return null;
+  if (count !== '1')
+    throw new IdvError(
+      'CONFIG_INVALID',
+      `socket activation passed ${count} sockets; idv-agent.socket must have exactly one ListenStream=`,
+    );
+  return SD_LISTEN_FDS_START;
+}
+
+/**
+ * A socket made by systemd must be what the agent would have made: a socket at the configured
+ * path, owned by this agent's user, reachable by nobody else (SocketMode=0600), in a folder that
+ * passes checkSocketDir. Anything else (a unit edited to 0666, another path) refuses to start.
+ */
+function checkActivatedPath(path: string): void {
+  checkSocketDir(dirname(path));
+  let st: Stats;
+  try {
+    st = lstatSync(path);
+  } catch {
+    throw new IdvError(
+      'CONFIG_INVALID',
+      `socket activation: ${path} does not exist; ListenStream= in idv-agent.socket must be the agent's --socket`,
+    );
+  }
+  const uid = process.geteuid?.() ?? 0;
+  if (!st.isSocket()) throw new IdvError('CONFIG_INVALID', `${path} exists and is not a socket`);
+  if (st.uid !== uid || (st.mode & 0o077) !== 0)
+    throw new IdvError(
+      'PERMISSION',
+      `socket activation: ${path} must be owned by uid ${uid} with mode 0600 (SocketMode=0600 in idv-agent.socket); it is uid ${st.uid}, mode ${(st.mode & 0o777).toString(8)}`,
+    );
 }
 
 export interface LocalApi {
@@ -147,7 +205,9 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
     if (n > 0) openLogins.set(user, n);
     else openLogins.delete(user);
   };
-  await prepareSocketPath(opts.socketPath);
+  const listenFd = opts.listenFd ?? null;
+  if (listenFd === null) await prepareSocketPath(opts.socketPath);
+  else checkActivatedPath(opts.socketPath);
 
   const sockets = new Set<net.Socket>();
   /** The socket's load as `status` reports it (tests wait on it; an admin sees a flood). */
@@ -285,15 +345,17 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(opts.socketPath, () => {
+      const listening = () => {
         server.off('error', reject);
         resolve();
-      });
+      };
+      if (listenFd === null) server.listen(opts.socketPath, listening);
+      else server.listen({ fd: listenFd }, listening);
     });
   } finally {
     process.umask(previous);
   }
-  chmodSync(opts.socketPath, 0o600);
+  if (listenFd === null) chmodSync(opts.socketPath, 0o600);
   server.on('error', (err) => opts.log.error({ err: err.message }, 'local socket error'));
 
   return {

@@ -53,7 +53,7 @@ const PACKAGES = [
     links: ['idv-agent', 'idv-pam-helper'],
     man: ['idv-agent.8', 'idv-pam-helper.8', 'pam_idv.8'],
     completions: [],
-    unit: 'idv-agent.service',
+    units: ['idv-agent.service', 'idv-agent.socket'],
     conffiles: { '/etc/idv/agent.env': 'agent.env' },
     description:
       'idv device agent and PAM helper (TOTP second factor for logins)\n' +
@@ -69,7 +69,7 @@ const PACKAGES = [
     links: ['idv-server', 'idvctl'],
     man: ['idv-server.8', 'idvctl.1'],
     completions: ['idvctl'],
-    unit: 'idv-server.service',
+    units: ['idv-server.service'],
     conffiles: { '/etc/idv-server/server.env': 'server.env' },
     description:
       'idv server and admin CLI (TOTP second factor for logins)\n' +
@@ -109,11 +109,10 @@ export function buildDebs({ root, out }) {
     }
 
     mkdir(join(stage, 'lib/systemd/system'));
-    copyFileSync(
-      join(root, 'packaging/systemd', p.unit),
-      join(stage, 'lib/systemd/system', p.unit),
-    );
-    chmodSync(join(stage, 'lib/systemd/system', p.unit), 0o644);
+    for (const unit of p.units) {
+      copyFileSync(join(root, 'packaging/systemd', unit), join(stage, 'lib/systemd/system', unit));
+      chmodSync(join(stage, 'lib/systemd/system', unit), 0o644);
+    }
 
     for (const [target, source] of Object.entries(p.conffiles)) {
       mkdir(dirname(join(stage, target)));

@@ -42,6 +42,7 @@ const PROGRAM_FILES = [
   '/usr/bin/idv-server',
   '/usr/bin/idvctl',
   '/lib/systemd/system/idv-agent.service',
+  '/lib/systemd/system/idv-agent.socket',
   '/lib/systemd/system/idv-server.service',
   '/usr/share/idv/pam',
   '/usr/share/doc/idv-agent',
@@ -203,6 +204,7 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
     const r = sh('systemd-analyze', [
       'verify',
       '/lib/systemd/system/idv-agent.service',
+      '/lib/systemd/system/idv-agent.socket',
       '/lib/systemd/system/idv-server.service',
     ]);
     expect(r.out).toBe('');
@@ -215,6 +217,14 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
       'Restart=on-failure',
     ])
       expect(unit).toContain(line);
+    // Logins wait in systemd's socket while the agent restarts; a restart must not delete it.
+    expect(unit).toMatch(/^RuntimeDirectoryPreserve=yes$/m);
+    const socket = readFileSync('/lib/systemd/system/idv-agent.socket', 'utf8');
+    expect(socket).toMatch(/^ListenStream=\/run\/idv\/agent\.sock$/m);
+    expect(socket).toMatch(/^SocketMode=0600$/m);
+    expect(unit).toContain(
+      'ExecStart=/usr/bin/idv-agent run --data-dir /var/lib/idv --socket /run/idv/agent.sock',
+    );
     // Descriptors for the connections each program holds (verify above parses the values).
     expect(unit).toMatch(/^LimitNOFILE=4096$/m);
     expect(readFileSync('/lib/systemd/system/idv-server.service', 'utf8')).toMatch(
@@ -298,7 +308,7 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
     // account the server does not manage is let through (unknownUsers: skip); with no agent on
     // the socket named, the module refuses (fail closed).
     const stack = (socket: string): string =>
-      `auth requisite pam_idv.so socket=${socket}\naccount required pam_permit.so\n`;
+      `auth requisite pam_idv.so socket=${socket} timeout=5\naccount required pam_permit.so\n`;
     const live = installService('deb', stack('/run/idv/agent.sock'));
     const dead = installService('deb', stack('/run/idv/nothing-here.sock'));
     try {

@@ -95,10 +95,14 @@ describe.skipIf(skip)(`pam_idv.so under OpenPAM${skip ? ` (skipped: ${skip})` : 
 
   it('agent down: refused; fail_mode=safe: allowed without a prompt', async () => {
     const socket = path.join(work, 'no-agent.sock');
-    const down = await login(policy(`socket=${socket}`), 'someone', ['123456']);
+    // It waits for an agent that may be restarting (at most timeout=, here 2 s), then refuses.
+    const down = await login(policy(`socket=${socket} timeout=2`), 'someone', ['123456']);
+    expect(down.stdout).toContain('info: Waiting for the verification service...');
     expect(down.stdout).toContain('error: Verification service unavailable');
     expect(down.stdout).toMatch(/result 0 \d+ PAM_AUTH_ERR/);
-    const safe = await login(policy(`socket=${socket} fail_mode=safe`), 'someone', ['123456']);
+    const safe = await login(policy(`socket=${socket} fail_mode=safe timeout=2`), 'someone', [
+      '123456',
+    ]);
     expect(safe.stdout).toContain('fail-mode safe');
     expect(safe.stdout).not.toContain('prompt:');
     expect(safe.stdout).toMatch(/result 0 0 PAM_SUCCESS/);

@@ -160,11 +160,14 @@ describe.skipIf(skip)(`pam_idv.so with pamtester${skip ? ` (skipped: ${skip})` :
     const dir = mkdtempSync(path.join(tmpdir(), 'idv-no-agent-'));
     cleanup.add(() => rmSync(dir, { recursive: true, force: true }));
     const socket = path.join(dir, 'agent.sock');
-    const secure = pamtester(service(`socket=${socket}`), os.name);
+    // It waits for an agent that may be restarting (at most timeout=, here 2 s), then refuses.
+    const secure = pamtester(service(`socket=${socket} timeout=2`), os.name);
     await secure.answer(/Password: $/, `${os.password}\r`);
     await secure.expect(/exit=1/);
-    expect(secure.output()).toContain('Verification service unavailable');
-    const safe = pamtester(service(`socket=${socket} fail_mode=safe`), os.name);
+    expect(secure.output()).toMatch(
+      /Waiting for the verification service\.\.\.[\s\S]*Verification service unavailable/,
+    );
+    const safe = pamtester(service(`socket=${socket} fail_mode=safe timeout=2`), os.name);
     await safe.answer(/Password: $/, `${os.password}\r`);
     await safe.expect(/exit=0/);
     expect(safe.output()).toContain('login allowed without a code (fail-mode safe)');

@@ -104,10 +104,14 @@ describe('npm run package', () => {
   });
 
   it('has a helper that refuses the login when no agent answers', async () => {
-    const r = await run('idv-pam-helper', ['--authtok', '--socket', join(tmp, 'none.sock')], {
-      env: { PAM_USER: 'alice', PAM_SERVICE: 'sudo', PAM_TYPE: 'auth' },
-      input: '123456',
-    });
+    const r = await run(
+      'idv-pam-helper',
+      ['--authtok', '--timeout', '2', '--socket', join(tmp, 'none.sock')],
+      {
+        env: { PAM_USER: 'alice', PAM_SERVICE: 'sudo', PAM_TYPE: 'auth' },
+        input: '123456',
+      },
+    );
     expect(r.code).not.toBe(0);
     expect(r.stdout).toContain('Verification service unavailable');
   });

@@ -11,7 +11,7 @@ import { LIMITS } from '../../protocol/messages.js';
 import { NAME_RE } from '../../protocol/policy.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import { MAX_INPUT } from '../../pam-helper/code.js';
-import { REPLY_TIMEOUT_MS, SERVICE_RE } from '../../pam-helper/options.js';
+import { AGENT_START_WAIT_MS, REPLY_TIMEOUT_MS, SERVICE_RE } from '../../pam-helper/options.js';
 import { TEXT } from '../../pam-helper/text.js';
 
 const DIR = path.resolve(import.meta.dirname, '../../pam-module');
@@ -37,6 +37,7 @@ describe('pam_idv.so copies of protocol facts', () => {
     expect(Number(define(header, 'IDV_MAX_REPLY_BYTES'))).toBe(LIMITS.localReply);
     expect(Number(define(module, 'PROTOCOL_VERSION'))).toBe(PROTOCOL_VERSION);
     expect(Number(define(module, 'REPLY_TIMEOUT_MS'))).toBe(REPLY_TIMEOUT_MS);
+    expect(Number(define(module, 'AGENT_START_WAIT_MS'))).toBe(AGENT_START_WAIT_MS);
     expect(Number(define(module, 'MAX_INPUT'))).toBe(MAX_INPUT);
     // The name rules are written out as character sets in C; the regexes they follow:
     expect(NAME_RE.source).toBe('^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$');
@@ -47,6 +48,7 @@ describe('pam_idv.so copies of protocol facts', () => {
     const c = (name: string): string => JSON.parse(define(module, name)) as string;
     expect(c('TEXT_NOT_A_CODE')).toBe(TEXT.notACode);
     expect(c('TEXT_UNAVAILABLE')).toBe(TEXT.unavailable);
+    expect(c('TEXT_WAITING')).toBe(TEXT.waiting);
     expect(c('TEXT_NO_PERMISSION')).toBe(TEXT.noPermission);
     expect(c('TEXT_FAIL_OPEN')).toBe(TEXT.failOpen);
     expect(c('TEXT_TIMED_OUT')).toBe(TEXT.timedOut);
