@@ -103,6 +103,10 @@ describe.skipIf(skip)(`sshd with pam_idv.so${skip ? ` (skipped: ${skip})` : ''}`
 
     it('the agent stopped: the right password is not enough (fail closed)', async () => {
       await pam.world.agent.kill('SIGTERM');
+      // timeout=3: the module waits for an agent that may be restarting, at most that long.
+      server.setPam(
+        moduleSnippet('debian/sshd-password-code-module', pam.world.agent.socket, 'timeout=3'),
+      );
       try {
         const s = sshClient(server, os.name, COMMAND);
         cleanup.add(() => s.kill());
@@ -111,6 +115,7 @@ describe.skipIf(skip)(`sshd with pam_idv.so${skip ? ` (skipped: ${skip})` : ''}`
         expect(s.output()).toContain('Verification service unavailable');
         expect(s.output()).not.toContain('logged-in-as');
       } finally {
+        server.setPam(moduleSnippet('debian/sshd-password-code-module', pam.world.agent.socket));
         await pam.world.agent.restart();
       }
     });

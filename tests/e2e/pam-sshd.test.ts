@@ -68,12 +68,18 @@ describe.skipIf(skip)(`sshd with idv${skip ? ` (skipped: ${skip})` : ''}`, () =>
     it('with the agent stopped: refused (secure), allowed (safe)', async () => {
       await pam.world.agent.kill('SIGTERM');
       try {
+        // --timeout 3: the helper waits for an agent that may be restarting, at most that long.
+        server.setPam(snippet('debian/sshd-publickey-code', pam.world.agent.socket, '--timeout 3'));
         const secure = await login(server, os.name, idv.code());
         expect(secure.code).not.toBe(0);
         expect(secure.out).toContain(TEXT.unavailable);
         expect(secure.out).not.toContain('logged-in-as');
         server.setPam(
-          snippet('debian/sshd-publickey-code', pam.world.agent.socket, '--fail-mode safe'),
+          snippet(
+            'debian/sshd-publickey-code',
+            pam.world.agent.socket,
+            '--fail-mode safe --timeout 3',
+          ),
         );
         const safe = await login(server, os.name, idv.wrong());
         expect(safe.out).toContain(TEXT.failOpen);
