@@ -20,6 +20,7 @@ import { loadCa, loadDeviceKey, openCache, openClock } from './daemon.js';
 import { askSocket } from './localapi/client.js';
 import { clockLine, pathsOf } from './commands.js';
 import { accountChecks } from './pamconfig/accounts.js';
+import { gaps } from './pamconfig/companions.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 export interface Check {
@@ -303,6 +304,8 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
       ? `${services.join(', ')} call idv-pam-helper or pam_idv.so (${pamDir})`
       : `no service in ${pamDir} calls idv-pam-helper or pam_idv.so: logins are not protected (see "idv-agent pam enable")`,
   });
+  for (const g of gaps(pamDir))
+    checks.push({ name: `PAM gap ${g.service}`, status: g.severity, detail: g.message });
   checks.push(...(await accountChecks(paths, pamDir)));
   return checks;
 }

@@ -20,6 +20,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { ensurePrivateDir, writePrivateFile } from '../../protocol/io/files.js';
 import { IdvError } from '../../protocol/errors.js';
 import { parseStack } from './stack.js';
+import { authVia } from './companions.js';
 import {
   factsOf,
   findBlock,
@@ -281,7 +282,22 @@ export function tidyGate(o: Pick<PamDirOptions, 'pamDir'>): void {
   rmSync(path, { force: true });
 }
 
+/** A file that runs another service's auth lines (su-l: `auth include su`) asks what that one asks. */
+function coveredThrough(text: string, o: PamDirOptions): { service: string; line: string } | null {
+  if (findBlock(parseStack(text)).state !== 'absent') return null;
+  return authVia(text, (name) => readOrNull(join(o.pamDir, name)));
+}
+
 export function enableService(service: string, o: PamDirOptions): ServiceResult {
+  const path = join(o.pamDir, service);
+  const before = readOrNull(path);
+  const via = before === null ? null : coveredThrough(before, o);
+  if (via)
+    return {
+      service,
+      outcome: 'unchanged',
+      message: `runs the auth lines of ${via.service} ("${via.line}"): it asks for the code whenever ${via.service} does`,
+    };
   const mode = modeFor(service);
   if (mode === null)
     return {
@@ -290,8 +306,6 @@ export function enableService(service: string, o: PamDirOptions): ServiceResult 
       message: `idv knows where its line goes only for sudo, sudo-i, su, su-l, login and sshd; add it to ${service} by hand`,
       byHand: managedBlock('terminal', o),
     };
-  const path = join(o.pamDir, service);
-  const before = readOrNull(path);
   if (before === null) return { service, outcome: 'missing', message: `no ${path}` };
   const readIncluded = (name: string): string | null => readOrNull(join(o.pamDir, name));
   const plan = planEnable(before, mode, o, readIncluded);
@@ -340,10 +354,19 @@ export interface ServiceStatus {
   note: string;
 }
 
-export function serviceStatus(service: string, o: PamDirOptions): ServiceStatus {
+export function serviceStatus(service: string, o: PamDirOptions, depth = 0): ServiceStatus {
   const path = join(o.pamDir, service);
   const text = readOrNull(path);
   if (text === null) return { service, state: 'missing', note: `no ${path}` };
+  const via = depth < 4 ? coveredThrough(text, o) : null;
+  if (via) {
+    const parent = serviceStatus(via.service, o, depth + 1);
+    return {
+      ...parent,
+      service,
+      note: `through ${via.service} ("${via.line}"): ${parent.note}`,
+    };
+  }
   const found = inspect(text, modeFor(service), o, (n) => readOrNull(join(o.pamDir, n)));
   const gate = readOrNull(join(o.pamDir, GATE_SERVICE));
   if (usesGate(text) && (gate === null || !isGateFile(gate)))

@@ -23,6 +23,7 @@ import {
   type ServiceResult,
 } from './apply.js';
 import { DEFAULT_SERVICES, HOOKS, SSH_FIRST, type Hook, type SshFirst } from './plan.js';
+import { companionOf, gaps, withCompanions, type Gap } from './companions.js';
 import { checkSshd, readSshdConfig, sshdEffective, type SshdSetting } from './sshd.js';
 
 const OPTIONS = {
@@ -50,6 +51,8 @@ const DEFAULTS = {
 
 interface Request {
   services: string[];
+  /** The services as named (or the defaults), before their companions were added. */
+  named: string[];
   /** True when --service named them: a missing file is then an error, not a skip. */
   explicit: boolean;
   options: PamDirOptions;
@@ -113,15 +116,18 @@ function request(values: Parsed['values']): Request {
   if (ssh !== undefined && !(SSH_FIRST as readonly string[]).includes(ssh))
     throw new IdvError('USAGE', `--ssh must be publickey or password, not ${JSON.stringify(ssh)}`);
   const hook = chooseHook(values);
+  const pamDir = stringFlag(values, 'pam-dir') ?? DEFAULTS.pamDir;
   return {
-    services: [...new Set(services)],
+    // sudo brings sudo-i along, su brings su-l: one way in must not skip what the other asks.
+    services: withCompanions(services, (s) => existsSync(join(pamDir, s))),
+    named: services,
     explicit: list !== undefined,
     sshdConfig: sshdConfig ?? null,
     hookReason: hook.reason,
     options: {
       hook: hook.hook,
       module: hook.module,
-      pamDir: stringFlag(values, 'pam-dir') ?? DEFAULTS.pamDir,
+      pamDir,
       helper: stringFlag(values, 'helper') ?? DEFAULTS.helper,
       socket: stringFlag(values, 'socket') ?? process.env.IDV_SOCKET ?? DEFAULTS.socket,
       backupDir: stringFlag(values, 'backup-dir') ?? DEFAULTS.backupDir,
@@ -212,6 +218,18 @@ function hookLine(r: Request): string {
     : `hook: exec, pam_exec + ${o.helper} (${r.hookReason})`;
 }
 
+/** For a companion the administrator did not name: which command runs that file. */
+function uses(r: Request, service: string): string {
+  const c = companionOf(service);
+  return c && r.named.includes(c.parent) && !r.named.includes(service)
+    ? ` (\`${c.how}\` runs this file)`
+    : '';
+}
+
+function printGaps(io: Io, holes: Gap[]): void {
+  for (const g of holes) io.out(`WARNING: ${g.service}: ${g.message}`);
+}
+
 async function report(
   io: Io,
   values: Parsed['values'],
@@ -230,6 +248,7 @@ async function report(
         )
       : null;
   const good = results.every((res) => ok(r, res));
+  const holes = verb === 'enable' ? gaps(r.options.pamDir) : [];
   if (json) {
     io.out(
       JSON.stringify({
@@ -243,6 +262,7 @@ async function report(
             }
           : {}),
         services: results,
+        ...(verb === 'enable' ? { gaps: holes } : {}),
         ...(sshd ? { sshdConfig: { source: sshd.source, settings: sshd.settings } } : {}),
         ...(verb === 'enable'
           ? {
@@ -265,7 +285,7 @@ async function report(
       verb === 'disable' && (res.outcome === 'removed' || res.outcome === 'unchanged')
         ? ''
         : `${res.outcome}: `;
-    io.out(`${res.service}: ${word}${res.message}${backup}`);
+    io.out(`${res.service}: ${word}${res.message}${backup}${uses(r, res.service)}`);
     if (res.byHand) {
       io.out(
         `  Add these lines to ${join(r.options.pamDir, res.service)} by hand, in the auth section`,
@@ -277,6 +297,7 @@ async function report(
     }
   }
   if (sshd) printSshd(io, sshd.source, sshd.settings);
+  printGaps(io, holes);
   if (verb === 'enable') for (const l of describeCoverage(accounts).lines) io.out(l);
   if (verb === 'enable' && changed)
     io.out('Keep this root shell open and try a login in another terminal before you close it.');
@@ -326,8 +347,15 @@ export const pamCommands: Record<string, Command> = {
       const r = request(values);
       const statuses = r.services.map((s) => serviceStatus(s, r.options));
       const sshd = r.services.includes('sshd') && sshdInstalled(r) ? sshdSettings(r) : null;
+      const holes = gaps(r.options.pamDir);
       if (values.json === true) {
-        io.out(JSON.stringify({ services: statuses, ...(sshd ? { sshdConfig: sshd } : {}) }));
+        io.out(
+          JSON.stringify({
+            services: statuses,
+            gaps: holes,
+            ...(sshd ? { sshdConfig: sshd } : {}),
+          }),
+        );
         return EXIT.OK;
       }
       for (const s of statuses)
@@ -335,6 +363,7 @@ export const pamCommands: Record<string, Command> = {
           `${s.service}: ${s.state}${s.hook ? ` (${s.hook === 'module' ? 'pam_idv.so' : 'pam_exec + idv-pam-helper'})` : ''}: ${s.note}`,
         );
       if (sshd) printSshd(io, sshd.source, sshd.settings);
+      printGaps(io, holes);
       return EXIT.OK;
     },
   },

@@ -192,7 +192,7 @@ export function factsOf(block: Block): BlockFacts | null {
   };
 }
 
-const PASSWORD_FILES = ['common-auth', 'system-auth', 'password-auth'];
+export const PASSWORD_FILES = ['common-auth', 'system-auth', 'password-auth'];
 
 interface Anchor {
   index: number;
@@ -216,6 +216,11 @@ function findAnchor(lines: PamLine[]): Anchor | null {
       return { index, line, file: null, substack: false };
   }
   return null;
+}
+
+/** True when the file runs a password step of its own (where the code's line would go). */
+export function hasPasswordStep(text: string): boolean {
+  return findAnchor(parseStack(text)) !== null;
 }
 
 export type Block =

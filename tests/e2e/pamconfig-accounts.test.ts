@@ -120,7 +120,7 @@ describe.skipIf(skip)(
         ).checks.find((c) => c.name === 'break-glass account');
       expect(await check()).toMatchObject({
         status: 'pass',
-        detail: `${shell.name} exists (skips the code at sudo)`,
+        detail: `${shell.name} exists (skips the code at sudo, sudo-i)`,
       });
       // The account goes away later (the file still names it): doctor says so and how to fix it.
       const gone = `idvtg${suffix()}`;

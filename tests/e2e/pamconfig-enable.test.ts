@@ -103,7 +103,9 @@ describe('idv-agent pam on Debian 12 files', () => {
     setup('debian');
     // A drop-in that allows keyboard-interactive but does not require a key first.
     writeFileSync(join(tmp, 'sshd_config.d', '50-idv.conf'), 'KbdInteractiveAuthentication yes\n');
-    const originals = Object.fromEntries(['sudo', 'su', 'login', 'sshd'].map((s) => [s, read(s)]));
+    const originals = Object.fromEntries(
+      ['sudo', 'sudo-i', 'su', 'login', 'sshd'].map((s) => [s, read(s)]),
+    );
     const r = await agent(['pam', 'enable']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(1);
@@ -120,9 +122,17 @@ describe('idv-agent pam on Debian 12 files', () => {
     expect(r.stdout).toMatch(/ok +UsePAM yes/);
     expect(r.stdout).toMatch(/ok +KbdInteractiveAuthentication yes/);
     expect(r.stdout).toMatch(/MISSING AuthenticationMethods publickey,keyboard-interactive/);
+    // sudo brings sudo-i along (`sudo -i` runs it, with its own password step); su-l runs su's
+    // auth lines, so su covers it.
+    expect(r.stdout).toContain('sudo-i: added: after "@include common-auth"');
+    expect(around('sudo-i').before).toBe('@include common-auth');
+    expect(r.stdout).toContain(
+      'su-l: unchanged: runs the auth lines of su ("auth include su"): it asks for the code whenever su does',
+    );
+    expect(read('su-l')).not.toContain('idv');
     // One backup per changed file, private, equal to the original.
     const backups = readdirSync(backupDir);
-    expect(backups).toHaveLength(3);
+    expect(backups).toHaveLength(4);
     for (const b of backups) {
       const service = b.split('.')[0] as string;
       expect(readFileSync(join(backupDir, b), 'utf8')).toBe(originals[service]);
@@ -149,26 +159,29 @@ describe('idv-agent pam on Debian 12 files', () => {
 
   it('is idempotent, reports status, and disable gives back the original files', async () => {
     setup('debian');
-    const originals = Object.fromEntries(['sudo', 'sshd'].map((s) => [s, read(s)]));
+    const originals = Object.fromEntries(['sudo', 'sudo-i', 'sshd'].map((s) => [s, read(s)]));
     expect((await agent(['pam', 'enable', '--service', 'sudo,sshd'])).code).toBe(0);
     const enabled = read('sudo');
     const again = await agent(['pam', 'enable', '--service', 'sudo,sshd']);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('sudo: unchanged: already enabled');
     expect(read('sudo')).toBe(enabled);
-    expect(readdirSync(backupDir)).toHaveLength(2); // no backup when nothing changes
+    expect(readdirSync(backupDir)).toHaveLength(3); // no backup when nothing changes
 
     const status = await agent(['pam', 'status', '--json', '--service', 'sudo,sshd,su']);
     const parsed = JSON.parse(status.stdout) as { services: { service: string; state: string }[] };
     expect(parsed.services.map((s) => [s.service, s.state])).toEqual([
       ['sudo', 'enabled'],
+      ['sudo-i', 'enabled'],
       ['sshd', 'enabled'],
       ['su', 'disabled'],
+      ['su-l', 'disabled'],
     ]);
 
     const off = await agent(['pam', 'disable', '--service', 'sudo,sshd']);
     expect(off.code).toBe(0);
     expect(read('sudo')).toBe(originals.sudo);
+    expect(read('sudo-i')).toBe(originals['sudo-i']);
     expect(read('sshd')).toBe(originals.sshd);
     expect(off.stdout).toContain(
       'sudo: idv lines removed; the file is as it was before `pam enable` (backup: ',
@@ -469,7 +482,14 @@ describe.skipIf(!isRoot)(
       const json = JSON.parse((await withModule(['pam', 'status', '--json'])).stdout) as {
         services: { service: string; hook: string }[];
       };
-      expect(json.services.map((s) => s.hook)).toEqual(['module', 'module', 'module', 'module']);
+      expect(json.services.map((s) => [s.service, s.hook])).toEqual([
+        ['sshd', 'module'],
+        ['sudo', 'module'],
+        ['sudo-i', 'module'],
+        ['su', 'module'],
+        ['su-l', 'module'], // through su
+        ['login', 'module'],
+      ]);
 
       const off = await withModule(['pam', 'disable']);
       expect(off.code).toBe(0);
