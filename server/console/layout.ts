@@ -76,6 +76,7 @@ ${o.body.html}
 `;
 }
 
+/** A time as the whole console shows it: UTC, to the second (`2026-12-07 22:29:05 UTC`). */
 export function when(ms: number | string | null | undefined): string {
   if (ms === null || ms === undefined) return '—';
   const d = new Date(ms);
@@ -83,7 +84,7 @@ export function when(ms: number | string | null | undefined): string {
   return d
     .toISOString()
     .replace('T', ' ')
-    .replace(/:\d\d\.\d{3}Z$/, ' UTC');
+    .replace(/\.\d{3}Z$/, ' UTC');
 }
 
 /** "3 min ago", "2 h ago", "5 d ago" (the exact time is in the title). */

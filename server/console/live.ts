@@ -1,7 +1,7 @@
 /**
  * The console's only script, served as a file (/admin/static/console.js; CSP script-src 'self'):
- * a policy push's acked/total progress, and new events at the top of the Events table. It
- * writes text only (textContent), never HTML. Without it the pages still work (reload).
+ * a policy push's acked/total progress, and new events at the top of the Events table (their
+ * time and badge as the server formats them: one home, one time zone). It writes text only (textContent), never HTML. Without it the pages still work (reload).
  */
 export const LIVE_JS = `'use strict';
 (function () {
@@ -47,10 +47,10 @@ export const LIVE_JS = `'use strict';
             td.setAttribute('data-label', labels[cols.indexOf(k)] || '');
             var v = k === 'deviceName' ? (e.deviceName || e.device) : e[k];
             if (k === 'at') td.className = 'when';
-            if (k === 'at') v = String(v).replace('T', ' ').replace(/:\\d\\d\\.\\d{3}Z$/, ' UTC');
+            if (k === 'at') v = e.atText;
             if (k === 'outcome') {
               var b = document.createElement('span');
-              b.className = 'badge ' + (e.outcome === 'ok' || e.outcome === 'skip' || e.outcome === 'unlock' ? 'ok' : e.outcome === 'invalid' || e.outcome === 'locked' || e.outcome === 'deny' ? 'bad' : '');
+              b.className = 'badge ' + e.badge;
               b.textContent = v;
               td.appendChild(b);
             } else td.textContent = v === undefined || v === null || v === '' ? '—' : String(v);
@@ -58,7 +58,7 @@ export const LIVE_JS = `'use strict';
           });
           body.insertBefore(tr, body.firstChild);
         });
-        if (status) status.textContent = r.events.length + (r.events.length === 1 ? ' new event' : ' new events') + ' at ' + new Date().toLocaleTimeString();
+        if (status) status.textContent = r.events.length + (r.events.length === 1 ? ' new event' : ' new events') + ', the latest at ' + r.events[r.events.length - 1].atText + '.';
       });
     });
   }

@@ -1,7 +1,8 @@
 /**
  * The audit hook: every change made through the admin API (idvctl, scripts, the console) is
  * written to the audit log before its answer leaves, refused ones too, with who, when, from
- * where and what (the request's fields, secrets left out). `GET /v1/audit` reads it.
+ * where and what (the request's fields, secrets left out, and under `was` the values a change
+ * replaced, where its route records them). `GET /v1/audit` reads it.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -15,6 +16,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** What a change made, when its path and body do not name it (a new token's id). */
     auditTarget: string;
+    /** The values a change replaced, field by field (`detail.was` in the audit log). */
+    auditWas: Record<string, unknown> | null;
   }
 }
 
@@ -69,6 +72,7 @@ export function auditView(e: AuditEntry) {
 
 export function registerAudit(app: FastifyInstance, ctx: ServerContext): void {
   app.decorateRequest('auditTarget', '');
+  app.decorateRequest('auditWas', null);
   app.addHook('onSend', async (req, reply, payload) => {
     const actor = req.actor;
     const method = routeMethod(req);
@@ -89,7 +93,10 @@ export function registerAudit(app: FastifyInstance, ctx: ServerContext): void {
       source: actor.source,
       action: ruleFor(method, route).action ?? `${method} ${route}`,
       target: targetOf(req),
-      detail: auditDetail(req.body),
+      detail: {
+        ...auditDetail(req.body),
+        ...(req.auditWas && result === 'ok' ? { was: auditDetail(req.auditWas) } : {}),
+      },
       result,
     });
     return payload;

@@ -1,7 +1,7 @@
 /** Policy per device group: show (with defaults) and set (a partial patch, every field checked). */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { policyPatchSchema } from '../../protocol/policy.js';
+import { policyPatchSchema, type Policy } from '../../protocol/policy.js';
 import type { ServerContext } from '../context.js';
 import type { Hub } from '../sync/hub.js';
 import { IdvError } from '../../protocol/errors.js';
@@ -19,6 +19,10 @@ export function registerPolicyRoutes(app: FastifyInstance, ctx: ServerContext, h
     const patch = parseInput(policyPatchSchema, req.body, 'policy');
     if (Object.keys(patch).length === 0)
       throw new IdvError('VALIDATION_FAILED', 'policy: give at least one field to set');
+    const before = (await ctx.store.getPolicy(group)).policy;
+    req.auditWas = Object.fromEntries(
+      Object.keys(patch).map((k) => [k, before[k as keyof Policy]]),
+    );
     const policy = await ctx.store.setPolicy(group, patch, ctx.clock());
     const revision = await ctx.store.revision();
     await hub.changed();

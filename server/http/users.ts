@@ -101,6 +101,8 @@ export function registerUserRoutes(app: FastifyInstance, ctx: ServerContext, hub
   app.put('/v1/users/:name/groups', async (req) => {
     const { name } = parseInput(nameParams, req.params, 'path');
     const { groups } = parseInput(groupsBody, req.body, 'groups');
+    const before = await ctx.store.getUser(name);
+    if (before) req.auditWas = { groups: before.groups };
     const user = await ctx.store.updateUser(name, { kind: 'groups', groups }, ctx.clock());
     await hub.changed();
     ctx.log.info({ user: name, groups }, 'user groups set');

@@ -242,7 +242,8 @@ describe.skipIf(skip)('admin console in chromium', () => {
       expect.objectContaining({
         actor: 'admin:ada',
         action: 'policy.set',
-        detail: { maxAttempts: 4 },
+        // The value it replaced too (the agent's start set 3).
+        detail: { maxAttempts: 4, was: { maxAttempts: 3 } },
       }),
     );
   }, 120_000);

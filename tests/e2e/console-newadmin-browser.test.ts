@@ -37,6 +37,7 @@ describe.skipIf(skip)('the console as a new admin meets it', () => {
       policy: { maxAttempts: 3, lockoutSeconds: 900 },
     });
     await addEnrolledUser(srv(), 'carol', ['ops']);
+    await w.ctl(['user', 'add', 'dan', '--group', 'dev']);
     ada = await openPage(VIEWPORTS.laptop);
     adaTotp = await w.setUp(ada, w.setupLink);
     await w.signIn(ada, 'ada', adaTotp);
@@ -149,5 +150,73 @@ describe.skipIf(skip)('the console as a new admin meets it', () => {
       userGroups: ['ops', 'dev'],
       selfUnlock: false,
     });
+  }, 120_000);
+
+  it('events: seconds and UTC everywhere, a grace skip not shown as a success, the filtered view as CSV and JSON', async () => {
+    // dan is not enrolled: let through under the enrollment grace, no code asked ("skip").
+    const [skip] = await askAgent(agent.socket, [begin('dan', 'sshd')]);
+    expect(skip?.type).toBe('skip');
+    await waitFor(async () => {
+      const r = (await w.ctl(['events', '--user', 'dan'])).events as unknown[];
+      return r.length > 0;
+    }, 'the skip event at the server');
+    await ada.goto(`${w.url}/admin/events`);
+    const cells = await ada.locator('tbody td.when').allTextContents();
+    expect(cells.length).toBeGreaterThan(3);
+    for (const t of cells) expect(t).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    const badge = ada.locator('tbody tr').filter({ hasText: 'dan' }).locator('.badge').first();
+    await expect(badge.textContent()).resolves.toBe('skip');
+    await expect(badge.getAttribute('class')).resolves.not.toMatch(/\bok\b/);
+    // A new event while the page is open: its row and the banner both in UTC, to the second.
+    await askAgent(agent.socket, [begin('carol', 'sshd'), { type: 'verify', code: '000000' }]);
+    const banner = ada.locator('[data-live-status]');
+    await banner.filter({ hasText: /the latest at/ }).waitFor({ timeout: 60_000 });
+    expect(await banner.textContent()).toMatch(/\d\d:\d\d:\d\d UTC\.$/);
+    expect(await banner.textContent()).not.toMatch(/AM|PM/);
+    await expect(ada.locator('tbody td.when').first().textContent()).resolves.toMatch(
+      /\d\d:\d\d:\d\d UTC$/,
+    );
+    await screenshots(ada, 'console-events-utc', VIEWPORTS);
+    await ada.setViewportSize(VIEWPORTS.laptop);
+    // Filtered to carol's wrong codes: the downloads hold exactly what the table shows.
+    await ada.goto(`${w.url}/admin/events?user=carol&outcome=invalid`);
+    const shown = await ada.locator('tbody tr').count();
+    expect(shown).toBeGreaterThan(1);
+    const csvHref = await ada.getByRole('link', { name: 'CSV' }).getAttribute('href');
+    const csv = await ada.request.get(`${w.url}${csvHref ?? ''}`);
+    expect(csv.status()).toBe(200);
+    expect(csv.headers()['content-type']).toContain('text/csv');
+    expect(csv.headers()['content-disposition']).toContain('attachment');
+    const lines = (await csv.text()).trim().split('\r\n');
+    expect(lines[0]).toBe('seq,at,device,deviceName,user,service,outcome,reason,rhost,tty');
+    expect(lines).toHaveLength(shown + 1);
+    for (const l of lines.slice(1)) expect(l).toMatch(/,carol,sshd,invalid,/);
+    const jsonHref = await ada.getByRole('link', { name: 'JSON' }).getAttribute('href');
+    const json = (await (await ada.request.get(`${w.url}${jsonHref ?? ''}`)).json()) as {
+      events: { user: string; outcome: string }[];
+    };
+    expect(json.events).toHaveLength(shown);
+    expect(new Set(json.events.map((e) => `${e.user} ${e.outcome}`))).toEqual(
+      new Set(['carol invalid']),
+    );
+    // Without a session: no events.
+    const anon = await fetch(`${w.url}${csvHref ?? ''}`);
+    expect(anon.status).toBe(401);
+  }, 120_000);
+
+  it('audit: a change shows the value it replaced and the new one', async () => {
+    await ada.goto(`${w.url}/admin/audit?action=policy.set`);
+    const row = ada.locator('tbody tr').filter({ hasText: 'admin:ada' }).first();
+    const changed = (await row.locator('td[data-label="What changed"]').textContent()) ?? '';
+    expect(changed).toContain('maxAttempts: 3 → 7');
+    expect(changed).toContain('lockoutSeconds: 900 → 1800');
+    expect(changed).toContain('userGroups: (none) → ops,dev');
+    await ada.goto(`${w.url}/admin/users?user=dan`);
+    await ada.locator('#groups').fill('dev, lab');
+    await ada.getByRole('button', { name: 'Save groups' }).click();
+    await ada.goto(`${w.url}/admin/audit?action=user.groups`);
+    await expect(
+      ada.locator('tbody tr').first().locator('td[data-label="What changed"]').textContent(),
+    ).resolves.toBe('groups: dev → dev,lab');
   }, 120_000);
 });

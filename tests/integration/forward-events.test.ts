@@ -145,7 +145,7 @@ describe.skipIf(skip)('forwarding events to rsyslogd and a webhook', () => {
     );
     const set = tls.find((l) => l.includes('action="policy.set"')) as string;
     expect(set).toMatch(
-      /^tls 1 \S+ \S+ idv-server \d+ admin-policy\.set \[idv@32473 seq="\d+" kind="admin" actor="token:[^"]+" role="admin" source="127\.0\.0\.1" action="policy\.set" target="default" result="ok" detail="\{\\"maxAttempts\\":4\}"\] token:\S+ \(admin\) from 127\.0\.0\.1: policy\.set default: ok$/,
+      /^tls 1 \S+ \S+ idv-server \d+ admin-policy\.set \[idv@32473 seq="\d+" kind="admin" actor="token:[^"]+" role="admin" source="127\.0\.0\.1" action="policy\.set" target="default" result="ok" detail="\{\\"maxAttempts\\":4,\\"was\\":\{\\"maxAttempts\\":\d+\}\}"\] token:\S+ \(admin\) from 127\.0\.0\.1: policy\.set default: ok$/,
     );
     const refused = tls.filter(
       (l) => l.includes('action="user.add"') && !l.includes('result="ok"'),

@@ -3,11 +3,19 @@ import { h } from '../../portal/html.js';
 import { when } from '../layout.js';
 import type { Json, PageCtx, Rendered } from '../kit.js';
 
+function value(v: unknown): string {
+  if (Array.isArray(v)) return v.length ? v.join(',') : '(none)';
+  return typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+}
+
+/** The request's fields; a field whose old value was recorded (`was`) as `old → new`. */
 function detail(d: Json): string {
-  const parts = Object.entries(d).map(
-    ([k, v]) =>
-      `${k}=${Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v)}`,
-  );
+  const was = (d.was ?? {}) as Json;
+  const parts = Object.entries(d)
+    .filter(([k]) => k !== 'was')
+    .map(([k, v]) =>
+      Object.hasOwn(was, k) ? `${k}: ${value(was[k])} → ${value(v)}` : `${k}=${value(v)}`,
+    );
   return parts.join('  ') || '—';
 }
 

@@ -4,11 +4,22 @@ import { h, type Html } from '../../portal/html.js';
 import { when } from '../layout.js';
 import { ApiRefused, type Json, type PageCtx, type Rendered } from '../kit.js';
 
-const GOOD = new Set(['ok', 'skip', 'unlock']);
-const BAD = new Set(['invalid', 'locked', 'deny']);
+const GOOD = new Set(['ok', 'unlock']);
+const BAD = new Set(['invalid', 'locked', 'deny', 'tamper']);
+/** What an outcome means, for its badge's title ("skip" is no code asked, not a success). */
+const MEANS: Record<string, string> = {
+  skip: 'no code asked (not managed here, exempt, trusted network or enrollment grace)',
+  prompt: 'a code was asked for',
+  failopen: 'let through without a decision (fail mode safe)',
+};
+
+/** The badge class of an outcome: ok, bad, or warn for one that let a login by without a code. */
+export function outcomeClass(o: string): string {
+  return GOOD.has(o) ? 'ok' : BAD.has(o) ? 'bad' : o === 'skip' || o === 'failopen' ? 'warn' : '';
+}
 
 export function outcomeBadge(o: string): Html {
-  return h`<span class="badge ${GOOD.has(o) ? 'ok' : BAD.has(o) ? 'bad' : ''}">${o}</span>`;
+  return h`<span class="badge ${outcomeClass(o)}"${MEANS[o] ? h` title="${MEANS[o]}"` : ''}>${o}</span>`;
 }
 
 function time(text: string, label: string): number | undefined {
@@ -30,6 +41,13 @@ export async function eventsPage(c: PageCtx): Promise<Rendered> {
   if (since !== undefined) params.set('since', String(since));
   if (until !== undefined) params.set('until', String(until));
   const { events } = (await c.api('GET', `/v1/events?${params}`)) as { events: Json[] };
+  // The same filter, for the downloads (times as epoch ms: no time zone to guess).
+  const download = new URLSearchParams();
+  for (const k of ['user', 'device', 'outcome']) if (q(k)) download.set(k, q(k));
+  if (since !== undefined) download.set('since', String(since));
+  if (until !== undefined) download.set('until', String(until));
+  const exportUrl = (format: string) =>
+    `/admin/events/export?${new URLSearchParams([...download, ['format', format]]).toString()}`;
   const shown = events.filter((e) => !q('outcome') || e.outcome === q('outcome')).reverse();
   const last = (events.at(-1)?.seq as number | undefined) ?? 0;
   const live = until === undefined;
@@ -49,6 +67,7 @@ export async function eventsPage(c: PageCtx): Promise<Rendered> {
 </form>
 <section class="card" aria-labelledby="list-h">
 <h2 id="list-h">Login events <span class="muted">(newest first${live ? ', following live' : ''})</span></h2>
+<p class="hint">All times UTC. Download what this filter shows (up to 10000 events): <a href="${exportUrl('csv')}" download>CSV</a> · <a href="${exportUrl('json')}" download>JSON</a></p>
 <p class="hint" data-live-status role="status" aria-live="polite">${live ? 'New events appear at the top.' : ''}</p>
 <div class="scroll" tabindex="0" role="region" aria-labelledby="list-h"><table class="stack"${live ? h` data-live="events" data-after="${last}" data-url="/admin/live/events?${liveUrl.toString()}"` : ''}>
 <thead><tr><th scope="col">When</th><th scope="col">Device</th><th scope="col">User</th><th scope="col">Service</th><th scope="col">Outcome</th><th scope="col">Reason</th><th scope="col">From</th></tr></thead>
