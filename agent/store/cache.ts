@@ -37,6 +37,7 @@ import {
   type UsedHelpdesk,
 } from './helpdesk.js';
 import { MIGRATIONS } from './migrations.js';
+import { configureLog, keepReserve } from './reserve.js';
 
 /** A user as the decision needs it, secrets opened. */
 export interface CachedUser {
@@ -213,6 +214,7 @@ export class Cache {
     const db = await Database.open(path, { synchronous: 'FULL' });
     try {
       await db.migrate(MIGRATIONS);
+      await configureLog(db);
       const state = await readState(db);
       const revoked = await db.get<{ value: string }>(
         "SELECT value FROM meta WHERE key = 'revoked'",
@@ -223,6 +225,7 @@ export class Cache {
       const chain = EventChain.fromMeta(head ? JSON.parse(head.value) : undefined);
       const cache = new Cache(db, cipher, state, failpoints, revoked?.value === 'true', chain);
       await cache.#reload();
+      await cache.#keepReserve(true);
       return cache;
     } catch (err) {
       await db.close().catch(() => undefined);
@@ -410,6 +413,7 @@ export class Cache {
     }, this.failpoints?.hook('snapshot'));
     this.#state = { revision: s.revision, deviceGroup: s.deviceGroup, policy, lastSyncAt: now };
     await this.#reload();
+    await this.#keepReserve(false);
   }
 
   /** Applies a delta on top of exactly its `fromRevision`; anything else is OUT_OF_ORDER. */
@@ -435,6 +439,12 @@ export class Cache {
     // Users first, then the revision: whoever sees the new revision sees its users too.
     await this.#reload([...d.remove, ...d.upsert.map((u) => u.name)]);
     this.#state = next;
+    await this.#keepReserve(false);
+  }
+
+  /** Space kept for logins on a full disk (./reserve.ts); without space it keeps what is left. */
+  async #keepReserve(always: boolean): Promise<void> {
+    await keepReserve(this.db, always).catch(() => undefined);
   }
 
   /** Records that the cache was in sync with the server at `at` (heartbeat, disconnect). */

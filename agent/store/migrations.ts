@@ -61,4 +61,6 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 6 (issue 15): helpdesk codes accepted here, until they expire (agent/store/helpdesk.ts).
   USED_HELPDESK_TABLE,
+  // 7: a blob written and deleted to keep free pages for logins on a full disk (./reserve.ts).
+  `CREATE TABLE reserve (b BLOB);`,
 ];
