@@ -150,6 +150,11 @@ function printStatus(
             `upload:     failing (${s.uploadError.attempts} attempt(s) in a row, last at ${s.uploadError.at}): ${s.uploadError.message}; next try at ${s.uploadError.retryAt}`,
           ]
         : []),
+      ...(s.serverStale
+        ? [
+            `server:     stale ${s.serverStale} (cut from the database: other replicas' changes are not heard)`,
+          ]
+        : []),
       ...(s.outages !== undefined
         ? [`reconnects: ${s.outages} lost connection(s), ${s.moves ?? 0} planned server restart(s)`]
         : []),

@@ -85,6 +85,7 @@ export type SyncState = Pick<
   | 'staleSince'
   | 'outages'
   | 'moves'
+  | 'serverStale'
 >;
 
 export async function statusOf(
@@ -115,6 +116,7 @@ export async function statusOf(
           },
           outages: sync.outages,
           moves: sync.moves,
+          serverStale: sync.serverStale,
         }
       : {}),
     ...buildInfo(),

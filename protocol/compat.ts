@@ -89,6 +89,8 @@ export const SINCE: {
   messages: {
     signed: 2,
     signingKeys: 2,
+    // A replica cut from the database's notifications tells its agents (server/store/staleness.ts).
+    serverStatus: 3,
   },
   fields: {
     // Sent only to agents that said their range in the upgrade request (and so know the key).
@@ -103,10 +105,13 @@ export const SINCE: {
   },
 });
 
-/** The newest version any addition needs: sessions at or above it need no cutting. */
+/**
+ * The newest version any added field or outcome needs: sessions at or above it need no cutting
+ * (a new message kind is never cut, only not sent: speaks()).
+ */
 const NEWEST = Math.max(
   1,
-  ...[SINCE.policy, SINCE.user, SINCE.event, SINCE.messages, ...Object.values(SINCE.fields)]
+  ...[SINCE.policy, SINCE.user, SINCE.event, ...Object.values(SINCE.fields)]
     .flatMap((t) => Object.values(t))
     .concat(Object.values(SINCE.outcomes).map((o) => o.version)),
 );

@@ -193,8 +193,20 @@ export const eventsAckSchema = z.strictObject({
   serverTime: epochMs.optional(),
 });
 
+/**
+ * Whether this server may be missing changes made through other replicas (sync protocol 3): a
+ * replica cut from the database's notifications says since when it has heard nothing, and null
+ * once it listens again (its catch-up from the change log follows at once). Sent when that
+ * changes, and after the first sync while it lasts. The agent shows it in `status` (`serverStale`); its cache keeps deciding.
+ */
+export const serverStatusSchema = z.strictObject({
+  type: z.literal('serverStatus'),
+  staleSince: epochMs.nullable(),
+});
+
 export const serverToAgentSchema = z.discriminatedUnion('type', [
   challengeSchema,
+  serverStatusSchema,
   snapshotSchema,
   deltaSchema,
   eventsAckSchema,
@@ -374,6 +386,12 @@ export const statusReportSchema = z.strictObject({
   outages: z.number().int().min(0).optional(),
   /** Times a server asked this agent to move (a graceful restart: close code 1012). */
   moves: z.number().int().min(0).optional(),
+  /**
+   * The connected server said it may be missing changes made through other replicas (cut from
+   * the database's notifications; sync protocol 3): `since …` and the moment it last heard them.
+   * Null when it did not say so or the agent is not connected.
+   */
+  serverStale: text(64).nullable().optional(),
   /**
    * The time logins are decided by (agent/clock/trusted.ts): the server's (carried on the boot
    * clock), the local wall clock, or the local clock corrected by an offset learned from codes;

@@ -26,6 +26,7 @@
  *   1 — challenge/hello with Ed25519 proof, snapshot/delta/ack by revision, event batches.
  *   2 — version ranges (idv-protocol header or protocol query, challenge.protocol); close code 1012 (server
  *       restarting: reconnect now); everything listed with version 2 in protocol/compat.ts.
+ *   3 — `serverStatus`: a replica cut from the database says since when it is stale.
  */
 export const IDV_VERSION = '0.2.0';
 
@@ -60,7 +61,7 @@ export interface VersionRange {
   readonly max: number;
 }
 
-export const SYNC_PROTOCOL: VersionRange = Object.freeze({ min: 1, max: 2 });
+export const SYNC_PROTOCOL: VersionRange = Object.freeze({ min: 1, max: 3 });
 
 /** What an agent that sends no `idv-protocol` header speaks (one from before version ranges). */
 export const LEGACY_SYNC_PROTOCOL: VersionRange = Object.freeze({ min: 1, max: 1 });

@@ -7,6 +7,7 @@ import type { ConnectionGuard } from './http/guard.js';
 import type { Mailer } from './mail/mailer.js';
 import type { Metrics } from './metrics.js';
 import type { SigningKey } from './signingkey.js';
+import type { Staleness } from './store/staleness.js';
 import type { Store } from './store/store.js';
 
 export interface ServerContext {
@@ -25,6 +26,8 @@ export interface ServerContext {
   readonly mail: Mailer | null;
   /** The sync protocol versions this server speaks (SYNC_PROTOCOL unless a test fakes a bump). */
   readonly syncProtocol: VersionRange;
+  /** Whether this replica may be missing other replicas' changes (store/staleness.ts). */
+  readonly staleness: Staleness;
   /** The URL users and agents reach this server at (known once listening). */
   publicUrl(): string;
 }

@@ -15,6 +15,7 @@ import { Mailer } from './mail/mailer.js';
 import { Metrics } from './metrics.js';
 import { openSigningKey } from './signingkey.js';
 import { PgNoticeListener } from './store/listen-pg.js';
+import { Staleness } from './store/staleness.js';
 import { Hub } from './sync/hub.js';
 import { syncProtocolFrom } from '../protocol/version.js';
 
@@ -90,6 +91,7 @@ export async function startServer(
       (reason) => metrics.connectionsDropped.inc({ reason }),
     ),
     syncProtocol: syncProtocolFrom(process.env),
+    staleness: new Staleness(),
     publicUrl: () => (config.publicUrl ?? url).replace(/\/+$/, ''),
   };
   const hub = new Hub(ctx);
@@ -104,7 +106,13 @@ export async function startServer(
   ];
   // With PostgreSQL, what other replicas commit arrives by LISTEN (store/listen-pg.ts).
   const listener = config.database
-    ? new PgNoticeListener(config.database, store.notices, log.child({ part: 'notices' }))
+    ? new PgNoticeListener(
+        config.database,
+        store.notices,
+        log.child({ part: 'notices' }),
+        ctx.staleness,
+        clock,
+      )
     : null;
   let directory: DirectorySync | null = null;
   try {

@@ -128,6 +128,8 @@ export class SyncClient {
   /** This agent refused the current connection (its syncError says why). */
   #refusedByUs = false;
   #revoked = false;
+  /** The connected server said it may be missing other replicas' changes since then (ms). */
+  #serverStaleSince: number | null = null;
   #inFlight = false;
   /** The batch in flight was sent on this connection and waits for its eventsAck. */
   #sent = false;
@@ -199,6 +201,12 @@ export class SyncClient {
   }
   get revoked(): boolean {
     return this.#revoked;
+  }
+  /** `since …` while the connected server says it is stale (cut from the database), else null. */
+  get serverStale(): string | null {
+    return this.#phase === 'ready' && this.#serverStaleSince !== null
+      ? `since ${new Date(this.#serverStaleSince).toISOString()}`
+      : null;
   }
   /** Server clock minus ours at the last challenge (ms), null before the first. */
   get clockOffsetMs(): number | null {
@@ -288,6 +296,7 @@ export class SyncClient {
     if (this.#stopped || this.#revoked) return;
     this.#phase = 'connecting';
     this.#protocol = null;
+    this.#serverStaleSince = null;
     this.#netError = null;
     this.#refusedByUs = false;
     const url = endpoint(this.#reconnect.current, 'agent', 'ws');
@@ -404,6 +413,16 @@ export class SyncClient {
       }
       case 'signingKeys':
         return this.opts.verifier.rotate(msg);
+      case 'serverStatus':
+        if (msg.staleSince !== null && this.#serverStaleSince === null)
+          this.#log.warn(
+            { server: this.server, since: new Date(msg.staleSince).toISOString() },
+            'the server says it is cut from its database: changes made through other servers do not reach this agent until it is back',
+          );
+        else if (msg.staleSince === null && this.#serverStaleSince !== null)
+          this.#log.info({ server: this.server }, 'the server hears its database again');
+        this.#serverStaleSince = msg.staleSince;
+        return;
       case 'snapshot':
       case 'delta':
       case 'signed': {

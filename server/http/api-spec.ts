@@ -52,8 +52,11 @@ export const API_ROUTES: readonly RouteDoc[] = [
     tag: 'server',
     auth: 'none',
     summary:
-      'Liveness: the current revision, how many agents are connected, and what runs (version, commit, Node.js)',
-    ok: { status: 200, description: '{ok, revision, agents, insecure, version, commit, node}' },
+      'Liveness within a second: the current revision, how many agents are connected, what runs (version, commit, Node.js); 503 when the database does not answer or this replica is cut from its notifications (stale)',
+    ok: {
+      status: 200,
+      description: '{ok, revision, agents, insecure, database, stale, version, commit, node}',
+    },
   },
   {
     method: 'GET',

@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { ERRORS, IdvError, type ErrorCode } from '../../protocol/errors.js';
-import { plainHttpOffLoopback } from '../config.js';
 import type { ServerContext } from '../context.js';
 import { registerConsole } from '../console/index.js';
 import { registerPortal } from '../portal/index.js';
@@ -22,11 +21,11 @@ import type { Forwarder } from '../forward/forwarder.js';
 import { registerDeviceRoutes } from './devices.js';
 import { registerIntegrationRoutes } from './directory.js';
 import { registerEventRoutes } from './events.js';
+import { registerHealth } from './health.js';
 import { registerHelpdeskRoutes } from './helpdesk.js';
 import { registerOpenApiRoute } from './openapi.js';
 import { registerPolicyRoutes } from './policy.js';
 import { registerUserRoutes } from './users.js';
-import { buildInfo } from '../../protocol/version.js';
 
 function send(code: ErrorCode, message?: string, status?: number) {
   return {
@@ -139,13 +138,7 @@ export function buildApp(
   internal.attach(app);
   registerAuth(app, ctx, internal);
   registerAudit(app, ctx);
-  app.get('/healthz', async () => ({
-    ok: true,
-    revision: await ctx.store.revision(),
-    agents: hub.connectedCount,
-    insecure: plainHttpOffLoopback(ctx.config),
-    ...buildInfo(),
-  }));
+  registerHealth(app, ctx, hub);
   app.get('/metrics', async (_req, reply) => {
     const text = await ctx.metrics.registry.metrics();
     return reply.header('content-type', ctx.metrics.registry.contentType).send(text);

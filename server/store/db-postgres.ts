@@ -2,7 +2,10 @@
  * The PostgreSQL driver: a `pg` pool, `?` placeholders numbered `$1..$n`, BIGINT read as numbers
  * (ms timestamps; a value past 2^53 is refused, never rounded), every transaction SERIALIZABLE
  * with bounded retry on serialization failures and deadlocks, and a lost connection told apart
- * as STORE_UNAVAILABLE (503). The schema version lives in `schema_migrations`.
+ * as STORE_UNAVAILABLE (503). A statement of a transaction unanswered for STATEMENT_WAIT_MS is a
+ * lost connection too: a network cut that drops packets sends no reset, and TCP alone would hold
+ * the request (and the pooled connection) for minutes. The schema version lives in
+ * `schema_migrations`.
  */
 import pg from 'pg';
 import { IdvError } from '../../protocol/errors.js';
@@ -19,6 +22,11 @@ import {
 
 const INT8_OID = 20;
 const MAX_ATTEMPTS = 12;
+/**
+ * Client-side wait for one statement of a transaction (not for migrations, which may run long):
+ * far above any statement idv sends, short enough that a silent network cut frees the request.
+ */
+const STATEMENT_WAIT_MS = 15_000;
 /** Held while migrating, so two replicas starting at once apply each migration once. */
 const MIGRATION_LOCK = 0x1d5_0001;
 
@@ -100,7 +108,7 @@ function classify(err: unknown): Failure {
   const e = err as { code?: string; message?: string } | null;
   if (e?.code && NETWORK_CODES.has(e.code)) return 'lost';
   if (
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout/i.test(
       e?.message ?? '',
     )
   )
@@ -124,9 +132,18 @@ class DbFailure extends Error {
   }
 }
 
-async function query(client: pg.PoolClient, sql: string, params: readonly unknown[] = []) {
+async function query(
+  client: pg.PoolClient,
+  sql: string,
+  params: readonly unknown[] = [],
+  waitMs = STATEMENT_WAIT_MS,
+) {
   try {
-    return await client.query(numberPlaceholders(sql), params as unknown[]);
+    return await client.query({
+      text: numberPlaceholders(sql),
+      values: params as unknown[],
+      ...(waitMs > 0 ? { query_timeout: waitMs } : {}),
+    });
   } catch (err) {
     throw new DbFailure(classify(err), err);
   }
@@ -168,6 +185,7 @@ export class PostgresDb implements Db {
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30_000,
+      keepAlive: true,
       types,
       application_name: 'idv-server',
     });
@@ -260,7 +278,8 @@ export class PostgresDb implements Db {
       throw err instanceof DbFailure ? storeUnavailable(err.message) : err;
     });
     try {
-      const q = (sql: string, params?: unknown[]) => query(client, sql, params);
+      // No statement wait: a migration, or the lock held while another replica migrates, may last.
+      const q = (sql: string, params?: unknown[]) => query(client, sql, params, 0);
       await q('SELECT pg_advisory_lock(?)', [MIGRATION_LOCK]);
       try {
         await q(

@@ -6,8 +6,13 @@
  *
  * A connection that fails (PostgreSQL restarted, a network cut) is opened again with backoff;
  * whatever was notified meanwhile is lost, so after every (re)connect it emits `resync` and the
- * consumers catch up from the change log and the events table. A ping every few seconds notices
- * a connection that died without a word.
+ * consumers catch up from the change log and the events table.
+ *
+ * A cut that drops packets without a word (a firewall, a dead switch) sends no reset, and TCP
+ * would retransmit for many minutes: so a ping every PING_MS must be answered within DEAD_MS, and
+ * every connect and LISTEN too, or the connection is taken as dead. While it is, the replica is
+ * stale (store/staleness.ts: `/healthz` and the agents are told) from the last moment it was
+ * known to work; listening again ends that, right after asking for the catch-up.
  */
 import pg from 'pg';
 import {
@@ -17,6 +22,7 @@ import {
   type Notice,
   type Notices,
 } from './notices.js';
+import type { Staleness } from './staleness.js';
 
 /** The statement (portable placeholders) that sends `n` to every replica at COMMIT. */
 export function notifyStatement(n: Notice): [string, unknown[]] {
@@ -28,7 +34,10 @@ export interface ListenerLog {
   info(obj: object, msg: string): void;
 }
 
-const PING_MS = 5000;
+/** How often the LISTEN connection is pinged. */
+const PING_MS = 2000;
+/** A ping, connect or LISTEN unanswered this long means the connection is dead. */
+const DEAD_MS = 3000;
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5000;
 
@@ -40,11 +49,15 @@ export class PgNoticeListener {
   private retry: NodeJS.Timeout | null = null;
   /** Resolves once the first LISTEN is in place (start waits for it). */
   private firstReady: Promise<void> | null = null;
+  /** When the connection last answered (a ping, a notification, LISTEN). */
+  private lastAlive = 0;
 
   constructor(
     private readonly connectionString: string,
     private readonly notices: Notices,
     private readonly log: ListenerLog,
+    private readonly staleness: Staleness | null = null,
+    private readonly clock: () => number = Date.now,
   ) {}
 
   /** Connects and listens; rejects when the first attempt fails (serve then fails to start). */
@@ -54,8 +67,16 @@ export class PgNoticeListener {
   }
 
   private async connect(first: boolean): Promise<void> {
-    const client = new pg.Client({ connectionString: this.connectionString, keepAlive: true });
+    const client = new pg.Client({
+      connectionString: this.connectionString,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: DEAD_MS,
+      connectionTimeoutMillis: DEAD_MS,
+      // Client-side: a statement unanswered this long fails (the server may never hear of it).
+      query_timeout: DEAD_MS,
+    });
     client.on('notification', (m) => {
+      this.lastAlive = this.clock();
       if (m.channel !== NOTICE_CHANNEL || m.payload === undefined) return;
       const n = decodeNotice(m.payload);
       if (n) this.notices.emit(n);
@@ -81,14 +102,29 @@ export class PgNoticeListener {
     }
     this.client = client;
     this.retryMs = RETRY_MIN_MS;
+    this.lastAlive = this.clock();
+    let pinging = false;
     this.ping = setInterval(() => {
-      client.query('SELECT 1').catch(() => this.lost(client));
+      if (pinging) return;
+      pinging = true;
+      client
+        .query('SELECT 1')
+        .then(
+          () => {
+            this.lastAlive = this.clock();
+          },
+          () => this.lost(client),
+        )
+        .finally(() => {
+          pinging = false;
+        });
     }, PING_MS);
     this.ping.unref();
     if (!first) {
       this.log.info({}, 'database notifications: listening again; catching up');
       // Anything notified while we were away is gone: look in the tables instead.
       this.notices.emit({ kind: 'resync' });
+      this.staleness?.back();
     }
   }
 
@@ -100,7 +136,11 @@ export class PgNoticeListener {
     client.removeAllListeners('end');
     void client.end().catch(() => undefined);
     if (this.stopped) return;
-    this.log.warn({}, 'database notifications: connection lost; reconnecting');
+    this.staleness?.lost(this.lastAlive);
+    this.log.warn(
+      { lastAlive: new Date(this.lastAlive).toISOString() },
+      'database notifications: connection lost; changes made through other replicas are not heard until it is back; reconnecting',
+    );
     this.schedule();
   }
 

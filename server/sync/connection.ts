@@ -16,7 +16,7 @@ import {
   type LoginEvent,
 } from '../../protocol/messages.js';
 import { IdvError, type ErrorCode } from '../../protocol/errors.js';
-import { fieldsForSession } from '../../protocol/compat.js';
+import { fieldsForSession, speaks } from '../../protocol/compat.js';
 import {
   formatRange,
   LEGACY_OFFER,
@@ -226,6 +226,12 @@ export class AgentConnection {
     this.base = message.revision;
     this.lastSent = { revision: message.revision, at: sentAt };
     return true;
+  }
+
+  /** Tells the agent since when this replica is stale, or that it is not (sync protocol 3). */
+  tellStaleness(since: number | null): void {
+    if (this.state === 'ready' && speaks(this.protocol, 'serverStatus'))
+      this.send(JSON.stringify({ type: 'serverStatus', staleSince: since }));
   }
 
   private ack(revision: number): void {

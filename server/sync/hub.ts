@@ -53,6 +53,7 @@ export class Hub {
   private readonly hooks: ConnectionHooks;
   private readonly lookup: DeviceLookup;
   private stopping = false;
+  private readonly unstale: () => void;
 
   constructor(private readonly ctx: ServerContext) {
     this.pusher = new Pusher(ctx, () => this.byDevice.values());
@@ -67,9 +68,16 @@ export class Hub {
     }, 1000);
     this.flusher.unref();
     this.lookup = new DeviceLookup(ctx.store);
+    // A replica cut from the database's notifications tells its agents, and again when back.
+    this.unstale = ctx.staleness.subscribe((since) => {
+      for (const c of this.byDevice.values()) c.tellStaleness(since);
+    });
     this.hooks = {
       authenticated: (c) => this.authenticated(c),
-      synced: (c) => this.pusher.catchUp(c),
+      synced: (c) => {
+        this.pusher.catchUp(c);
+        if (ctx.staleness.since !== null) c.tellStaleness(ctx.staleness.since);
+      },
       closed: (c) => this.closed(c),
       activity: (u) => this.noteActivity(u),
       device: (id) => this.lookup.get(id),
@@ -257,6 +265,7 @@ export class Hub {
    */
   async shutdown(graceMs = 2000): Promise<void> {
     this.stopping = true;
+    this.unstale();
     clearInterval(this.heartbeat);
     clearInterval(this.flusher);
     const all = [...this.sockets];

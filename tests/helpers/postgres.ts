@@ -6,6 +6,10 @@
  *   const url = await pg.createDatabase();     // postgres://postgres@127.0.0.1:PORT/idv_xxx
  *   await pg.stop(); await pg.start();         // pg_ctl stop / start under a running server
  *
+ * `startPostgres({ netns, listen })` runs it inside a network namespace the test made (root;
+ * tests/helpers/netns.ts), listening on those of its addresses; the test's own queries then go
+ * through the unix socket, and createDatabase's URL names the first address.
+ *
  * PostgreSQL refuses to run as root: under root the cluster belongs to the `postgres` user (or
  * `nobody`) and every pg_ctl runs through setpriv. It listens on 127.0.0.1 on a free port (trust
  * for `postgres`, scram-sha-256 for the password role `idv_pw`) and on a unix socket in the temp
@@ -108,9 +112,20 @@ if (process.env.VITEST) {
   });
 }
 
+export interface PgOptions {
+  /** Run inside this network namespace (`ip netns exec`)... */
+  netns?: string;
+  /** ...listening on these of its addresses... */
+  listen?: string[];
+  /** ...and trusting connections from these addresses for every role, as 127.0.0.1 is. */
+  clients?: string[];
+}
+
 /** Starts a cluster for this test file, or returns null when PostgreSQL is not installed. */
-export async function startPostgres(): Promise<PgCluster | null> {
+export async function startPostgres(options: PgOptions = {}): Promise<PgCluster | null> {
   if (!BIN) return null;
+  const listen = options.listen ?? ['127.0.0.1'];
+  const wrap = options.netns ? ['ip', 'netns', 'exec', options.netns] : [];
   const owner = ownerIds();
   const base = mkdtempSync(join(tmpdir(), 'idv-pg-'));
   const data = join(base, 'data');
@@ -119,19 +134,18 @@ export async function startPostgres(): Promise<PgCluster | null> {
   if (owner) chownSync(base, owner.uid, owner.gid);
   chmodSync(base, 0o700);
   const as = (cmd: string, args: string[]): void => {
-    const argv = owner
+    const inner = owner
       ? [
           'setpriv',
-          [
-            `--reuid=${owner.uid}`,
-            `--regid=${owner.gid}`,
-            '--clear-groups',
-            join(BIN, cmd),
-            ...args,
-          ],
+          `--reuid=${owner.uid}`,
+          `--regid=${owner.gid}`,
+          '--clear-groups',
+          join(BIN, cmd),
+          ...args,
         ]
-      : [join(BIN, cmd), args];
-    const r = spawnSync(argv[0] as string, argv[1] as string[], {
+      : [join(BIN, cmd), ...args];
+    const argv = [...wrap, ...inner];
+    const r = spawnSync(argv[0] as string, argv.slice(1), {
       encoding: 'utf8',
       cwd: base,
       env: { PATH: process.env.PATH, LANG: 'C', LC_ALL: 'C' },
@@ -156,6 +170,7 @@ export async function startPostgres(): Promise<PgCluster | null> {
       `local all all trust`,
       `host all ${PASSWORD_ROLE.user} 127.0.0.1/32 scram-sha-256`,
       `host all all 127.0.0.1/32 trust`,
+      ...(options.clients ?? []).map((a) => `host all all ${a}/32 trust`),
       '',
     ].join('\n'),
   );
@@ -167,7 +182,7 @@ export async function startPostgres(): Promise<PgCluster | null> {
   let port = 0;
   const start = async (): Promise<void> => {
     const opts = [
-      `-c listen_addresses=127.0.0.1`,
+      `-c listen_addresses=${listen.join(',')}`,
       `-c port=${port}`,
       `-c unix_socket_directories=${socketDir}`,
       `-c hba_file=${join(base, 'pg_hba.conf')}`,
@@ -192,7 +207,12 @@ export async function startPostgres(): Promise<PgCluster | null> {
     }
   }
   const admin = (database: string) =>
-    new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database });
+    new pg.Client({
+      host: options.netns ? socketDir : '127.0.0.1',
+      port,
+      user: 'postgres',
+      database,
+    });
   const query = async (database: string, sql: string): Promise<pg.QueryResult> => {
     const c = admin(database);
     await c.connect();
@@ -226,8 +246,8 @@ export async function startPostgres(): Promise<PgCluster | null> {
       const owner = options.withPassword ? PASSWORD_ROLE.user : 'postgres';
       await query('postgres', `CREATE DATABASE ${name} OWNER ${owner}`);
       return options.withPassword
-        ? `postgres://${PASSWORD_ROLE.user}:${PASSWORD_ROLE.password}@127.0.0.1:${port}/${name}`
-        : `postgres://postgres@127.0.0.1:${port}/${name}`;
+        ? `postgres://${PASSWORD_ROLE.user}:${PASSWORD_ROLE.password}@${listen[0]}:${port}/${name}`
+        : `postgres://postgres@${listen[0]}:${port}/${name}`;
     },
     stop: async () => {
       as('pg_ctl', ['stop', '-m', 'fast', '-w', '-D', data]);

@@ -26,13 +26,15 @@ export async function startReplicas(
   count: number,
   /** Every replica's config, or each one's by its index. */
   config: Record<string, unknown> | ((i: number) => Record<string, unknown>) = {},
+  /** Each replica's database URL (another address of the same cluster), by its index. */
+  urlFor: (url: string, i: number) => string = (url) => url,
 ): Promise<{ servers: TestServer[]; url: string }> {
   const url = await pg.createDatabase();
   const base = mkdtempSync(join(tmpdir(), 'idv-replicas-'));
   bases.push(base);
   const first = join(base, 'r0');
   const init = await run(SERVER_BIN, ['init', '--database', url, '--data-dir', first, '--json']);
-  if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
+  if (init.code !== 0) throw new Error(`init failed: ${init.stderr}${init.stdout}`);
   const servers: TestServer[] = [];
   for (let i = 0; i < count; i++) {
     const dir = join(base, `r${i}`);
@@ -40,7 +42,7 @@ export async function startReplicas(
     servers.push(
       await startServer({
         dataDir: dir,
-        env: { IDV_DATABASE_URL: url },
+        env: { IDV_DATABASE_URL: urlFor(url, i) },
         config: {
           maxConnectionsPerAddress: 1000,
           ...(typeof config === 'function' ? config(i) : config),

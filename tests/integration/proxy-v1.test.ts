@@ -31,6 +31,7 @@ import {
 import { startMitm, type Mitm } from '../helpers/mitm.js';
 import { idvctl, startServer, type TestServer } from '../helpers/server.js';
 import { registerDevice, SimAgent } from '../helpers/sim-agent.js';
+import { SYNC_PROTOCOL } from '../../protocol/version.js';
 
 interface Status {
   connected: boolean;
@@ -82,12 +83,12 @@ describe('behind a proxy that drops the idv-protocol header but passes the URL',
     const agent = await startAgent({ server: { url: proxy.url, adminToken: server.adminToken } });
     started.push(agent);
     const first = await inSync(agent, 'the pinned agent in sync through the proxy');
-    expect(first.protocol).toBe(2);
+    expect(first.protocol).toBe(SYNC_PROTOCOL.max);
     expect(first.signingKey).not.toBeNull();
     expect(first.syncError).toBeNull();
     // The server said its range (it read the agent's from the query), and signed what it sent.
     const challenge = JSON.parse(proxy.fromServer[0] as string) as { protocol?: unknown };
-    expect(challenge.protocol).toEqual({ min: 1, max: 2 });
+    expect(challenge.protocol).toEqual({ ...SYNC_PROTOCOL });
     expect(proxy.fromServer.some((f) => f.startsWith('{"type":"signed"'))).toBe(true);
     const signedBefore = proxy.fromServer.length;
 
@@ -127,7 +128,7 @@ describe('a malformed range in the upgrade request', () => {
     await ok.connect({ protocol: null, query: '1-2', signed: true });
     const sync = await ok.nextSync(20_000);
     expect(sync.type).toBe('snapshot');
-    expect(ok.messages[0]).toMatchObject({ type: 'challenge', protocol: { min: 1, max: 2 } });
+    expect(ok.messages[0]).toMatchObject({ type: 'challenge', protocol: { ...SYNC_PROTOCOL } });
     await ok.close();
   });
 });
@@ -140,7 +141,7 @@ describe('behind a proxy that drops both the idv-protocol header and the query',
     const agent = await startAgent({ server });
     started.push(agent);
     const direct = await inSync(agent, 'the agent in sync directly');
-    expect(direct.protocol).toBe(2);
+    expect(direct.protocol).toBe(SYNC_PROTOCOL.max);
     expect(direct.signingKey).not.toBeNull();
     await moveTo(agent, proxy.url);
     const refused = await waitFor(
@@ -189,7 +190,7 @@ describe('behind a proxy that drops both the idv-protocol header and the query',
       const s = await status(agent);
       return s.connected && s.revision > direct.revision ? s : null;
     }, 'the agent back in sync directly');
-    expect(back.protocol).toBe(2);
+    expect(back.protocol).toBe(SYNC_PROTOCOL.max);
     expect(back.syncError).toBeNull();
   });
 

@@ -51,6 +51,7 @@ async function start(
           staleSince: null,
           outages: 0,
           moves: 0,
+          serverStale: null,
         }),
     },
     log,
