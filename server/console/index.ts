@@ -102,6 +102,9 @@ function consoleRoutes(app: FastifyInstance, ctx: ServerContext, internal: Inter
   registerSignIn(app, ctx, sessions, secure);
 
   const source = (req: FastifyRequest) => addressKey(req.ip);
+  /** --public-url, else the address this request came to (what the admin's browser used). */
+  const serverUrl = (req: FastifyRequest) =>
+    (ctx.config.publicUrl ?? `${req.protocol}://${req.host}`).replace(/\/+$/, '');
 
   /** The signed-in admin of this request, or null (no session, not signed in, account gone). */
   async function signedIn(req: FastifyRequest) {
@@ -127,6 +130,7 @@ function consoleRoutes(app: FastifyInstance, ctx: ServerContext, internal: Inter
   }
 
   async function render(
+    req: FastifyRequest,
     reply: FastifyReply,
     who: NonNullable<Awaited<ReturnType<typeof signedIn>>>,
     path: string,
@@ -146,6 +150,7 @@ function consoleRoutes(app: FastifyInstance, ctx: ServerContext, internal: Inter
       now: ctx.clock(),
       api: who.api,
       query: url.searchParams,
+      serverUrl: serverUrl(req),
     };
     try {
       const r = await page.render(c);
@@ -182,7 +187,7 @@ function consoleRoutes(app: FastifyInstance, ctx: ServerContext, internal: Inter
       const who = await signedIn(req);
       if (!who) return see(reply, '/admin/signin');
       const notice = await sessions.takeNotice(who.s);
-      return render(reply, who, req.url, 200, notice);
+      return render(req, reply, who, req.url, 200, notice);
     });
   }
 
@@ -220,6 +225,7 @@ function consoleRoutes(app: FastifyInstance, ctx: ServerContext, internal: Inter
         now: ctx.clock(),
         api: ok.who.api,
         query: new URLSearchParams(),
+        serverUrl: serverUrl(req),
       };
       try {
         const result = await action.run(params, ok.form, c);
@@ -241,7 +247,7 @@ function consoleRoutes(app: FastifyInstance, ctx: ServerContext, internal: Inter
         );
       } catch (err) {
         if (!(err instanceof ApiRefused)) throw err;
-        return render(reply, ok.who, action.back(params, ok.form), err.status, {
+        return render(req, reply, ok.who, action.back(params, ok.form), err.status, {
           kind: 'error',
           text: err.status === 403 ? `Not allowed: ${err.message}` : err.message,
         });

@@ -30,6 +30,13 @@ export interface PageCtx {
   now: number;
   api: Api;
   query: URLSearchParams;
+  /** This server's address for machines and people: --public-url, else the one this browser used. */
+  serverUrl: string;
+}
+
+/** The command that registers a machine with this server (the token in a root-only file). */
+export function registerCommand(serverUrl: string): string {
+  return `idv-agent register --server ${serverUrl} --token-file FILE`;
 }
 
 export interface Rendered {

@@ -219,4 +219,42 @@ describe.skipIf(skip)('the console as a new admin meets it', () => {
       ada.locator('tbody tr').first().locator('td[data-label="What changed"]').textContent(),
     ).resolves.toBe('groups: dev → dev,lab');
   }, 120_000);
+
+  it('users: after Add the enrollment link; the grace deadline in the list; remove a user', async () => {
+    await ada.goto(`${w.url}/admin/users`);
+    await ada.getByLabel('Login name').fill('erin');
+    await ada.getByRole('button', { name: /Add user/ }).click();
+    await expect(ada.locator('h1').textContent()).resolves.toBe('Enrollment link for erin');
+    await expect(ada.locator('main').textContent()).resolves.toContain('Added erin');
+    const link = ((await ada.locator('#enroll-link').textContent()) ?? '').trim();
+    expect(link).toMatch(new RegExp(`^${w.url}/enroll/`));
+    // The list: when the grace of a user not enrolled runs out (7 days from the add).
+    await ada.goto(`${w.url}/admin/users`);
+    const row = ada.locator('[aria-labelledby=list-h] tbody tr').filter({ hasText: 'dan' });
+    const shown = (await w.ctl(['user', 'show', 'dan'])) as { graceStartedAt: string };
+    const ends = new Date(Date.parse(shown.graceStartedAt) + 7 * 86_400_000);
+    await expect(row.textContent()).resolves.toContain(
+      `grace until ${ends.toISOString().slice(0, 19).replace('T', ' ')} UTC`,
+    );
+    // Remove, confirmed: gone from the list and the server; audited.
+    await ada.goto(`${w.url}/admin/users?user=erin`);
+    await ada.getByText('Remove erin…').click();
+    await ada.getByLabel('Remove erin', { exact: true }).check();
+    await ada.getByRole('button', { name: 'Remove the user' }).click();
+    await ada.waitForURL(`${w.url}/admin/users`);
+    await expect(ada.locator('#alert').textContent()).resolves.toContain('Removed erin');
+    const users = (await w.ctl(['user', 'list'])).users as { name: string }[];
+    expect(users.map((u) => u.name)).not.toContain('erin');
+    const audit = (await w.ctl(['audit', '--limit', '5'])).entries as Record<string, string>[];
+    expect(audit).toContainEqual(
+      expect.objectContaining({ actor: 'admin:ada', target: 'erin', result: 'ok' }),
+    );
+  }, 120_000);
+
+  it("devices: the register command names this server's address", async () => {
+    await ada.goto(`${w.url}/admin/devices`);
+    await expect(ada.locator('[aria-labelledby=token-h] code.cmd').textContent()).resolves.toBe(
+      `idv-agent register --server ${w.url} --token-file FILE`,
+    );
+  });
 });

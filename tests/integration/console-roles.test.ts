@@ -24,6 +24,7 @@ const DEVICE = '00000000-0000-4000-8000-000000000000';
 /** Console form actions only an admin may take (the API call behind them is admin-only). */
 const ADMIN_ONLY_ACTIONS = new Set([
   '/admin/users',
+  '/admin/users/:name/remove',
   '/admin/users/:name/suspend',
   '/admin/users/:name/resume',
   '/admin/users/:name/groups',

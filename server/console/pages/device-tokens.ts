@@ -6,7 +6,7 @@
 import { parseDuration } from '../../../protocol/duration.js';
 import { csrfField, h, type Html } from '../../portal/html.js';
 import { ago, when } from '../layout.js';
-import { ApiRefused, enc, type Action, type Json, type PageCtx } from '../kit.js';
+import { ApiRefused, enc, registerCommand, type Action, type Json, type PageCtx } from '../kit.js';
 import { shownOnce } from './users.js';
 
 const STATE_BADGE: Record<string, string> = {
@@ -50,7 +50,7 @@ ${
 }
 </section>
 <section class="card" aria-labelledby="token-h"><h2 id="token-h">New registration token</h2>
-<p>Agents register once with a token, put in a file only root can read:</p><code class="cmd">idv-agent register --server URL --token-file FILE</code>
+<p>Agents register once with a token, put in a file only root can read:</p><code class="cmd">${registerCommand(c.serverUrl)}</code>
 <form method="post" action="/admin/devices/tokens">${csrf}
 <div class="grid-form">
 <div class="field"><label for="t-group">Device group</label><input type="text" id="t-group" name="deviceGroup" value="default" maxlength="64"></div>
@@ -77,7 +77,7 @@ export const TOKEN_ACTIONS: Action[] = [
       return {
         page: shownOnce(
           'Registration token',
-          h`<p>Token <code>${String(r.id)}</code> for device group <strong>${String(r.deviceGroup)}</strong>: ${String(r.uses)} ${r.uses === 1 ? 'use' : 'uses'}, valid until ${when(String(r.expiresAt))}. Put it in a file only root can read on each machine, then run as root:</p><code class="cmd">idv-agent register --server URL --token-file FILE</code>`,
+          h`<p>Token <code>${String(r.id)}</code> for device group <strong>${String(r.deviceGroup)}</strong>: ${String(r.uses)} ${r.uses === 1 ? 'use' : 'uses'}, valid until ${when(String(r.expiresAt))}. Put it in a file only root can read on each machine, then run as root:</p><code class="cmd">${registerCommand(c.serverUrl)}</code>`,
           h`<p><code class="secret" id="token">${String(r.token)}</code></p>`,
           '/admin/devices',
         ),

@@ -29,6 +29,16 @@ export function lockedNow(events: Json[], lockoutMs: (device: string) => number,
   });
 }
 
+/** The enrollment grace of a policy, in ms. */
+export function graceMs(policy: Json): number {
+  return Number(policy.enrollmentGraceDays) * DAY;
+}
+
+/** When a user not enrolled stops being let through without a code (epoch ms). */
+export function graceEnds(user: Json, grace: number): number {
+  return Date.parse(String(user.graceStartedAt)) + grace;
+}
+
 /** The top of the chart's scale: a round number at or above `max` (2, 4, 6, 8, 10, 20, ...). */
 export function scaleTop(max: number): number {
   let unit = 1;
@@ -94,7 +104,7 @@ export async function overviewPage(c: PageCtx): Promise<Rendered> {
   const online = live.filter((d) => d.online);
   const offline = live.length - online.length - stale.length;
   const byId = new Map(devices.map((d) => [String(d.id), d]));
-  const grace = Number(policyOf('default').enrollmentGraceDays) * DAY;
+  const grace = graceMs(policyOf('default'));
   const notEnrolled = users.filter((u) => !u.enrolled && u.status === 'active');
   const logins = events.filter((e) => e.outcome === 'ok').length;
   const failures = events.filter((e) => FAILED.has(String(e.outcome))).length;
@@ -135,7 +145,7 @@ ${
     ? h`<p class="muted">Every active user has an authenticator app.</p>`
     : h`<div class="scroll"><table><thead><tr><th scope="col">User</th><th scope="col">Grace left</th></tr></thead><tbody>${notEnrolled.map(
         (u) => {
-          const left = Date.parse(String(u.graceStartedAt)) + grace - c.now;
+          const left = graceEnds(u, grace) - c.now;
           return h`<tr><td><a href="/admin/users?q=${String(u.name)}">${String(u.name)}</a></td><td>${
             left > 0
               ? h`${Math.ceil(left / DAY)} ${Math.ceil(left / DAY) === 1 ? 'day' : 'days'}`

@@ -15,7 +15,7 @@ import {
   type PageCtx,
   type Rendered,
 } from '../kit.js';
-import { lockedNow } from './overview.js';
+import { graceEnds, graceMs, lockedNow } from './overview.js';
 
 const DAY = 86_400_000;
 
@@ -37,6 +37,15 @@ function mfaBadge(u: Json): Html {
       : h`<span class="badge warn">not enrolled</span>`;
 }
 
+/** For a user not enrolled: until when logins go without a code (the default group's grace). */
+function graceNote(u: Json, grace: number, now: number): Html {
+  if (u.enrolled || u.graceStartedAt === null || u.graceStartedAt === undefined) return h``;
+  const ends = graceEnds(u, grace);
+  return ends > now
+    ? h`<br><span class="muted nowrap">grace until ${when(ends)}</span>`
+    : h`<br><span class="badge bad">grace ran out</span>`;
+}
+
 export async function usersPage(c: PageCtx): Promise<Rendered> {
   const q = (k: string) => c.query.get(k) ?? '';
   const [{ users }, { devices }, { events }] = (await Promise.all([
@@ -46,6 +55,7 @@ export async function usersPage(c: PageCtx): Promise<Rendered> {
   ])) as [{ users: Json[] }, { devices: Json[] }, { events: Json[] }];
   const { policy } = (await c.api('GET', '/v1/policies/default')) as { policy: Json };
   const locked = lockedNow(events, () => Number(policy.lockoutSeconds) * 1000, c.now);
+  const grace = graceMs(policy);
   const lockedOn = new Map<string, Json[]>();
   for (const e of locked)
     lockedOn.set(String(e.user), [...(lockedOn.get(String(e.user)) ?? []), e]);
@@ -61,6 +71,7 @@ export async function usersPage(c: PageCtx): Promise<Rendered> {
   );
   const selected = q('user') ? users.find((u) => u.name === q('user')) : undefined;
   const admin = c.viewer.role === 'admin';
+  const mail = admin && (await c.api('GET', '/v1/mail')).configured === true;
   return {
     title: 'Users',
     body: h`<h1>Users</h1>
@@ -93,7 +104,7 @@ ${selected ? await userCard(c, selected, devices, lockedOn.get(String(selected.n
       (u) => h`<tr><td><a href="/admin/users?user=${enc(String(u.name))}">${String(u.name)}</a></td>
 <td>${(u.groups as string[]).join(', ') || h`<span class="muted">—</span>`}</td>
 <td>${u.status === 'active' ? 'active' : h`<span class="badge bad">suspended</span>`}</td>
-<td>${mfaBadge(u)}</td>
+<td>${mfaBadge(u)}${graceNote(u, grace, c.now)}</td>
 <td>${lockedOn.has(String(u.name)) ? h`<span class="badge bad">on ${lockedOn.get(String(u.name))?.length ?? 0}</span>` : h`<span class="muted">no</span>`}</td>
 <td>${ago(String(u.createdAt), c.now)}</td></tr>`,
     )}</tbody></table></div>
@@ -106,8 +117,10 @@ ${form(
   c,
   '/admin/users',
   h`<div class="grid-form"><div class="field"><label for="add-name">Login name</label><input type="text" id="add-name" name="name" required maxlength="64" autocapitalize="off" spellcheck="false"></div>
-<div class="field"><label for="add-groups">User groups</label><input type="text" id="add-groups" name="groups" aria-describedby="add-groups-hint"><p class="hint" id="add-groups-hint">Comma-separated, optional.</p></div></div>
-<button type="submit">Add user</button>`,
+<div class="field"><label for="add-groups">User groups</label><input type="text" id="add-groups" name="groups" aria-describedby="add-groups-hint"><p class="hint" id="add-groups-hint">Comma-separated, optional.</p></div>
+${mail ? h`<div class="field"><label for="add-email">Email</label><input type="email" id="add-email" name="email" maxlength="254" autocomplete="off" aria-describedby="add-email-hint"><p class="hint" id="add-email-hint">Optional: the enrollment link is mailed there too.</p></div>` : ''}</div>
+<p class="hint">Next, the enrollment link is shown once, for you to send${mail ? ' (or mailed, with an email)' : ''}.</p>
+<button type="submit">Add user and show the enrollment link</button>`,
   '',
 )}</section>`
     : ''
@@ -169,6 +182,15 @@ ${form(c, `${base}/${u.status === 'active' ? 'suspend' : 'resume'}`, h`<button t
 </div>
 ${form(
   c,
+  `${base}/remove`,
+  h`<details><summary>Remove ${name}…</summary>
+<p>The server forgets ${name}: the account, groups, authenticator app and recovery codes, on every device at once. Devices then treat ${name} as a user the server does not know (policy <code>unknownUsers</code>). Past login events stay.</p>
+<p><label><input type="checkbox" name="confirm" value="yes" required> Remove ${name}</label></p>
+<button type="submit" class="small danger">Remove the user</button></details>`,
+  '',
+)}
+${form(
+  c,
   `${base}/groups`,
   h`<label for="groups">User groups</label><input type="text" id="groups" name="groups" value="${(u.groups as string[]).join(', ')}"> <button type="submit" class="small">Save groups</button>`,
   '',
@@ -211,10 +233,11 @@ export function shownOnce(title: string, intro: Html, secret: Html, back: string
   };
 }
 
-export function enrollLinkPage(user: string, r: Json): Rendered {
+export function enrollLinkPage(user: string, r: Json, before: Html = h``): Rendered {
+  const mail = r.mail as Json | null | undefined;
   return shownOnce(
     `Enrollment link for ${user}`,
-    h`<p>Send this link to <strong>${user}</strong> (valid until ${when(String(r.expiresAt))}; it works once). It shows a QR code for the authenticator app and asks for one code.</p>`,
+    h`${before}${mail ? h`<p role="status">${mail.delivered ? 'Mailed' : 'Queued for mail'} to ${String(mail.to)}${mail.delivered ? '' : ' (the server retries)'}; the link is here too.</p>` : ''}<p>Send this link to <strong>${user}</strong> (valid until ${when(String(r.expiresAt))}; it works once). It shows a QR code for the authenticator app and asks for one code.</p>`,
     h`<p><code class="secret" id="enroll-link">${String(r.link)}</code></p>`,
     `/admin/users?user=${enc(user)}`,
   );
@@ -227,14 +250,15 @@ export const USER_ACTIONS: Action[] = [
     route: '/admin/users',
     back: () => '/admin/users',
     run: async (_p, f, c) => {
+      const email = (f.email ?? '').trim();
       const u = await c.api('POST', '/v1/users', {
         name: (f.name ?? '').trim(),
         groups: listField(f.groups),
       });
-      return {
-        redirect: `/admin/users?user=${enc(String(u.name))}`,
-        notice: `Added user ${String(u.name)}.`,
-      };
+      // The next step at once: the enrollment link (mailed too when an address was given).
+      const name = String(u.name);
+      const r = await c.api('POST', `/v1/users/${enc(name)}/enroll`, email ? { email } : {});
+      return { page: enrollLinkPage(name, r, h`<p>Added <strong>${name}</strong>.</p>`) };
     },
   },
   ...(['suspend', 'resume'] as const).map((action): Action => ({
@@ -262,6 +286,16 @@ export const USER_ACTIONS: Action[] = [
         redirect: f.from === 'overview' ? '/admin' : back(p),
         notice: `${p.name ?? ''} unlocked ${f.device ? 'on that device' : 'on every device'}.`,
       };
+    },
+  },
+  {
+    route: '/admin/users/:name/remove',
+    back,
+    run: async (p, f, c) => {
+      if (f.confirm !== 'yes')
+        throw new ApiRefused(400, 'CONFIRM', 'Nothing was removed: tick the confirmation first.');
+      await c.api('DELETE', `/v1/users/${enc(p.name ?? '')}`);
+      return { redirect: '/admin/users', notice: `Removed ${p.name ?? ''} on every device.` };
     },
   },
   {
