@@ -80,6 +80,7 @@ export const SINCE: {
   user: {
     lastStep: 2,
     accountLockedAt: 2,
+    accountFailures: 2,
   },
   event: {
     step: 2,

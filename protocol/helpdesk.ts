@@ -26,6 +26,16 @@ const MODULUS = 10_000;
 /** The longest validity, its rounding up to a whole minute, and a little clock slack. */
 export const AHEAD_MINUTES = HELPDESK_MAX_SECONDS / 60 + 5;
 
+/**
+ * The account-wide cap on helpdesk guesses (docs/agent.md, "A bad day"): while the server's
+ * account lock holds, helpdesk codes are judged only until the account's failure count (over
+ * every device, since its last success) reaches twice `accountMaxFailures` — the lock's own
+ * budget once more. After that no code is judged for the user anywhere until an admin unlocks.
+ */
+export function helpdeskAccountCap(accountMaxFailures: number): number {
+  return 2 * accountMaxFailures;
+}
+
 /** A helpdesk code as the socket carries it (after normalizeHelpdeskCode): 12 digits. */
 export const HELPDESK_CODE_RE = /^[0-9]{12}$/;
 /** As shown and typed: 3-digit groups with dashes, or the 12 digits alone (spaces removed). */

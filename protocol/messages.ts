@@ -64,6 +64,12 @@ export const userRecordSchema = z.strictObject({
    * devices), epoch ms; null or absent: not locked. Only an admin unlock lifts it.
    */
   accountLockedAt: epochMs.nullable().optional(),
+  /**
+   * While the account lock holds: its failures over all devices since the last success (the
+   * server pushes each one), which caps helpdesk codes account-wide (helpdeskAccountCap).
+   * Absent: not locked, or a server from before the cap.
+   */
+  accountFailures: z.number().int().min(0).max(1_000_000_000).optional(),
 });
 export type UserRecord = z.infer<typeof userRecordSchema>;
 

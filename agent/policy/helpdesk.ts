@@ -16,10 +16,15 @@
  *   a failure never extends the lockout, and once the lockout has seen maxAttempts more wrong
  *   codes (2 × maxAttempts in all, the self-unlock budget) no code is checked until it ends: a
  *   guesser gets no more tries during a lockout than before it.
+ * - While the account lock holds there is no "until it ends" on this device: the end of a
+ *   device lockout does not restart the count, so this device judges at most 2 × maxAttempts
+ *   failures in all until an admin unlock (also offline). And account-wide: once the failures
+ *   the server counted over every device reach helpdeskAccountCap (2 × accountMaxFailures,
+ *   pushed with each one), no device judges a code for the user until an admin unlocks.
  * - A helpdesk login starts no remembered success (rememberSeconds): the next login asks again.
  */
 import type { Policy } from '../../protocol/policy.js';
-import { checkHelpdeskCode } from '../../protocol/helpdesk.js';
+import { checkHelpdeskCode, helpdeskAccountCap } from '../../protocol/helpdesk.js';
 import type { CachedUser, Counters } from '../store/cache.js';
 import type { HelpdeskKey } from '../store/helpdesk.js';
 import { lockState, type Decision } from './decide.js';
@@ -36,15 +41,49 @@ export const HELPDESK_MESSAGES = {
     `This helpdesk code expired at ${clockTime(expiresAt, now)}; ask for a new one (${attempts(left)})`,
   used: (left: number) =>
     `This helpdesk code was already used here; ask for a new one (${attempts(left)})`,
+  closed:
+    'Too many wrong codes on this account: it stays locked until an administrator unlocks it (helpdesk codes no longer work)',
 } as const;
 
-/** A helpdesk code may be checked for this user now (the lockout's budget aside, see above). */
+/** A helpdesk code may be checked for this user now (see the rules above). */
 function checkable(policy: Policy, user: CachedUser | null, counters: Counters): boolean {
   return (
     user !== null &&
     user.status === 'active' &&
     user.totp !== null &&
-    counters.failures < 2 * policy.maxAttempts
+    counters.failures < 2 * policy.maxAttempts &&
+    !capReached(policy, user)
+  );
+}
+
+/** The account-wide cap, as far as the server's last push says. */
+function capReached(policy: Policy, user: CachedUser): boolean {
+  return (
+    user.accountLockedAt !== null &&
+    user.accountFailures >= helpdeskAccountCap(policy.accountMaxFailures)
+  );
+}
+
+/**
+ * lockState for a helpdesk code: while the account lock holds, a device lockout that ran out
+ * ends without restarting the failure count (only an admin unlock restarts it), so the budget
+ * is per account lock, not per lockout window.
+ */
+function helpdeskLock(counters: Counters, user: CachedUser, now: number) {
+  const lock = lockState(counters, user.unlockedAt, now);
+  if (user.accountLockedAt === null || lock.locked || counters.lockedAt === null) return lock;
+  if (user.unlockedAt !== null && user.unlockedAt >= counters.lockedAt) return lock;
+  return {
+    ...lock,
+    counters: { ...counters, lockedAt: null, lockedUntil: null, unlockStep: null },
+  };
+}
+
+/** Nothing more is judged for this user until an admin unlocks (the account lock holds). */
+function closedForGood(policy: Policy, user: CachedUser, counters: Counters): boolean {
+  return (
+    user.accountLockedAt !== null &&
+    (capReached(policy, user) || counters.failures >= 2 * policy.maxAttempts)
   );
 }
 
@@ -66,7 +105,9 @@ export function helpdeskBegin(
   const { policy, user, now } = input;
   if (!input.hasKey || !policy || !user) return decision;
   if (decision.outcome !== 'locked' || decision.reply.type !== 'deny') return decision;
-  const counters = lockState(input.counters, user.unlockedAt, now).counters;
+  const counters = helpdeskLock(input.counters, user, now).counters;
+  if (closedForGood(policy, user, counters) && user.status === 'active' && user.totp !== null)
+    return { ...decision, reply: { type: 'deny', message: HELPDESK_MESSAGES.closed } };
   if (!checkable(policy, user, counters)) return decision;
   return {
     ...decision,
@@ -98,8 +139,17 @@ export interface HelpdeskResult extends VerifyResult {
 
 export function verifyHelpdesk(input: HelpdeskInput): HelpdeskResult {
   const { now, policy, user } = input;
-  const lock = lockState(input.counters, user.unlockedAt, now);
+  const lock = helpdeskLock(input.counters, user, now);
   const counters = lock.counters;
+  if (closedForGood(policy, user, counters)) {
+    // No code checked: reason `account`, which no server counts as a failure.
+    return {
+      reply: { type: 'locked', until: null, message: HELPDESK_MESSAGES.closed },
+      outcome: 'locked',
+      reason: 'account',
+      counters,
+    };
+  }
   if (!checkable(policy, user, counters)) {
     return {
       reply: { type: 'locked', until: lock.until, message: MESSAGES.locked(lock.until, now) },
@@ -136,6 +186,23 @@ export function verifyHelpdesk(input: HelpdeskInput): HelpdeskResult {
       : check.reason === 'expired'
         ? HELPDESK_MESSAGES.expired(check.expiresAt, now, left)
         : MESSAGES.wrongCode(left);
+  if (user.accountLockedAt !== null) {
+    // The account lock holds: one more failure of this device's budget and of the account's
+    // (as last pushed, plus this one); when either is spent, nothing more until an admin unlock.
+    const left = Math.min(
+      2 * policy.maxAttempts - failures,
+      helpdeskAccountCap(policy.accountMaxFailures) - (user.accountFailures + 1),
+    );
+    return {
+      reply:
+        left > 0
+          ? { type: 'invalid', attemptsLeft: left, message: text(left) }
+          : { type: 'locked', until: null, message: HELPDESK_MESSAGES.closed },
+      outcome: 'locked',
+      reason,
+      counters: { ...counters, failures, lastFailureAt: now, unlockStep: null },
+    };
+  }
   if (lock.locked) {
     // Already locked: one more failure of the lockout's budget, the lockout itself unchanged.
     const left = 2 * policy.maxAttempts - failures;

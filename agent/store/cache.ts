@@ -51,6 +51,8 @@ export interface CachedUser {
   unlockedAt: number | null;
   /** The server locked the account on every device (server time, epoch ms); null: not locked. */
   accountLockedAt: number | null;
+  /** While the account lock holds: its failures over all devices (the helpdesk cap); else 0. */
+  accountFailures: number;
 }
 
 export interface Counters {
@@ -105,6 +107,7 @@ interface UserRow {
   grace_started_at: number;
   unlocked_at: number | null;
   account_locked_at: number | null;
+  account_failures: number;
   sealed: string;
 }
 interface CounterRow {
@@ -521,6 +524,7 @@ export class Cache {
         : sealed.recoveryCodes,
       unlockedAt: row.unlocked_at,
       accountLockedAt: row.account_locked_at,
+      accountFailures: row.account_locked_at === null ? 0 : row.account_failures,
     };
   }
 
@@ -558,8 +562,8 @@ export class Cache {
       u.name,
     );
     await tx.run(
-      `INSERT OR REPLACE INTO users (name, groups_json, status, grace_started_at, unlocked_at, account_locked_at, enrolled, sealed)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO users (name, groups_json, status, grace_started_at, unlocked_at, account_locked_at, account_failures, enrolled, sealed)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         u.name,
         JSON.stringify(u.groups),
@@ -567,6 +571,7 @@ export class Cache {
         u.graceStartedAt,
         unlockedAt,
         u.accountLockedAt ?? null,
+        u.accountFailures ?? 0,
         u.totp ? 1 : 0,
         sealed,
       ],

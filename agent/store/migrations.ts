@@ -63,4 +63,7 @@ export const MIGRATIONS: readonly string[] = [
   USED_HELPDESK_TABLE,
   // 7: a blob written and deleted to keep free pages for logins on a full disk (./reserve.ts).
   `CREATE TABLE reserve (b BLOB);`,
+  // 8 (issue 22): while the account lock holds, the account's failures over all devices as the
+  // server pushes them: the account-wide cap on helpdesk codes (agent/policy/helpdesk.ts).
+  `ALTER TABLE users ADD COLUMN account_failures INTEGER NOT NULL DEFAULT 0;`,
 ];

@@ -46,7 +46,9 @@ export async function applyAccountItems(
         raise ? item.step : row.last_step,
         item.user,
       ]);
-      if (raise) visible.set(item.user, JSON.parse(row.groups) as string[]);
+      // While locked, devices hold the count (the helpdesk cap): a restart is pushed too.
+      if (raise || (row.account_locked_at !== null && row.account_failures !== 0))
+        visible.set(item.user, JSON.parse(row.groups) as string[]);
       continue;
     }
     const failures = row.account_failures + 1;
@@ -56,10 +58,11 @@ export async function applyAccountItems(
       lock ? at : row.account_locked_at,
       item.user,
     ]);
-    if (lock) {
-      locked.push({ user: item.user, failures });
+    if (lock) locked.push({ user: item.user, failures });
+    // The lock, and every failure while it holds (only helpdesk codes are checked then): each
+    // device learns at once how much of the account-wide helpdesk cap is spent.
+    if (lock || row.account_locked_at !== null)
       visible.set(item.user, JSON.parse(row.groups) as string[]);
-    }
   }
   for (const [user, groups] of visible) {
     await bump(tx, { kind: 'user', subject: user, before: groups, after: groups }, at);

@@ -36,7 +36,9 @@ export function toRecord(user: UserState, deviceId: string): UserRecord {
     // The account guarantees (issue 14), as part of the user's synced state: a snapshot carries
     // them to a device that was offline when they changed.
     ...(user.lastStep !== null ? { lastStep: user.lastStep } : {}),
-    ...(user.accountLockedAt !== null ? { accountLockedAt: user.accountLockedAt } : {}),
+    ...(user.accountLockedAt !== null
+      ? { accountLockedAt: user.accountLockedAt, accountFailures: user.accountFailures }
+      : {}),
   };
 }
 

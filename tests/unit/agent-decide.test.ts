@@ -16,6 +16,7 @@ const alice: CachedUser = {
   recoveryCodes: [],
   unlockedAt: null,
   accountLockedAt: null,
+  accountFailures: 0,
 };
 // The plain lockout by default here; self-unlock has its own tests (agent-badday.test.ts).
 const policy = (p: Partial<Policy> = {}): Policy => ({

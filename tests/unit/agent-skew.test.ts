@@ -19,6 +19,7 @@ const user: CachedUser = {
   recoveryCodes: [],
   unlockedAt: null,
   accountLockedAt: null,
+  accountFailures: 0,
 };
 const policy = { ...DEFAULT_POLICY, maxAttempts: 3 };
 /** The real time (the phone's); the agent's local clock is 3 minutes behind it. */
