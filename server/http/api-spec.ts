@@ -52,7 +52,7 @@ export const API_ROUTES: readonly RouteDoc[] = [
     tag: 'server',
     auth: 'none',
     summary:
-      'Liveness within a second: the current revision, how many agents are connected, what runs (version, commit, Node.js); 503 when the database does not answer or this replica is cut from its notifications (stale)',
+      'Liveness within a second: the current revision, how many agents are connected, what runs (version, commit, Node.js); 503 when the database does not answer or this replica is cut from its notifications (stale), and naming the cause (disk full, read-only, unreachable) from a failed write until a write succeeds again',
     ok: {
       status: 200,
       description: '{ok, revision, agents, insecure, database, stale, version, commit, node}',

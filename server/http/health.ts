@@ -7,12 +7,17 @@
  * A replica cut from the database's notifications (store/staleness.ts) says `stale` with the
  * moment it last heard them. Either answers 503 with `ok: false`, so a load balancer stops
  * sending work to a replica that cannot see what the others change.
+ *
+ * A store that could not take a write (its disk full, read-only, unreachable: store/health.ts)
+ * answers 503 too, `database` naming the cause, from that failure until a write succeeds again;
+ * meanwhile each probe tries one small write (within the same wait), so it recovers by itself.
  */
 import type { FastifyInstance } from 'fastify';
 import { ERRORS, IdvError, type ErrorCode } from '../../protocol/errors.js';
 import { buildInfo } from '../../protocol/version.js';
 import { plainHttpOffLoopback } from '../config.js';
 import type { ServerContext } from '../context.js';
+import type { HealthState } from '../store/health.js';
 import type { Hub } from '../sync/hub.js';
 
 const HEALTH_WAIT_MS = 800;
@@ -47,18 +52,41 @@ export function registerHealth(app: FastifyInstance, ctx: ServerContext, hub: Hu
     return Promise.race([read, late]).finally(() => clearTimeout(timer));
   };
 
+  // The last write failure, as the last probe left it (a probe still running keeps it).
+  let probing: Promise<HealthState | null> | null = null;
+  let fault: HealthState | null = null;
+  const writable = (): Promise<HealthState | null> => {
+    probing ??= ctx.store
+      .checkHealth()
+      .then((f) => (fault = f))
+      .finally(() => {
+        probing = null;
+      });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<HealthState | null>((resolve) => {
+      timer = setTimeout(() => resolve(fault), HEALTH_WAIT_MS);
+    });
+    return Promise.race([probing, late]).finally(() => clearTimeout(timer));
+  };
+
   app.get('/healthz', async (_req, reply) => {
-    const read = await revision();
+    const [read, failed] = await Promise.all([revision(), writable()]);
     const since = ctx.staleness.since;
-    const ok = 'revision' in read && since === null;
+    const ok = 'revision' in read && since === null && failed === null;
+    // The catalog's error body too when the database failed, as any route answers it.
+    const error = failed
+      ? { code: 'STORE_UNAVAILABLE' as const, message: failed.message }
+      : 'code' in read
+        ? { code: read.code, message: read.message }
+        : {};
     return reply.code(ok ? 200 : 503).send({
       ok,
-      // The catalog's error body too when the database failed, as any route answers it.
-      ...('code' in read ? { code: read.code, message: read.message } : {}),
+      ...error,
       revision: 'revision' in read ? read.revision : lastRevision,
       agents: hub.connectedCount,
       insecure: plainHttpOffLoopback(ctx.config),
-      database: 'revision' in read ? 'ok' : 'unreachable',
+      database: failed ? failed.fault : 'revision' in read ? 'ok' : 'unreachable',
+      ...(failed ? { databaseSince: new Date(failed.since).toISOString() } : {}),
       stale: since === null ? null : { since: new Date(since).toISOString() },
       ...buildInfo(),
     });

@@ -106,15 +106,27 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
         : e.statusCode && e.statusCode >= 400 && e.statusCode < 500
           ? e.statusCode
           : 500;
+    const unavailable = err instanceof IdvError && err.code === 'STORE_UNAVAILABLE';
     if (status >= 500)
-      log.error({ route: req.routeOptions.url, err: { name: e.name } }, 'portal request failed');
+      log.error(
+        {
+          route: req.routeOptions.url,
+          err: { name: e.name, ...(unavailable ? { code: err.code, message: err.message } : {}) },
+        },
+        'portal request failed',
+      );
     void reply
       .code(status)
       .type('text/html; charset=utf-8')
       .send(
-        status >= 500
-          ? problemPage('Something went wrong', 'The server could not finish this. Try again.')
-          : problemPage('That did not work', 'The request was not understood. Try again.'),
+        unavailable
+          ? problemPage(
+              'Try again in a minute',
+              'The server cannot save or read anything just now. Nothing was changed, and a setup link you opened still works.',
+            )
+          : status >= 500
+            ? problemPage('Something went wrong', 'The server could not finish this. Try again.')
+            : problemPage('That did not work', 'The request was not understood. Try again.'),
       );
   });
 
@@ -238,6 +250,14 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     return see(reply, '/portal/enroll');
   });
 
+  /** The user's pending secret, or null when there is none (or no user); a store failure throws. */
+  function pendingTotp(user: string) {
+    return ctx.store.getPendingTotp(user).catch((err: unknown) => {
+      if (err instanceof IdvError && err.code === 'USER_NOT_FOUND') return null;
+      throw err;
+    });
+  }
+
   async function renderEnroll(
     reply: FastifyReply,
     s: Session,
@@ -245,7 +265,7 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     error: string | null,
   ): Promise<FastifyReply> {
     const user = s.user as string;
-    const pending = await ctx.store.getPendingTotp(user).catch(() => null);
+    const pending = await pendingTotp(user);
     if (!pending || fingerprint(pending.secret) !== s.enrolling) {
       await sessions.update(s, { enrolling: null });
       return html(reply, 410, linkGonePage());
@@ -297,7 +317,7 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     if (!reserved.ok) return html(reply, 429, lockedPage(reserved.state.until));
     const { hold } = reserved;
     try {
-      const pending = await ctx.store.getPendingTotp(user).catch(() => null);
+      const pending = await pendingTotp(user);
       if (!pending || fingerprint(pending.secret) !== s.enrolling)
         return html(reply, 410, linkGonePage());
       const code = (form.code ?? '').replace(/\s/g, '');

@@ -1,10 +1,12 @@
 /**
  * The PostgreSQL driver: a `pg` pool, `?` placeholders numbered `$1..$n`, BIGINT read as numbers
  * (ms timestamps; a value past 2^53 is refused, never rounded), every transaction SERIALIZABLE
- * with bounded retry on serialization failures and deadlocks, and a lost connection told apart
- * as STORE_UNAVAILABLE (503). A statement of a transaction unanswered for STATEMENT_WAIT_MS is a
- * lost connection too: a network cut that drops packets sends no reset, and TCP alone would hold
- * the request (and the pooled connection) for minutes. The schema version lives in
+ * with bounded retry on serialization failures and deadlocks, and a lost connection, a full
+ * disk (53100) or a read-only database (25006: default_transaction_read_only, a standby) told
+ * apart as STORE_UNAVAILABLE (503) naming the cause (health.ts). A statement of a transaction
+ * unanswered for STATEMENT_WAIT_MS is a lost connection too: a network cut that drops packets
+ * sends no reset, and TCP alone would hold the request (and the pooled connection) for minutes.
+ * The schema version lives in
  * `schema_migrations`.
  */
 import pg from 'pg';
@@ -19,6 +21,7 @@ import {
   type Tx,
   type TxOptions,
 } from './db.js';
+import { StoreFaultError, StoreHealth } from './health.js';
 
 const INT8_OID = 20;
 const MAX_ATTEMPTS = 12;
@@ -83,7 +86,7 @@ export function redactDatabaseUrl(url: string): string {
   }
 }
 
-type Failure = 'retry' | 'lost' | null;
+type Failure = 'retry' | 'lost' | 'busy' | 'full' | 'readonly' | null;
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -101,6 +104,10 @@ function classify(err: unknown): Failure {
   if (err instanceof pg.DatabaseError) {
     const code = err.code ?? '';
     if (code === '40001' || code === '40P01') return 'retry';
+    if (code === '53100') return 'full';
+    if (code === '25006') return 'readonly';
+    // lock_timeout / statement_timeout ran out (a long migration, a stuck transaction): retryable
+    if (code === '55P03' || code === '57014') return 'busy';
     // connection exceptions, shutdown / crash / starting up, too many connections
     if (code.startsWith('08') || code.startsWith('57P') || code === '53300') return 'lost';
     return null;
@@ -170,6 +177,7 @@ export interface PostgresDbOptions {
 
 export class PostgresDb implements Db {
   readonly dialect = 'postgres' as const;
+  readonly health = new StoreHealth();
   /** Serialization failures and deadlocks retried so far (tests read it). */
   retries = 0;
   /** Transactions open in the database right now, and the most ever at once (tests read it). */
@@ -212,7 +220,11 @@ export class PostgresDb implements Db {
     }
   }
 
-  async transaction<T>(fn: (tx: Tx) => Promise<T>, options: TxOptions = {}): Promise<T> {
+  transaction<T>(fn: (tx: Tx) => Promise<T>, options: TxOptions = {}): Promise<T> {
+    return this.health.track((counted) => this.attempts((tx) => fn(counted(tx)), options));
+  }
+
+  private async attempts<T>(fn: (tx: Tx) => Promise<T>, options: TxOptions): Promise<T> {
     const tables = [...new Set(options.serialize ?? [])].sort();
     for (const t of tables)
       if (!/^[a-z_][a-z0-9_]*$/.test(t)) throw new Error(`not a table name: ${t}`);
@@ -266,6 +278,9 @@ export class PostgresDb implements Db {
           if (kind === 'lost') throw storeUnavailable(err.message);
           if (kind === 'retry')
             throw storeUnavailable('too many conflicting transactions; nothing was written');
+          if (kind === 'busy') throw storeUnavailable(err.message);
+          if (kind === 'full') throw new StoreFaultError('disk full', err.message);
+          if (kind === 'readonly') throw new StoreFaultError('read-only', err.message);
           throw err.cause;
         }
         throw err;

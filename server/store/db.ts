@@ -7,7 +7,7 @@
  * JSON, `"user"` quoted (a reserved word in PostgreSQL), `INSERT ... ON CONFLICT`, `RETURNING`,
  * aliases on every subquery, 0/1 instead of booleans, no SQLite- or PostgreSQL-only functions.
  */
-import { IdvError } from '../../protocol/errors.js';
+import { StoreFaultError, type StoreHealth } from './health.js';
 
 export type Row = Record<string, unknown>;
 
@@ -40,6 +40,8 @@ export interface TxOptions {
 
 export interface Db extends Queryable {
   readonly dialect: 'sqlite' | 'postgres';
+  /** The last time the store could not write, until a write commits again (health.ts). */
+  readonly health: StoreHealth;
   /**
    * Runs `fn` in one transaction: SQLite's serialized BEGIN IMMEDIATE, PostgreSQL's SERIALIZABLE.
    * On PostgreSQL a serialization failure or deadlock (40001, 40P01) rolls back and runs `fn`
@@ -62,11 +64,8 @@ export function migrationSql(m: Migration, dialect: Db['dialect']): string {
 }
 
 /** The database cannot be reached (PostgreSQL down, restarting, out of connections). */
-export function storeUnavailable(reason: string): IdvError {
-  return new IdvError(
-    'STORE_UNAVAILABLE',
-    `the database is unavailable (${reason}); try again shortly`,
-  );
+export function storeUnavailable(reason: string): StoreFaultError {
+  return new StoreFaultError('unreachable', reason);
 }
 
 /** Base of a transaction object: the options' table set and the commit hooks. */

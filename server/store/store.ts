@@ -5,6 +5,7 @@
  * written to the change log, from which deltas are computed. Isolation per method: docs/server.md,
  * "Store".
  */
+import type { HealthState } from './health.js';
 import type { DeviceFacts, LoginEvent, TotpParams } from '../../protocol/messages.js';
 import type { Policy, PolicyPatch } from '../../protocol/policy.js';
 import type { Notices } from './notices.js';
@@ -184,6 +185,12 @@ export interface Store {
   readonly notices: Notices;
 
   revision(): Promise<number>;
+  /**
+   * Null when the store takes writes; else why it could not at the last write (disk full,
+   * read-only, down). While it cannot, each call tries one small write, so the answer clears
+   * as soon as the store recovers (server/store/health.ts).
+   */
+  checkHealth(): Promise<HealthState | null>;
 
   /** The console's admin accounts (server/store/admins.ts). */
   readonly admins: AdminAccounts;

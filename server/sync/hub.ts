@@ -241,7 +241,14 @@ export class Hub {
   /** Closes connections of devices revoked meanwhile (after notices may have been missed). */
   private async recheckRevoked(): Promise<void> {
     if (this.byDevice.size === 0) return;
-    const devices = await this.ctx.store.listDevices().catch(() => []);
+    const devices = await this.ctx.store.listDevices().catch((err: unknown) => {
+      // Not "no device revoked": the next resync checks again; say why this one could not.
+      this.ctx.log.error(
+        { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
+        'rechecking revoked devices failed',
+      );
+      return [];
+    });
     for (const d of devices) if (d.revokedAt !== null && this.byDevice.has(d.id)) this.revoke(d.id);
   }
 
