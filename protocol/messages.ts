@@ -42,13 +42,22 @@ export const totpParamsSchema = z.strictObject({
 export type TotpParams = z.infer<typeof totpParamsSchema>;
 
 /** A user as one device sees it: only users entitled to log in there are ever sent. */
+/**
+ * graceStartedAt of a user whose MFA reset ended the enrollment grace (the default: the account
+ * may be compromised): no login that needs a code until the new app is set up.
+ */
+export const GRACE_ENDED = 0;
+
 export const userRecordSchema = z.strictObject({
   name: nameSchema,
   groups: z.array(nameSchema).max(256),
   status: z.enum(['active', 'suspended']),
   /** null until the user has confirmed an authenticator app. */
   totp: totpParamsSchema.nullable(),
-  /** When the enrollment grace period started (user added or MFA reset), epoch ms. */
+  /**
+   * When the enrollment grace period started (user added, or MFA reset with a new grace), epoch
+   * ms; GRACE_ENDED after a reset that ended it.
+   */
   graceStartedAt: epochMs,
   /** Slow hashes of the unused recovery codes. */
   recoveryCodes: z.array(text(256)).max(20),

@@ -26,7 +26,7 @@
  * 12. otherwise → prompt for `policy.prompts` codes
  */
 import { insideAny } from '../../protocol/cidr.js';
-import type { LocalReply, Outcome } from '../../protocol/messages.js';
+import { GRACE_ENDED, type LocalReply, type Outcome } from '../../protocol/messages.js';
 import { serviceRequiresCode, type Policy } from '../../protocol/policy.js';
 import type { CachedUser, Counters, SyncState } from '../store/cache.js';
 import { MESSAGES } from './messages.js';
@@ -185,6 +185,12 @@ export function decideBegin(input: BeginInput): Decision {
     };
   }
   if (u.totp === null) {
+    if (u.graceStartedAt === GRACE_ENDED)
+      return {
+        reply: { type: 'deny', message: MESSAGES.graceEnded },
+        outcome: 'deny',
+        reason: 'not-enrolled',
+      };
     const deadline = u.graceStartedAt + policy.enrollmentGraceDays * DAY_MS;
     if (now < deadline) {
       return {

@@ -58,6 +58,8 @@ export const MESSAGES = {
   clockLearned: "Two consecutive codes accepted; this machine now allows for its clock's error",
   graceUntil: (deadline: number) =>
     `You must set up your authenticator app by ${dayMonth(deadline)}`,
+  graceEnded:
+    'Your authenticator app was reset: set up the new one with the enrollment link from your administrator, then log in with its code',
   graceOver: (deadline: number) =>
     `You had to set up your authenticator app by ${dayMonth(deadline)}: ask your administrator for a new enrollment link`,
   suspended: 'Your account is suspended: contact your administrator',

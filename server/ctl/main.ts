@@ -265,11 +265,13 @@ export const spec: ProgramSpec = {
     },
     'user reset-mfa': {
       summary:
-        "Remove the user's authenticator and recovery codes (stop working on every device at once) and issue a new enrollment link; --grace starts a new grace period",
+        "Remove the user's authenticator and recovery codes (stop working on every device at once) and issue a new enrollment link; the enrollment grace ends (no login that needs a code until the new app is set up) unless --grace starts a new one",
       args: 'NAME',
       options: { grace: { type: 'boolean' }, email: { type: 'string' } },
       flags: {
-        grace: { help: 'start a new enrollment grace period' },
+        grace: {
+          help: 'start a new enrollment grace period (logins without a code until it runs out); not for an account that may be compromised',
+        },
         email: { value: 'ADDRESS', help: 'mail the new link here (default: the address known)' },
       },
       positionals: 1,
@@ -289,6 +291,9 @@ export const spec: ProgramSpec = {
         return show(io, values, r, () =>
           [
             `reset-mfa: ${name} (authenticator and recovery codes removed everywhere)`,
+            u.graceStartedAt === null
+              ? 'Enrollment grace: ended. No login that needs a code until the new app is set up (--grace starts a new grace period)'
+              : `Enrollment grace: a new one started ${u.graceStartedAt as string}: logins without a code until it runs out`,
             `New enrollment link (valid until ${e.expiresAt as string}):`,
             `  ${e.link as string}`,
             ...mailLines(e.mail as MailOutcome | null),

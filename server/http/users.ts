@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { IdvError } from '../../protocol/errors.js';
+import { GRACE_ENDED } from '../../protocol/messages.js';
 import { nameSchema } from '../../protocol/policy.js';
 import { buildOtpauthUri, verifyCode } from '../../protocol/totp.js';
 import type { ServerContext } from '../context.js';
@@ -41,7 +42,8 @@ export function userView(u: UserState) {
     status: u.status,
     enrolled: u.totp !== null,
     enrollmentPending: u.pending,
-    graceStartedAt: iso(u.graceStartedAt),
+    /** null when a reset ended the grace: no login without a code until the new app is set up. */
+    graceStartedAt: u.graceStartedAt === GRACE_ENDED ? null : iso(u.graceStartedAt),
     unlockedAt: iso(u.unlockedAt),
     deviceUnlocks: Object.fromEntries(
       Object.entries(u.deviceUnlocks).map(([d, at]) => [d, iso(at)]),

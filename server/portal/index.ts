@@ -10,6 +10,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { IdvError } from '../../protocol/errors.js';
+import { GRACE_ENDED } from '../../protocol/messages.js';
 import { ADMIN_MAX_ATTEMPTS, nameSchema } from '../../protocol/policy.js';
 import {
   findRecoveryCode,
@@ -277,7 +278,9 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
     const { policy } = await ctx.store.getPolicy('default');
     const graceUntil =
       u && !u.totp && policy.mfa === 'required'
-        ? u.graceStartedAt + policy.enrollmentGraceDays * 86_400_000
+        ? u.graceStartedAt === GRACE_ENDED
+          ? GRACE_ENDED
+          : u.graceStartedAt + policy.enrollmentGraceDays * 86_400_000
         : null;
     return html(
       reply,

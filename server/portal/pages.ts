@@ -41,7 +41,7 @@ export interface EnrollView {
   digits: number;
   csrf: string;
   replacing: boolean;
-  /** Until when the user may still log in without a code (not enrolled yet), epoch ms. */
+  /** Until when the user may still log in without a code (not enrolled yet), epoch ms; 0: a reset ended the grace. */
   graceUntil: number | null;
   now: number;
   error?: string | null;
@@ -60,9 +60,11 @@ export function enrollPage(v: EnrollView): string {
 ${
   v.graceUntil === null
     ? ''
-    : v.graceUntil > v.now
-      ? h`<p>Until <strong>${formatWhen(v.graceUntil)}</strong> you can still log in without a code; after that, logins need this app.</p>`
-      : h`<p><strong>Your time to set this up has run out:</strong> logins that need a code are refused until you finish here.</p>`
+    : v.graceUntil === 0
+      ? h`<p><strong>Your authenticator app was reset:</strong> logins that need a code are refused until you finish here.</p>`
+      : v.graceUntil > v.now
+        ? h`<p>Until <strong>${formatWhen(v.graceUntil)}</strong> you can still log in without a code; after that, logins need this app.</p>`
+        : h`<p><strong>Your time to set this up has run out:</strong> logins that need a code are refused until you finish here.</p>`
 }
 <div class="card">
 <ol class="steps">

@@ -73,6 +73,7 @@ export type UserChange =
   | { kind: 'pending'; totp: TotpParams; tokenHash: string; tokenExpiresAt: number }
   /** Activate the pending secret, which must still be `expectedSecret`. */
   | { kind: 'activate'; expectedSecret: string }
+  /** newGrace false ends the enrollment grace (graceStartedAt GRACE_ENDED). */
   | { kind: 'reset'; newGrace: boolean }
   | { kind: 'unlock'; deviceId?: string };
 

@@ -1,6 +1,6 @@
 /** Users: rows, their unlocks and recovery codes, and the changes devices see. */
 import { IdvError } from '../../protocol/errors.js';
-import { totpParamsSchema, type TotpParams } from '../../protocol/messages.js';
+import { GRACE_ENDED, totpParamsSchema, type TotpParams } from '../../protocol/messages.js';
 import { CLEAR_ACCOUNT_LOCK, CLEAR_REPLAY_GUARD } from './account.js';
 import { bump } from './changelog.js';
 import { parseJson, READ_TX, REVISION_TX, type StoreCore } from './core.js';
@@ -207,7 +207,9 @@ export function updateUser(
         await tx.run(
           `UPDATE users SET totp_sealed = NULL, pending_sealed = NULL, enrolled_at = NULL,
              grace_started_at = ? WHERE name = ?`,
-          [change.newGrace ? at : row.grace_started_at, name],
+          // The grace ends unless the admin starts a new one: a reset in the first week must not
+          // leave a compromised account logging in without a code until the new app is set up.
+          [change.newGrace ? at : GRACE_ENDED, name],
         );
         await tx.run('DELETE FROM enroll_tokens WHERE "user" = ?', [name]);
         // The account may be compromised: its recovery codes go with the authenticator.

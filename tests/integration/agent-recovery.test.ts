@@ -138,8 +138,8 @@ describe('replay guard after a re-enrollment', () => {
 
     const askCarol = async () => (await askAgent(agent!.socket, [begin('carol', 'sshd')]))[0];
     expect((await idvctl(server, ['user', 'reset-mfa', 'carol'])).code).toBe(0);
-    // The reset reached the agent (no code asked for during the enrollment grace)...
-    await waitFor(async () => (await askCarol())?.type === 'skip', 'the agent to see the reset');
+    // The reset reached the agent (it ended the enrollment grace: refused until the new app)...
+    await waitFor(async () => (await askCarol())?.type === 'deny', 'the agent to see the reset');
     // ...then the new app is set up and confirmed.
     const newApp = await enroll(server, 'carol');
     await waitFor(async () => (await askCarol())?.type === 'prompt', 'the new secret');

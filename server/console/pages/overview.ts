@@ -145,11 +145,14 @@ ${
     ? h`<p class="muted">Every active user has an authenticator app.</p>`
     : h`<div class="scroll"><table><thead><tr><th scope="col">User</th><th scope="col">Grace left</th></tr></thead><tbody>${notEnrolled.map(
         (u) => {
-          const left = graceEnds(u, grace) - c.now;
+          // null: a reset ended the grace (no login without a code until the new app is set up).
+          const left = u.graceStartedAt === null ? 0 : graceEnds(u, grace) - c.now;
           return h`<tr><td><a href="/admin/users?q=${String(u.name)}">${String(u.name)}</a></td><td>${
-            left > 0
-              ? h`${Math.ceil(left / DAY)} ${Math.ceil(left / DAY) === 1 ? 'day' : 'days'}`
-              : h`<span class="badge bad">ran out</span>`
+            u.graceStartedAt === null
+              ? h`<span class="badge bad">ended by reset</span>`
+              : left > 0
+                ? h`${Math.ceil(left / DAY)} ${Math.ceil(left / DAY) === 1 ? 'day' : 'days'}`
+                : h`<span class="badge bad">ran out</span>`
           }</td></tr>`;
         },
       )}</tbody></table></div>`

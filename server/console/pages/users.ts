@@ -39,7 +39,9 @@ function mfaBadge(u: Json): Html {
 
 /** For a user not enrolled: until when logins go without a code (the default group's grace). */
 function graceNote(u: Json, grace: number, now: number): Html {
-  if (u.enrolled || u.graceStartedAt === null || u.graceStartedAt === undefined) return h``;
+  if (u.enrolled || u.graceStartedAt === undefined) return h``;
+  // null: an MFA reset ended the grace.
+  if (u.graceStartedAt === null) return h`<br><span class="badge bad">grace ended by reset</span>`;
   const ends = graceEnds(u, grace);
   return ends > now
     ? h`<br><span class="muted nowrap">grace until ${when(ends)}</span>`
@@ -168,8 +170,8 @@ ${form(
   c,
   `${base}/reset-mfa`,
   h`<details><summary>Reset the authenticator…</summary>
-<p>Resetting removes ${name}'s authenticator app and all recovery codes <strong>on every device at once</strong>: codes from the old app stop working at the next login everywhere (devices that are offline apply it when they reconnect). ${name} gets a new enrollment link; logins need a code again only after the new app is set up${u.enrolled ? ' or the new grace period (if chosen) runs out' : ''}.</p>
-<p><label><input type="checkbox" name="grace" value="yes"> Start a new enrollment grace period</label></p>
+<p>Resetting removes ${name}'s authenticator app and all recovery codes <strong>on every device at once</strong>: codes from the old app stop working at the next login everywhere (devices that are offline apply it when they reconnect). ${name} gets a new enrollment link. <strong>The reset ends the enrollment grace: until the new app is set up, ${name} cannot log in where a code is needed.</strong></p>
+<p><label><input type="checkbox" name="grace" value="yes"> Start a new enrollment grace period instead: ${name} logs in without a code until it runs out. Not for an account that may be compromised.</label></p>
 <p><label><input type="checkbox" name="confirm" value="yes" required> I understand: ${name}'s current codes stop working on every device</label></p>
 <button type="submit" class="small danger">Reset the authenticator</button></details>`,
   '',
