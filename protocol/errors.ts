@@ -60,6 +60,11 @@ export const ERRORS = {
     retryable: false,
     status: 409,
   },
+  LAST_ADMIN: {
+    message: 'The last active admin cannot be removed or given another role.',
+    retryable: false,
+    status: 409,
+  },
   DEVICE_NOT_FOUND: { message: 'No such device.', retryable: false, status: 404 },
   DEVICE_REVOKED: { message: 'This device has been revoked.', retryable: false, status: 403 },
   TOKEN_INVALID: {

@@ -1,5 +1,5 @@
 /**
- * `idvctl admin add | list | unlock` (console accounts) and `idvctl audit [--follow]` (the audit
+ * `idvctl admin add | list | unlock | role | remove` (console accounts) and `idvctl audit [--follow]` (the audit
  * log the API, the console and idv-server write). Following polls with `after=SEQ`, so it
  * works against any replica and neither misses nor repeats an entry.
  */
@@ -90,6 +90,42 @@ export function adminCommands(
           {},
         );
         io.out(values.json ? JSON.stringify(r) : `unlocked admin ${String(r.name)}`);
+        return EXIT.OK;
+      },
+    },
+    'admin role': {
+      summary: 'Give a console admin another role (the last active admin stays admin)',
+      args: 'NAME',
+      options: { role: { type: 'string' } },
+      flags: { role: { value: 'admin|helpdesk', help: 'the new role (required)' } },
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        const role = stringFlag(values, 'role');
+        if (role !== 'admin' && role !== 'helpdesk')
+          throw new IdvError('USAGE', '--role must be admin or helpdesk');
+        const r = await client(values).request<Json>(
+          'PUT',
+          `/v1/admins/${enc(positionals[0] as string)}/role`,
+          { role },
+        );
+        io.out(values.json ? JSON.stringify(r) : `admin ${String(r.name)}: role ${String(r.role)}`);
+        return EXIT.OK;
+      },
+    },
+    'admin remove': {
+      summary: 'Remove a console admin and end its sessions at once (not the last active admin)',
+      args: 'NAME',
+      positionals: 1,
+      run: async ({ values, positionals }, io) => {
+        const r = await client(values).request<Json>(
+          'DELETE',
+          `/v1/admins/${enc(positionals[0] as string)}`,
+        );
+        io.out(
+          values.json
+            ? JSON.stringify(r)
+            : `removed admin ${String(r.removed)} (${String(r.sessions)} sessions ended)`,
+        );
         return EXIT.OK;
       },
     },

@@ -1,5 +1,5 @@
 /**
- * Console admin accounts over the API (`idvctl admin add | list | unlock`): add gives a one-time
+ * Console admin accounts over the API (`idvctl admin add | list | unlock | role | remove`): add gives a one-time
  * set-up link (the only time its token exists outside a hash), list never shows a secret.
  */
 import type { FastifyInstance } from 'fastify';
@@ -9,10 +9,14 @@ import type { ServerContext } from '../context.js';
 import { ADMIN_ROLES, lockStateOf, type AdminLimits, type AdminState } from '../store/admins.js';
 import { hashToken, newToken } from '../store/crypto.js';
 import { emptyBody, iso, nameParams, parseInput } from './validate.js';
+import { IdvError } from '../../protocol/errors.js';
+import { REALM as CONSOLE_REALM } from '../console/session.js';
 
 /** Set-up links work for a day. */
 export const SETUP_TTL_SECONDS = 86_400;
 export const SETUP_PATH = '/admin/setup/';
+
+export const adminRoleBody = z.strictObject({ role: z.enum(ADMIN_ROLES) });
 
 export const addAdminBody = z.strictObject({
   name: nameSchema,
@@ -87,6 +91,28 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ServerContext): v
       link,
       linkExpiresAt: iso(expiresAt),
     });
+  });
+
+  // Removal and a new role take effect at once on every replica: each console request reads
+  // the account from the store, and the account's sessions are deleted with it.
+  app.delete('/v1/admins/:name', async (req) => {
+    const { name } = parseInput(nameParams, req.params, 'path');
+    const was = await ctx.store.admins.removeGuarded(name);
+    req.auditWas = { role: was.role };
+    const sessions = await ctx.store.sessions.deleteSubject(CONSOLE_REALM, name);
+    ctx.log.info({ admin: name, sessions }, 'admin removed');
+    return { removed: name, sessions };
+  });
+
+  app.put('/v1/admins/:name/role', async (req) => {
+    const { name } = parseInput(nameParams, req.params, 'path');
+    const { role } = parseInput(adminRoleBody, req.body, 'role');
+    const was = await ctx.store.admins.setRole(name, role);
+    req.auditWas = { role: was.role };
+    ctx.log.info({ admin: name, role, was: was.role }, 'admin role set');
+    const admin = await ctx.store.admins.get(name);
+    if (!admin) throw new IdvError('ADMIN_NOT_FOUND', `no admin ${name}`);
+    return adminView(admin, await adminLimits(ctx), ctx.clock());
   });
 
   app.post('/v1/admins/:name/unlock', async (req) => {

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { registerRequestSchema, registerResponseSchema } from '../../protocol/messages.js';
 import { policyPatchSchema } from '../../protocol/policy.js';
 import { regenerateBody, roleBody } from '../portal/admin.js';
-import { addAdminBody } from './admins.js';
+import { addAdminBody, adminRoleBody } from './admins.js';
 import { auditQuery } from './audit.js';
 import { tokenBody, tokenIdParams } from './device-tokens.js';
 import { syncBody } from './directory.js';
@@ -354,6 +354,25 @@ export const API_ROUTES: readonly RouteDoc[] = [
     body: addAdminBody,
     summary: 'Add a console admin: its one-time set-up link, shown once',
     ok: { status: 201, description: 'The admin, with link and linkExpiresAt' },
+  },
+  {
+    method: 'DELETE',
+    url: '/v1/admins/:name',
+    tag: 'admins',
+    auth: 'admin',
+    params: nameParams,
+    summary: 'Remove a console admin and end its sessions (not the last active admin)',
+    ok: { status: 200, description: '{removed, sessions}' },
+  },
+  {
+    method: 'PUT',
+    url: '/v1/admins/:name/role',
+    tag: 'admins',
+    auth: 'admin',
+    params: nameParams,
+    body: adminRoleBody,
+    summary: 'Give a console admin another role (not the last active admin away from admin)',
+    ok: { status: 200, description: 'The admin' },
   },
   {
     method: 'POST',

@@ -48,6 +48,8 @@ export const API_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /v1/admins': { role: 'admin' },
   'POST /v1/admins': { role: 'admin', action: 'admin.add' },
   'POST /v1/admins/:name/unlock': { role: 'admin', action: 'admin.unlock' },
+  'DELETE /v1/admins/:name': { role: 'admin', action: 'admin.remove' },
+  'PUT /v1/admins/:name/role': { role: 'admin', action: 'admin.role' },
   'GET /v1/audit': { role: 'admin' },
   'POST /v1/directory/sync': { role: 'admin', action: 'directory.sync' },
   'GET /v1/mail': { role: 'admin' },

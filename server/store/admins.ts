@@ -80,6 +80,12 @@ export interface AdminAccounts {
   /** Removes one recovery code by id; false when it was already used. */
   useRecoveryCode(name: string, id: string): Promise<boolean>;
   remove(name: string): Promise<void>;
+  /**
+   * Removes an account, or gives it another role; refused (LAST_ADMIN) when that would leave no
+   * active account of role admin. Returns the account as it was.
+   */
+  removeGuarded(name: string): Promise<AdminState>;
+  setRole(name: string, role: AdminRole): Promise<AdminState>;
 }
 
 interface AdminRow {
@@ -335,6 +341,41 @@ export class SqliteAdminAccounts implements AdminAccounts {
       id,
     ]);
     return r.changes === 1;
+  }
+
+  /** True when some other active account has role admin (read inside the change's transaction). */
+  private async anotherAdmin(tx: Queryable, name: string): Promise<boolean> {
+    const row = await tx.get<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM admins WHERE role = 'admin' AND status = 'active' AND name <> ?",
+      [name],
+    );
+    return Number(row?.n ?? 0) > 0;
+  }
+
+  private async mustKeepOne(tx: Queryable, a: AdminState): Promise<void> {
+    if (a.role === 'admin' && a.status === 'active' && !(await this.anotherAdmin(tx, a.name)))
+      throw new IdvError(
+        'LAST_ADMIN',
+        `${a.name} is the last active admin: add and set up another admin first`,
+      );
+  }
+
+  removeGuarded(name: string): Promise<AdminState> {
+    return this.db.transaction(async (tx) => {
+      const a = await this.mustRead(tx, name);
+      await this.mustKeepOne(tx, a);
+      await tx.run('DELETE FROM admins WHERE name = ?', [name]);
+      return a;
+    });
+  }
+
+  setRole(name: string, role: AdminRole): Promise<AdminState> {
+    return this.db.transaction(async (tx) => {
+      const a = await this.mustRead(tx, name);
+      if (role !== 'admin') await this.mustKeepOne(tx, a);
+      await tx.run('UPDATE admins SET role = ? WHERE name = ?', [role, name]);
+      return a;
+    });
   }
 
   async remove(name: string): Promise<void> {

@@ -257,4 +257,60 @@ describe.skipIf(skip)('the console as a new admin meets it', () => {
       `idv-agent register --server ${w.url} --token-file FILE`,
     );
   });
+
+  it('admins: a role changed and an admin removed take effect at once; the last admin stays', async () => {
+    const r = await w.ctl(['admin', 'add', 'hal', '--role', 'helpdesk']);
+    const hal = await openPage(VIEWPORTS.laptop);
+    const halTotp = await w.setUp(hal, String(r.link));
+    await w.signIn(hal, 'hal', halTotp);
+    expect((await hal.goto(`${w.url}/admin/audit`))?.status()).toBe(403);
+    // The role, changed in the page: hal's very next request may open the audit log.
+    await ada.goto(`${w.url}/admin/admins`);
+    await ada.getByLabel('Role of hal').selectOption('admin');
+    await ada.getByRole('button', { name: 'Set role of hal' }).click();
+    await expect(ada.locator('#alert').textContent()).resolves.toContain(
+      'hal now has the role admin',
+    );
+    expect((await hal.goto(`${w.url}/admin/audit`))?.status()).toBe(200);
+    // Removed (confirmed) while signed in.
+    await ada.getByText('Remove hal…').click();
+    await ada.getByLabel('Remove admin hal').check();
+    await ada.getByRole('button', { name: 'Remove hal', exact: true }).click();
+    await expect(ada.locator('#alert').textContent()).resolves.toMatch(
+      /Removed hal; 1 session ended/,
+    );
+    // hal's session ended with the account: the next page is the sign-in.
+    await hal.goto(`${w.url}/admin/users`);
+    expect(hal.url()).toBe(`${w.url}/admin/signin`);
+    const list = (await w.ctl(['admin', 'list'])).admins as { name: string }[];
+    expect(list.map((a) => a.name)).toEqual(['ada']);
+    // ada is the last active admin: not demoted, with the reason.
+    await ada.goto(`${w.url}/admin/admins`);
+    await ada.getByLabel('Role of ada').selectOption('helpdesk');
+    const [res] = await Promise.all([
+      ada.waitForResponse((x) => x.request().method() === 'POST'),
+      ada.getByRole('button', { name: 'Set role of ada' }).click(),
+    ]);
+    expect(res.status()).toBe(409);
+    await expect(ada.locator('#alert').textContent()).resolves.toContain('last active admin');
+    const after = (await w.ctl(['admin', 'list'])).admins as { name: string; role: string }[];
+    expect(after).toEqual([expect.objectContaining({ name: 'ada', role: 'admin' })]);
+    await expect(ada.getByRole('button', { name: /Remove ada/ }).count()).resolves.toBe(0);
+    // Audited, with the role replaced.
+    const audit = (await w.ctl(['audit', '--limit', '10'])).entries as Record<string, unknown>[];
+    expect(audit).toContainEqual(
+      expect.objectContaining({
+        action: 'admin.role',
+        target: 'hal',
+        detail: { role: 'admin', was: { role: 'helpdesk' } },
+        result: 'ok',
+      }),
+    );
+    expect(audit).toContainEqual(
+      expect.objectContaining({ action: 'admin.remove', target: 'hal', result: 'ok' }),
+    );
+    expect(audit).toContainEqual(
+      expect.objectContaining({ action: 'admin.role', target: 'ada', result: 'LAST_ADMIN' }),
+    );
+  }, 120_000);
 });

@@ -34,6 +34,8 @@ const ADMIN_ONLY_ACTIONS = new Set([
   '/admin/policy/:group',
   '/admin/admins',
   '/admin/admins/:name/unlock',
+  '/admin/admins/:name/role',
+  '/admin/admins/:name/remove',
 ]);
 
 const served = () => server.routes().map((r) => `${r.method} ${r.url}`);
