@@ -1,7 +1,10 @@
 /**
  * Fresh codes for the automatic demo. A code is accepted once, and only when its time step is
- * newer than the last accepted one and within the policy window (±1 step), so the demo keeps
- * track of the last step it used and, when the window is used up, waits for the next step.
+ * newer than the last accepted one and within the policy window (±1 step) of the checker's clock,
+ * which reads it a moment later: after idvctl or the helper has started, seconds on a loaded
+ * machine. So a code is never taken from a step behind the current one (it would fall out of the
+ * window as soon as the step turns); the demo keeps track of the last step it used and, when the
+ * steps ahead are used up, waits for the next step.
  */
 import type { TotpParams } from '../../protocol/messages.js';
 import { generateCode, timeStep } from '../../protocol/totp.js';
@@ -13,6 +16,8 @@ export class CodeClock {
     private readonly params: TotpParams,
     private readonly window = 1,
     private readonly now: () => number = Date.now,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) =>
+      new Promise((r) => setTimeout(r, ms)),
   ) {}
 
   private periodMs(): number {
@@ -25,21 +30,28 @@ export class CodeClock {
     return generateCode(this.params, step * this.periodMs() + 1);
   }
 
-  /** The oldest step still accepted (for enrollment: leaves the newer ones for logins). */
-  oldest(): string {
-    return this.take(timeStep(this.now(), this.params.period) - this.window);
+  /**
+   * The code that confirms the enrollment: the current step, which the server still accepts
+   * after the step turns while idvctl starts. It is not spent for the logins: the server checks
+   * it alone and keeps no used step from it, and the agent never sees it.
+   */
+  enrollment(): string {
+    return generateCode(this.params, this.now());
   }
 
-  /** The next unused step within the window; waits (calling `onWait`) when there is none. */
+  /**
+   * The next unused step from the current one on, within the window; waits (calling `onWait`)
+   * when the steps ahead are used up.
+   */
   async fresh(onWait: (seconds: number) => void = () => {}): Promise<string> {
     for (;;) {
       const current = timeStep(this.now(), this.params.period);
-      const step = Math.max(this.lastStep + 1, current - this.window);
+      const step = Math.max(this.lastStep + 1, current);
       if (step <= current + this.window) return this.take(step);
       // The window moves one step per period: wait until `step` is inside it.
       const waitMs = (step - this.window) * this.periodMs() - this.now() + 200;
       onWait(Math.ceil(waitMs / 1000));
-      await new Promise((r) => setTimeout(r, waitMs));
+      await this.sleep(waitMs);
     }
   }
 
