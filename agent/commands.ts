@@ -164,6 +164,11 @@ function printStatus(
       ...(s.clock ? [`clock:      ${clockLine(s.clock)}`] : []),
       `locked:     ${s.locked.length ? s.locked.join(', ') : 'none'}`,
       `outbox:     ${s.outbox} event(s) waiting for upload`,
+      ...(s.diskFull
+        ? [
+            `disk:       full or read-only since ${s.diskFull.since} (${s.diskFull.cause}): ${s.diskFull.refusedLogins} login(s) refused, not recorded yet (reported to the server once space is back)`,
+          ]
+        : []),
       ...(s.revoked
         ? ['revoked:    yes: the server revoked this device; logins that need a code are refused']
         : []),

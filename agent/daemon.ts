@@ -126,6 +126,15 @@ export async function statusOf(
     locked: await engine.lockedUsers(),
     outbox: await cache.outboxCount(),
     revoked: cache.revoked,
+    ...(cache.diskFull
+      ? {
+          diskFull: {
+            since: new Date(cache.diskFull.since).toISOString(),
+            refusedLogins: cache.diskFull.refused,
+            cause: cache.diskFull.cause,
+          },
+        }
+      : {}),
     signingKey: signing.signingKey,
     refusedUpdates: signing.refusedUpdates,
     lastRefusal: signing.lastRefusal && {

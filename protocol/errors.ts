@@ -151,6 +151,11 @@ export const ERRORS = {
     retryable: true,
     status: 503,
   },
+  DISK_FULL: {
+    message: "This machine's disk is full or read-only: logins cannot be recorded.",
+    retryable: true,
+    status: 507,
+  },
   INTERNAL: { message: 'Internal error.', retryable: true, status: 500 },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -372,6 +372,18 @@ export const statusReportSchema = z.strictObject({
     .nullable()
     .optional(),
   /**
+   * This machine's disk is full (or read-only): logins whose decision could not be written were
+   * refused; their count, reported to the server as events once a write succeeds again.
+   */
+  diskFull: z
+    .strictObject({
+      since: z.iso.datetime(),
+      refusedLogins: z.number().int().min(1),
+      cause: text(64),
+    })
+    .nullable()
+    .optional(),
+  /**
    * The connection went silent (a ping left without any answer): when the server was last heard
    * from. The agent dropped that connection and redials; null once a connection is in sync again.
    */

@@ -53,6 +53,7 @@ import {
 } from '../../protocol/version.js';
 import { serversOf, type AgentFile } from '../config.js';
 import type { Cache } from '../store/cache.js';
+import { diskFullError, noSpace } from '../store/diskfull.js';
 import { applyUpdate } from './apply.js';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { httpsAgentFor, VERIFY_TLS } from './http.js';
@@ -350,11 +351,29 @@ export class SyncClient {
       this.#chain = this.#chain
         .then(() => this.#handle(ws, parsed.value))
         .catch((err: unknown) => {
-          const code = err instanceof IdvError ? err.code : 'INTERNAL';
+          const cause = noSpace(err);
+          const code = cause ? 'DISK_FULL' : err instanceof IdvError ? err.code : 'INTERNAL';
           this.#log.warn(
             { errorCode: code, reason: (err as Error).message },
             'sync message failed; reconnecting',
           );
+          // Our own failure, not the server's refusal: status names it as such.
+          if (ws === this.#ws) {
+            this.#refusedByUs = true;
+            this.#syncError = {
+              code,
+              message: cause
+                ? diskFullError(
+                    cause,
+                    this.opts.cache.path,
+                    `the agent cannot apply the server's ${parsed.value.type}; logins are decided on the cache it has`,
+                  ).message
+                : `this agent could not handle the server's ${parsed.value.type}: ${(err as Error).message}`.slice(
+                    0,
+                    512,
+                  ),
+            };
+          }
           this.#fail(ws, AGENT_CLOSE[code] ?? CLOSE.INTERNAL, code);
         });
     });

@@ -304,11 +304,16 @@ export async function listenLocal(opts: LocalApiOptions): Promise<LocalApi> {
         session.login = null;
         syncSlot();
         opts.log.error({ err: (err as Error).message, request: req.type }, 'local request failed');
-        send({
-          type: 'error',
-          code: 'INTERNAL',
-          message: 'The agent could not handle the request.',
-        });
+        // This machine's full disk is named (DISK_FULL); anything else stays unexplained.
+        send(
+          err instanceof IdvError && err.code === 'DISK_FULL'
+            ? { type: 'error', code: err.code, message: err.message }
+            : {
+                type: 'error',
+                code: 'INTERNAL',
+                message: 'The agent could not handle the request.',
+              },
+        );
       }
       socket.setTimeout(session.login ? promptIdleMs : idleMs);
     };

@@ -38,6 +38,7 @@ import {
 } from './helpdesk.js';
 import { MIGRATIONS } from './migrations.js';
 import { configureLog, keepReserve } from './reserve.js';
+import { diskFullError, noSpace, RefusedWhileFull, type DiskFull } from './diskfull.js';
 
 /** A user as the decision needs it, secrets opened. */
 export interface CachedUser {
@@ -137,6 +138,8 @@ export class Cache {
   #counters = new Map<string, Counters>();
   /** Per user, the ids of the recovery codes used here that the server may still list. */
   #used = new Map<string, Set<string>>();
+  /** Logins refused because their decision could not be written for lack of space. */
+  readonly #full = new RefusedWhileFull();
 
   private constructor(
     private readonly db: Database,
@@ -145,6 +148,8 @@ export class Cache {
     private readonly failpoints: Failpoints | null,
     revoked: boolean,
     private readonly chain: EventChain,
+    /** cache.db's path, for the disk-full message. */
+    readonly path: string,
   ) {
     this.#state = state;
     this.#revoked = revoked;
@@ -226,7 +231,15 @@ export class Cache {
         "SELECT value FROM meta WHERE key = 'chainHead'",
       );
       const chain = EventChain.fromMeta(head ? JSON.parse(head.value) : undefined);
-      const cache = new Cache(db, cipher, state, failpoints, revoked?.value === 'true', chain);
+      const cache = new Cache(
+        db,
+        cipher,
+        state,
+        failpoints,
+        revoked?.value === 'true',
+        chain,
+        path,
+      );
       await cache.#reload();
       await cache.#keepReserve(true);
       return cache;
@@ -350,8 +363,12 @@ export class Cache {
       );
     } catch (err) {
       this.chain.unlink(link);
-      throw err;
+      const cause = noSpace(err);
+      if (cause === null) throw err;
+      this.#full.refused(event, cause);
+      throw diskFullError(cause, this.path);
     }
+    if (this.#full.state) await this.#reportRefused(event.at);
     if (counters) {
       const before = this.#counters.get(name)?.lastStep ?? null;
       const lastStep =
@@ -361,6 +378,23 @@ export class Cache {
       this.#counters.set(name, { ...counters, lastStep });
     }
     if (used && 'codeId' in used) this.#markUsed(name, used.codeId);
+  }
+
+  /** Logins refused for lack of space and not reported yet (null: none). */
+  get diskFull(): DiskFull | null {
+    return this.#full.state;
+  }
+
+  /** Space is back: one event per user refused meanwhile, each written on its own. */
+  async #reportRefused(at: number): Promise<void> {
+    for (const e of this.#full.summary(at)) {
+      try {
+        await this.recordEvent(e);
+      } catch {
+        return; // still no space: the next write tries again
+      }
+      this.#full.reported(e.user);
+    }
   }
 
   /** This device's helpdesk secret (issue 15); null when it was registered before them. */

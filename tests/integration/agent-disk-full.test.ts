@@ -6,12 +6,13 @@
  * once space is back.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, cpSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Database } from '../../protocol/io/sqlite.js';
 import { missing } from '../helpers/require.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { idvctl, startServer, type TestServer } from '../helpers/server.js';
 import {
   addEnrolledUser,
   agentStatus,
@@ -89,4 +90,72 @@ describe.skipIf(why)(`the agent's disk full${why ? ` (skipped: ${why})` : ''}`, 
     // The outbox drains too (its deletes need no new space either).
     await waitFor(async () => (await agentStatus(agent!)).outbox === 0, 'outbox uploaded');
   }, 120_000);
+
+  it('refused logins are counted, named as the local disk in status, and reported once space is back', async () => {
+    agent = await synced();
+    const filler = join(agent.dataDir, 'filler');
+    fill(filler);
+    // A reader holding a snapshot (a backup, say) keeps the log from being reused from its
+    // start: it has to grow, and cannot.
+    const reader = await Database.open(join(agent.dataDir, 'cache.db'), { readonly: true });
+    let release = () => undefined as void;
+    const held = new Promise<void>((r) => (release = r));
+    let holding = false;
+    const hold = reader.transaction(async (tx) => {
+      await tx.get('SELECT count(*) AS n FROM outbox');
+      holding = true;
+      await held;
+    });
+    try {
+      await waitFor(() => holding, 'the reader holds its snapshot');
+      let refused = 0;
+      for (let i = 0; i < 500 && refused < 3; i++) {
+        const [r] = await askAgent(agent.socket, [begin('alice')]);
+        if ((r as { type: string }).type === 'prompt') {
+          expect(refused).toBe(0);
+          continue;
+        }
+        expect(r).toMatchObject({ type: 'error', code: 'DISK_FULL' });
+        expect((r as { message: string }).message).toMatch(/this machine's disk is full/);
+        refused++;
+      }
+      expect(refused).toBe(3);
+      const full = (await agentStatus(agent)) as Record<string, unknown>;
+      // Three begins, and the abandoned prompts whose event could not be written either.
+      expect(full.diskFull).toMatchObject({ cause: 'SQLITE_FULL' });
+      expect((full.diskFull as { refusedLogins: number }).refusedLogins).toBeGreaterThanOrEqual(3);
+      // A change pushed now cannot be applied either: this machine's disk, not a refusal.
+      await addEnrolledUser(server!, 'bob');
+      const sync = (await waitFor(async () => {
+        const s = (await agentStatus(agent!)) as Record<string, unknown>;
+        return (s.syncError as { code?: string } | null)?.code === 'DISK_FULL' ? s : null;
+      }, 'syncError DISK_FULL')) as Record<string, unknown>;
+      expect((sync.syncError as { message: string }).message).toMatch(
+        /this machine's disk is full .*cannot apply the server's/,
+      );
+      const text = (await agent.cli(['status'])).stdout;
+      expect(text).toMatch(
+        /^disk: {7}full or read-only since \S+ \(SQLITE_FULL\): \d+ login\(s\) refused/m,
+      );
+      expect(text).not.toMatch(/refused the sync/);
+    } finally {
+      release();
+      await hold;
+      await reader.close();
+    }
+
+    unlinkSync(filler);
+    expect((await askAgent(agent.socket, [begin('alice')]))[0]).toMatchObject({ type: 'prompt' });
+    await waitFor(
+      async () => {
+        const s = (await agentStatus(agent!)) as Record<string, unknown>;
+        return s.connected && s.outbox === 0 && !s.diskFull && !s.syncError && s.users === 2;
+      },
+      'reported and in sync again',
+      30_000,
+    );
+    const ev = await idvctl(server!, ['events', '--user', 'alice']);
+    const reported = /"(\d+) logins refused while the disk was full"/.exec(JSON.stringify(ev.json));
+    expect(Number(reported?.[1])).toBeGreaterThanOrEqual(3);
+  }, 180_000);
 });
