@@ -92,6 +92,8 @@ export const SINCE: {
     signingKeys: 2,
     // A replica cut from the database's notifications tells its agents (server/store/staleness.ts).
     serverStatus: 3,
+    // A revoked device's last upload of its outbox (server/sync/connection.ts).
+    revoked: 3,
   },
   fields: {
     // Sent only to agents that said their range in the upgrade request (and so know the key).

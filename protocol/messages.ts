@@ -219,9 +219,18 @@ export const serverStatusSchema = z.strictObject({
   staleSince: epochMs.nullable(),
 });
 
+/**
+ * This device is revoked (sync protocol 3, the answer to its hello): the agent records it as for
+ * the REVOKED close, uploads what its outbox holds (logins it decided before it learnt of the
+ * revocation, which the audit trail must see: stored flagged `afterRevocation`), then closes.
+ * Nothing else is sent to it; the server closes with REVOKED after a short grace in any case.
+ */
+export const revokedSchema = z.strictObject({ type: z.literal('revoked') });
+
 export const serverToAgentSchema = z.discriminatedUnion('type', [
   challengeSchema,
   serverStatusSchema,
+  revokedSchema,
   snapshotSchema,
   deltaSchema,
   eventsAckSchema,

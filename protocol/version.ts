@@ -26,7 +26,8 @@
  *   1 — challenge/hello with Ed25519 proof, snapshot/delta/ack by revision, event batches.
  *   2 — version ranges (idv-protocol header or protocol query, challenge.protocol); close code 1012 (server
  *       restarting: reconnect now); everything listed with version 2 in protocol/compat.ts.
- *   3 — `serverStatus`: a replica cut from the database says since when it is stale.
+ *   3 — `serverStatus`: a replica cut from the database says since when it is stale; `revoked`:
+ *       a revoked device uploads its outbox one last time (flagged), and gets nothing else.
  */
 export const IDV_VERSION = '0.2.0';
 

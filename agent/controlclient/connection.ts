@@ -103,7 +103,8 @@ export interface SyncError {
   message: string;
 }
 
-type Phase = 'idle' | 'connecting' | 'challenged' | 'syncing' | 'ready';
+/** `revoked`: the server said so (sync protocol 3); the outbox goes up one last time. */
+type Phase = 'idle' | 'connecting' | 'challenged' | 'syncing' | 'ready' | 'revoked';
 
 /** The close code the agent sends when a message from the server fails. */
 const AGENT_CLOSE: Partial<Record<string, number>> = {
@@ -267,7 +268,7 @@ export class SyncClient {
    * upload the next waits for its backoff (./upload.ts).
    */
   flushEvents(): void {
-    if (this.#phase !== 'ready' || this.#inFlight) return;
+    if (!this.#uploading() || this.#inFlight) return;
     const wait = this.#upload.wait();
     if (wait > 0) {
       this.#retryTimer ??= setTimeout(() => {
@@ -280,8 +281,12 @@ export class SyncClient {
     this.#chain = this.#chain.then(async () => {
       try {
         const events = await this.opts.cache.outboxBatch(MAX_EVENTS_PER_BATCH);
-        if (events.length === 0 || this.#phase !== 'ready') {
+        if (events.length === 0 || !this.#uploading()) {
           this.#inFlight = false;
+          // A revoked device's last upload is done: nothing more to say to the server.
+          const ws = this.#ws;
+          if (events.length === 0 && this.#phase === 'revoked' && ws)
+            this.#fail(ws, CLOSE.NORMAL, 'revoked: outbox delivered');
           return;
         }
         this.#sent = true;
@@ -291,6 +296,11 @@ export class SyncClient {
         this.#log.error({ err: (err as Error).message }, 'cannot read the outbox');
       }
     });
+  }
+
+  /** Uploads go out in sync, and on a revoked device's last connection. */
+  #uploading(): boolean {
+    return this.#phase === 'ready' || this.#phase === 'revoked';
   }
 
   #connect(): void {
@@ -432,6 +442,22 @@ export class SyncClient {
       }
       case 'signingKeys':
         return this.opts.verifier.rotate(msg);
+      case 'revoked':
+        // The answer to our hello: recorded as for the REVOKED close, then the outbox (logins
+        // decided before we knew) goes up for the audit trail; nothing else comes.
+        if (this.#phase !== 'syncing') throw new IdvError('OUT_OF_ORDER', 'unexpected revoked');
+        this.#phase = 'revoked';
+        this.#revoked = true;
+        this.#log.error(
+          'the server revoked this device: uploading the logins decided meanwhile, then no more syncing; every login that needs a code is refused from now on. Register again (in a fresh data directory) to resume.',
+        );
+        try {
+          await this.opts.cache.markRevoked();
+        } catch (err) {
+          this.#log.error({ err: (err as Error).message }, 'cannot record the revocation');
+        }
+        this.flushEvents();
+        return;
       case 'serverStatus':
         if (msg.staleSince !== null && this.#serverStaleSince === null)
           this.#log.warn(
@@ -581,6 +607,7 @@ export class SyncClient {
         .then(() => this.opts.cache.touchSync(this.opts.now()))
         .catch(() => undefined);
     }
+    if (this.#revoked) return; // told by a `revoked` message, the outbox delivered (or not)
     if (code === CLOSE.REVOKED) {
       this.#revoked = true;
       this.#log.error(

@@ -51,18 +51,21 @@ export function loginRecord(e: StoredEvent): ForwardRecord {
     ...(e.reason !== undefined ? { reason: e.reason } : {}),
     ...(e.rhost !== undefined ? { rhost: e.rhost } : {}),
     ...(e.tty !== undefined ? { tty: e.tty } : {}),
+    ...(e.afterRevocation ? { afterRevocation: 'true' } : {}),
   };
   const from = e.rhost ? ` from ${e.rhost}` : '';
   const why = e.reason ? ` (${e.reason})` : '';
+  const revoked = e.afterRevocation ? ' [reported by the device after its revocation]' : '';
   return {
     stream: 'login',
     seq: e.seq,
     id: `${e.device}/${e.id}`,
     at: e.at,
-    severity: SEVERITY[e.outcome],
+    // A revoked device's report is worth a look whatever its outcome.
+    severity: e.afterRevocation ? 4 : SEVERITY[e.outcome],
     msgId: `login-${e.outcome}`,
     fields,
-    text: `${e.service} login of ${e.user}${from} on device ${e.device}: ${e.outcome}${why}`,
+    text: `${e.service} login of ${e.user}${from} on device ${e.device}: ${e.outcome}${why}${revoked}`,
   };
 }
 

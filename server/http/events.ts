@@ -70,6 +70,8 @@ export function eventView(e: StoredEvent, deviceName: string | null) {
     ...(e.reason !== undefined ? { reason: e.reason } : {}),
     ...(e.recoveryCodeId !== undefined ? { recoveryCodeId: e.recoveryCodeId } : {}),
     receivedAt: iso(e.receivedAt),
+    // Uploaded by a device already revoked: what the stolen machine allowed before it knew.
+    ...(e.afterRevocation ? { afterRevocation: true } : {}),
   };
 }
 

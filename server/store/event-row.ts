@@ -15,6 +15,7 @@ export interface EventRow {
   reason: string | null;
   recovery_code_id: string | null;
   received_at: number;
+  after_revocation: number;
 }
 
 export function eventFromRow(r: EventRow): StoredEvent {
@@ -31,5 +32,6 @@ export function eventFromRow(r: EventRow): StoredEvent {
     device: r.device_id,
     receivedAt: r.received_at,
     seq: r.seq,
+    ...(r.after_revocation ? { afterRevocation: true as const } : {}),
   };
 }

@@ -14,14 +14,16 @@ export function addEvents(
   deviceId: string,
   events: LoginEvent[],
   at: number,
+  options: { afterRevocation?: boolean } = {},
 ): Promise<StoredEvent[]> {
+  const flag = options.afterRevocation ? ({ afterRevocation: true } as const) : {};
   if (events.length === 0) return Promise.resolve([]);
   return core.db.transaction(async (tx) => {
     const stored: StoredEvent[] = [];
     for (const e of events) {
       const r = await tx.get<{ seq: number }>(
-        `INSERT INTO events (id, device_id, at, "user", service, outcome, rhost, tty, reason, recovery_code_id, received_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, id) DO NOTHING RETURNING seq`,
+        `INSERT INTO events (id, device_id, at, "user", service, outcome, rhost, tty, reason, recovery_code_id, received_at, after_revocation)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, id) DO NOTHING RETURNING seq`,
         [
           e.id,
           deviceId,
@@ -34,9 +36,10 @@ export function addEvents(
           e.reason ?? null,
           e.recoveryCodeId ?? null,
           at,
+          options.afterRevocation ? 1 : 0,
         ],
       );
-      if (r) stored.push({ ...e, device: deviceId, receivedAt: at, seq: r.seq });
+      if (r) stored.push({ ...e, device: deviceId, receivedAt: at, seq: r.seq, ...flag });
     }
     const last = stored.at(-1);
     if (last) await announce(core, tx, { kind: 'events', seq: last.seq });

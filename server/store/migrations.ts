@@ -377,4 +377,10 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE portal_sessions ALTER COLUMN signed_in TYPE BIGINT;
   `,
   },
+  // 13 (issue 22): the event was uploaded by a device already revoked (its last upload: logins it
+  // decided before it learnt of the revocation), shown flagged wherever events go.
+  {
+    sqlite: `ALTER TABLE events ADD COLUMN after_revocation INTEGER NOT NULL DEFAULT 0;`,
+    postgres: `ALTER TABLE events ADD COLUMN after_revocation BIGINT NOT NULL DEFAULT 0;`,
+  },
 ];

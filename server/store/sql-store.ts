@@ -219,8 +219,13 @@ export class SqlStore implements Store {
 
   // -- events (events.ts) --------------------------------------------------------------------
 
-  addEvents(deviceId: string, list: LoginEvent[], at: number): Promise<StoredEvent[]> {
-    return events.addEvents(this.c, deviceId, list, at);
+  addEvents(
+    deviceId: string,
+    list: LoginEvent[],
+    at: number,
+    options: { afterRevocation?: boolean } = {},
+  ): Promise<StoredEvent[]> {
+    return events.addEvents(this.c, deviceId, list, at, options);
   }
   queryEvents(query: EventQuery): Promise<StoredEvent[]> {
     return events.queryEvents(this.c, query);

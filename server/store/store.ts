@@ -134,6 +134,8 @@ export interface RegistrationTokenInfo {
 export interface StoredEvent extends LoginEvent {
   device: string;
   receivedAt: number;
+  /** Uploaded by a device already revoked (its last upload of what it decided before knowing). */
+  afterRevocation?: true;
   /** Store order, for following. */
   seq: number;
 }
@@ -259,7 +261,12 @@ export interface Store {
   recordDeviceActivity(updates: readonly DeviceActivity[]): Promise<void>;
 
   /** Stores the events not stored yet (by id); returns the newly stored ones. */
-  addEvents(deviceId: string, events: LoginEvent[], at: number): Promise<StoredEvent[]>;
+  addEvents(
+    deviceId: string,
+    events: LoginEvent[],
+    at: number,
+    options?: { afterRevocation?: boolean },
+  ): Promise<StoredEvent[]>;
   queryEvents(query: EventQuery): Promise<StoredEvent[]>;
   /**
    * Applies the account rules to events already stored by addEvents, each at most once (by

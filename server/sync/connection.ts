@@ -35,7 +35,12 @@ import { recordChain } from './chain.js';
 import { ConnectionSigner } from './signer.js';
 import { entitledGroups, type GroupMessage } from './view.js';
 
-export type ConnectionState = 'challenged' | 'syncing' | 'ready' | 'closed';
+/** `revoked`: a revoked device's last upload (sync protocol 3): events only, then closed. */
+export type ConnectionState = 'challenged' | 'syncing' | 'ready' | 'revoked' | 'closed';
+
+/** How long a revoked device may take to upload its outbox before it is closed with REVOKED. */
+const REVOKED_GRACE_MS = 30_000;
+const REVOKED_REASON = 'DEVICE_REVOKED: this device has been revoked';
 
 const CLOSE_FOR: Partial<Record<ErrorCode, number>> = {
   TOO_LARGE: CLOSE.TOO_LARGE,
@@ -256,12 +261,20 @@ export class AgentConnection {
       case 'ack':
         return this.ack(msg.revision);
       case 'events': {
-        if (this.state !== 'ready' || !this.device)
+        if ((this.state !== 'ready' && this.state !== 'revoked') || !this.device)
           return this.fail('OUT_OF_ORDER', 'events before hello');
         const device = this.device;
+        const revoked = this.state === 'revoked';
+        if (revoked)
+          this.log.warn(
+            { events: msg.events.length },
+            'revoked device uploaded what it decided before it knew: stored, flagged afterRevocation',
+          );
         // Followers (events --follow, on any replica) and the push of a used recovery code
         // follow from the store's notices of these commits.
-        const stored = await this.ctx.store.addEvents(device.id, msg.events, this.ctx.clock());
+        const stored = await this.ctx.store.addEvents(device.id, msg.events, this.ctx.clock(), {
+          afterRevocation: revoked,
+        });
         for (const e of stored) {
           this.ctx.metrics.events.inc({ outcome: e.outcome });
           // A recovery code works once: remove it everywhere as soon as one device reports it.
@@ -270,7 +283,8 @@ export class AgentConnection {
         }
         // The account rules run over the whole batch, not only the newly stored events: the
         // store counts each event once, also one stored before a crash and sent again.
-        const items = await accountItems(this.ctx, device, msg.events);
+        // A revoked device is no longer trusted to move anyone's account budget.
+        const items = revoked ? [] : await accountItems(this.ctx, device, msg.events);
         const account = await this.ctx.store.applyAccount(device.id, items, this.ctx.clock());
         if (account.locked.length > 0) await this.accountLocked(account.locked);
         // The chain head is stored before the ack: a crash in between means a resend, which
@@ -338,7 +352,8 @@ export class AgentConnection {
     }
     if (device.revokedAt !== null) {
       this.log.warn({ device: device.id }, 'revoked device tried to connect');
-      return this.close(CLOSE.REVOKED, 'DEVICE_REVOKED: this device has been revoked');
+      if (speaks(this.protocol, 'revoked')) return this.lastUpload(device);
+      return this.close(CLOSE.REVOKED, REVOKED_REASON);
     }
     this.device = device;
     this.acked = device.ackedRevision;
@@ -364,6 +379,20 @@ export class AgentConnection {
     if (rotations) this.send(rotations);
     if (this.push(first)) this.ctx.metrics.pushes.inc({ kind: first.kind });
     this.hooks.synced(this);
+  }
+
+  /**
+   * A revoked device that speaks sync protocol 3 may upload its outbox one last time (logins it
+   * decided before it knew: the audit trail must see them, flagged); it is told `revoked` and
+   * gets nothing else (no snapshot, no policy, no pushes: it never joins the hub's devices), and
+   * is closed with REVOKED after a short grace unless it leaves first.
+   */
+  private lastUpload(device: DeviceState): void {
+    this.device = device;
+    this.state = 'revoked';
+    this.send(JSON.stringify({ type: 'revoked' }));
+    // The hello timer is free again: it bounds this last upload (close() clears it).
+    this.helloTimer = setTimeout(() => this.close(CLOSE.REVOKED, REVOKED_REASON), REVOKED_GRACE_MS);
   }
 }
 

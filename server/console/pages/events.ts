@@ -73,7 +73,7 @@ export async function eventsPage(c: PageCtx): Promise<Rendered> {
 <thead><tr><th scope="col">When</th><th scope="col">Device</th><th scope="col">User</th><th scope="col">Service</th><th scope="col">Outcome</th><th scope="col">Reason</th><th scope="col">From</th></tr></thead>
 <tbody>${shown.map(
       (e) =>
-        h`<tr><td class="when" data-label="When">${when(String(e.at))}</td><td data-label="Device">${String(e.deviceName ?? e.device)}</td><td data-label="User">${String(e.user)}</td><td data-label="Service">${String(e.service)}</td><td data-label="Outcome">${outcomeBadge(String(e.outcome))}</td><td data-label="Reason">${String(e.reason ?? '—')}</td><td data-label="From">${String(e.rhost ?? '—')}</td></tr>`,
+        h`<tr><td class="when" data-label="When">${when(String(e.at))}</td><td data-label="Device">${String(e.deviceName ?? e.device)}</td><td data-label="User">${String(e.user)}</td><td data-label="Service">${String(e.service)}</td><td data-label="Outcome">${outcomeBadge(String(e.outcome))}${e.afterRevocation === true ? h` <span class="badge bad" title="uploaded by the device after it was revoked: a login it allowed before it knew">after revocation</span>` : ''}</td><td data-label="Reason">${String(e.reason ?? '—')}</td><td data-label="From">${String(e.rhost ?? '—')}</td></tr>`,
     )}${shown.length === 0 ? h`<tr data-empty><td colspan="7" class="muted">No events match.</td></tr>` : ''}</tbody></table></div>
 </section>`,
   };
