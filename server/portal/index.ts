@@ -123,7 +123,7 @@ function portalRoutes(app: FastifyInstance, ctx: ServerContext, hub: Hub): void 
         unavailable
           ? problemPage(
               'Try again in a minute',
-              'The server cannot save or read anything just now. Nothing was changed, and a setup link you opened still works.',
+              'The server cannot save or read anything just now. Try again in a minute; a setup link that no longer works then can be replaced by your administrator.',
             )
           : status >= 500
             ? problemPage('Something went wrong', 'The server could not finish this. Try again.')
