@@ -8,6 +8,12 @@
 // packages install side by side. The agent's package also carries pam_idv.so (built by
 // scripts/build.mjs into dist/pam/) in the system's PAM module folder, where PAM finds it by its
 // bare name.
+//
+// No dpkg conffiles: the settings files the install docs tell admins to edit
+// (/etc/idv-server/server.env, /etc/idv/agent.env) are the admin's. Each package ships the
+// defaults under /usr/share (stamped with the version) and its postinst copies them to /etc only
+// when the file is absent, so an upgrade never stops at dpkg's "modified conffile" question
+// (which, non-interactively, left the package half-configured and the service not restarted).
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
@@ -54,7 +60,7 @@ const PACKAGES = [
     man: ['idv-agent.8', 'idv-pam-helper.8', 'pam_idv.8'],
     completions: [],
     units: ['idv-agent.service', 'idv-agent.socket'],
-    conffiles: { '/etc/idv/agent.env': 'agent.env' },
+    settings: { '/etc/idv/agent.env': ['agent.env', '/usr/share/idv/agent.env'] },
     description:
       'idv device agent and PAM helper (TOTP second factor for logins)\n' +
       ' Keeps this machine in sync with idv-server, caches users, secrets and policy, and\n' +
@@ -70,7 +76,9 @@ const PACKAGES = [
     man: ['idv-server.8', 'idvctl.1'],
     completions: ['idvctl'],
     units: ['idv-server.service'],
-    conffiles: { '/etc/idv-server/server.env': 'server.env' },
+    settings: {
+      '/etc/idv-server/server.env': ['server.env', '/usr/share/idv-server/server.env'],
+    },
     description:
       'idv server and admin CLI (TOTP second factor for logins)\n' +
       ' Users, groups, devices, policy and enrollment, with an admin HTTP API and idvctl;\n' +
@@ -84,9 +92,13 @@ function mkdir(path, mode = 0o755) {
   chmodSync(path, mode);
 }
 
-/** @returns {string[]} the .deb files written */
-export function buildDebs({ root, out }) {
-  const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
+/**
+ * @param {{ root: string, out: string, version?: string }} opts `version` overrides
+ *   package.json's (tests build a second version to upgrade to)
+ * @returns {string[]} the .deb files written
+ */
+export function buildDebs({ root, out, version: override }) {
+  const version = override ?? JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
   const arch = ARCH[process.arch];
   if (!arch) throw new Error(`no Debian architecture for ${process.arch}`);
   const here = join(root, 'packaging/deb');
@@ -114,10 +126,16 @@ export function buildDebs({ root, out }) {
       chmodSync(join(stage, 'lib/systemd/system', unit), 0o644);
     }
 
-    for (const [target, source] of Object.entries(p.conffiles)) {
-      mkdir(dirname(join(stage, target)));
-      copyFileSync(join(here, p.name, source), join(stage, target));
-      chmodSync(join(stage, target), 0o644);
+    // The defaults of each settings file; postinst makes /etc's copy only if there is none.
+    for (const [target, [source, shipped]] of Object.entries(p.settings)) {
+      mkdir(dirname(join(stage, shipped)));
+      writeFileSync(
+        join(stage, shipped),
+        `# Defaults of ${p.name} ${version}. ${target} starts as a copy of this file and is yours\n` +
+          `# from then on: upgrades never change it (compare with ${shipped}).\n` +
+          readFileSync(join(here, p.name, source), 'utf8'),
+      );
+      chmodSync(join(stage, shipped), 0o644);
     }
 
     const doc = join(stage, 'usr/share/doc', p.name);
@@ -193,7 +211,6 @@ export function buildDebs({ root, out }) {
         '',
       ].join('\n'),
     );
-    writeFileSync(join(debian, 'conffiles'), Object.keys(p.conffiles).join('\n') + '\n');
     for (const script of readdirSync(join(here, p.name)).filter((f) =>
       /^(pre|post)(inst|rm)$/.test(f),
     )) {

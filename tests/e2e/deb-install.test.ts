@@ -1,7 +1,8 @@
 // The .deb packages on this machine, as an administrator would use them: install both, check the
 // layout and the units (`systemd-analyze verify`), run server, idvctl and agent from /usr/bin,
 // load the installed pam_idv.so with pamtester, then remove (config and data stay) and purge
-// (nothing stays). /etc/pam.d must not change (the pamtester service file is the test's own,
+// (nothing stays); in between, upgrade both to a second build with the settings files edited, as
+// apt does it unattended. /etc/pam.d must not change (the pamtester service file is the test's own,
 // removed before the check). Needs root and dpkg; builds the packages into a temp folder first.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -13,6 +14,7 @@ import {
   readdirSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,7 +23,7 @@ import { missing } from '../helpers/require.js';
 import { expectVersionLine } from '../helpers/build-info.js';
 import { IDV_VERSION } from '../../protocol/version.js';
 // @ts-expect-error: a plain .mjs build script, no types
-import { pamModuleDir } from '../../packaging/deb/build.mjs';
+import { buildDebs, pamModuleDir } from '../../packaging/deb/build.mjs';
 import { installService } from './system.js';
 
 const skip = missing({
@@ -45,6 +47,8 @@ const PROGRAM_FILES = [
   '/lib/systemd/system/idv-agent.socket',
   '/lib/systemd/system/idv-server.service',
   '/usr/share/idv/pam',
+  '/usr/share/idv/agent.env',
+  '/usr/share/idv-server/server.env',
   '/usr/share/doc/idv-agent',
   '/usr/share/doc/idv-server',
   '/usr/share/man/man1/idvctl.1.gz',
@@ -71,7 +75,11 @@ const EVERYTHING = [
   '/var/lib/private/idv-server',
   '/var/backups/idv',
   '/run/idv',
+  '/usr/share/idv',
+  '/usr/share/idv-server',
 ];
+/** The settings files the install docs tell admins to edit: theirs, never a dpkg conffile. */
+const SETTINGS = ['/etc/idv/agent.env', '/etc/idv-server/server.env'];
 
 let tmp: string;
 let debs: string[] = [];
@@ -344,6 +352,64 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
     );
     await stopChildren();
   });
+
+  it('an unattended upgrade keeps the admin’s settings: no conffile question, both packages ii, the edits in place', () => {
+    const next = `${IDV_VERSION}+upgrade1`;
+    const upgrades = (buildDebs as (o: object) => string[])({
+      root: resolve('.'),
+      out: tmp,
+      version: next,
+    });
+    expect(upgrades.map((d) => d.split('/').pop())).toEqual([
+      `idv-agent_${next}_amd64.deb`,
+      `idv-server_${next}_amd64.deb`,
+    ]);
+    // The first install made each file from the shipped defaults; the admin edits both.
+    for (const f of SETTINGS) expect(readFileSync(f, 'utf8')).toContain(`Defaults of idv-`);
+    const server = readFileSync('/etc/idv-server/server.env', 'utf8').replace(
+      /^IDV_LISTEN=.*$/m,
+      'IDV_LISTEN=0.0.0.0:8443\nIDV_PUBLIC_URL=https://idv.example.test:8443',
+    );
+    const agent = `${readFileSync('/etc/idv/agent.env', 'utf8')}IDV_LOG_LEVEL=debug\n`;
+    writeFileSync('/etc/idv-server/server.env', server);
+    writeFileSync('/etc/idv/agent.env', agent);
+
+    // As apt runs it unattended: no terminal, no answers.
+    let r: { code: number; out: string };
+    try {
+      r = {
+        code: 0,
+        out: execFileSync('dpkg', ['--install', ...upgrades], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+          timeout: 300_000,
+        }),
+      };
+    } catch (err) {
+      const e = err as { status?: number; stdout?: string; stderr?: string };
+      r = { code: e.status ?? 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+    }
+    expect(r.out).not.toMatch(/Configuration file|conffile/i);
+    expect(r.code, r.out).toBe(0);
+    for (const p of PACKAGES) {
+      expect(installed(p)).toBe('install ok installed');
+      expect(sh('dpkg-query', ['-W', '-f=${Version}', p]).out).toBe(next);
+      expect(sh('dpkg-query', ['-W', '-f=${Conffiles}', p]).out.trim()).toBe('');
+    }
+    // The service reads the admin's file, unchanged; the new defaults are beside it for reading.
+    expect(readFileSync('/etc/idv-server/server.env', 'utf8')).toBe(server);
+    expect(readFileSync('/etc/idv/agent.env', 'utf8')).toBe(agent);
+    expect(readFileSync('/lib/systemd/system/idv-server.service', 'utf8')).toMatch(
+      /^EnvironmentFile=-\/etc\/idv-server\/server\.env$/m,
+    );
+    expect(readFileSync('/usr/share/idv-server/server.env', 'utf8')).toContain(
+      `Defaults of idv-server ${next}`,
+    );
+    for (const f of SETTINGS)
+      for (const ext of ['.dpkg-dist', '.dpkg-new', '.dpkg-old'])
+        expect(existsSync(f + ext), f + ext).toBe(false);
+  }, 600_000); // two more packages built (xz) and installed on a loaded machine
 
   it('remove keeps config and data; purge leaves nothing; /etc/pam.d never changed', () => {
     expect(sh('dpkg', ['--remove', ...PACKAGES]).code).toBe(0);
