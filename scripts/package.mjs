@@ -5,6 +5,10 @@
 //   node scripts/package.mjs --deb      → the same, then packaging/out/*.deb
 //   node scripts/package.mjs --deb-only → the .debs from an existing packaging/out/idv
 //   ... --out DIR                       → into DIR instead of packaging/out
+//   node scripts/package.mjs --repo DIR [--sign-key KEYID]
+//                                       → a signed apt and yum repository in DIR of the packages
+//                                         in packaging/out (after building them when --deb etc.
+//                                         come too); packaging/repo/build.mjs, docs/install.md
 //   node scripts/package.mjs --bundle-only → only the bundles in packaging/out/build/, with
 //                                            idv-all.cjs (input of packaging/pkg/, other targets)
 //
@@ -31,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import vm from 'node:vm';
 import { buildDebs } from '../packaging/deb/build.mjs';
+import { RepoError, buildRepo, packagesIn } from '../packaging/repo/build.mjs';
 import { commitDefine } from './build-info.mjs';
 import { buildLauncher } from './helper-launcher.mjs';
 
@@ -40,6 +45,24 @@ const argv = process.argv.slice(2);
 const outAt = argv.indexOf('--out');
 const out = outAt >= 0 && argv[outAt + 1] ? resolve(argv[outAt + 1]) : join(root, 'packaging/out');
 if (outAt >= 0) argv.splice(outAt, 2);
+/** Takes `--flag VALUE` out of argv; exits with usage when the value is missing. */
+function takeValue(flag) {
+  const at = argv.indexOf(flag);
+  if (at < 0) return undefined;
+  const value = argv[at + 1];
+  if (value === undefined || value.startsWith('--')) {
+    console.error(`package: ${flag} needs a value`);
+    process.exit(2);
+  }
+  argv.splice(at, 2);
+  return value;
+}
+const repoDir = takeValue('--repo');
+const signKey = takeValue('--sign-key');
+if (signKey !== undefined && repoDir === undefined) {
+  console.error('package: --sign-key goes with --repo DIR');
+  process.exit(2);
+}
 const work = join(out, 'build');
 const PROGRAMS = ['idv-server', 'idvctl', 'idv-agent', 'idv-pam-helper'];
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -51,7 +74,9 @@ const MAINS = ['server/main.ts', 'server/ctl/main.ts', 'agent/main.ts', 'pam-hel
 const args = new Set(argv);
 for (const a of args) {
   if (!['--deb', '--deb-only', '--bundle-only'].includes(a)) {
-    console.error(`package: unknown option ${a} (use --deb, --deb-only or --bundle-only)`);
+    console.error(
+      `package: unknown option ${a} (use --deb, --deb-only, --bundle-only, --repo DIR [--sign-key KEYID])`,
+    );
     process.exit(2);
   }
 }
@@ -267,11 +292,22 @@ if (args.has('--bundle-only')) {
     outfile: join(work, 'idv-all.cjs'),
   });
   step('bundled packaging/out/build/idv-all.cjs for pkg');
-} else if (!args.has('--deb-only')) await buildBinary();
+} else if (!args.has('--deb-only') && !(repoDir !== undefined && args.size === 0))
+  await buildBinary();
 if (args.has('--deb') || args.has('--deb-only')) {
   if (!existsSync(join(out, 'idv'))) {
     console.error('package: packaging/out/idv is missing; run `npm run package` first');
     process.exit(1);
   }
   for (const deb of buildDebs({ root, out })) step(`built ${deb}`);
+}
+if (repoDir !== undefined) {
+  try {
+    const fpr = buildRepo({ dir: repoDir, files: packagesIn(out), keyId: signKey });
+    step(`laid out a repository signed by ${fpr} in ${resolve(repoDir)} (apt/, rpm/, keyring)`);
+  } catch (err) {
+    if (!(err instanceof RepoError)) throw err;
+    console.error(`package: ${err.message}`);
+    process.exit(1);
+  }
 }
