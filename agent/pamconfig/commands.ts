@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { EXIT, stringFlag, type Command, type Io, type Parsed } from '../../protocol/cli.js';
+import type { FlagDoc } from '../../protocol/cli-help.js';
 import { IdvError } from '../../protocol/errors.js';
 import { agentPaths } from '../config.js';
 import { coverage, createAccountHint, describeCoverage, localAccountExists } from './accounts.js';
@@ -39,6 +40,56 @@ const OPTIONS = {
   'sshd-config': { type: 'string' },
   'break-glass': { type: 'string' },
 } as const;
+
+/** What each flag does, for --help and the manual page. */
+const FLAGS: Record<keyof typeof OPTIONS, FlagDoc> = {
+  service: {
+    value: 'SERVICE[,SERVICE]',
+    help: 'the PAM services (default: sshd,sudo,su,login); sudo brings sudo-i along, su-l goes through su',
+  },
+  hook: {
+    value: 'module|exec',
+    help: 'module: pam_idv.so; exec: pam_exec + idv-pam-helper (default: module where pam_idv.so is installed, else exec)',
+  },
+  module: { help: 'the same as --hook module' },
+  'module-path': {
+    value: 'PATH',
+    help: 'the pam_idv.so the lines name: an absolute path, root-owned (default: pam_idv.so in the system module folder)',
+  },
+  ssh: {
+    value: 'publickey|password',
+    help: 'what sshd checks before the code (default: what the sshd block has, else publickey); password needs the module',
+  },
+  'pam-dir': { value: 'DIR', help: 'the PAM folder (default: /etc/pam.d)' },
+  helper: {
+    value: 'PATH',
+    help: 'idv-pam-helper for --hook exec, absolute (default: /usr/bin/idv-pam-helper)',
+  },
+  socket: {
+    value: 'PATH',
+    help: "the agent's socket the lines name (default: /run/idv/agent.sock)",
+  },
+  'backup-dir': {
+    value: 'DIR',
+    help: 'where each file is copied (0600) before it changes (default: /var/backups/idv)',
+  },
+  'sshd-config': {
+    value: 'FILE',
+    help: 'read the sshd settings from this file and its Include files (default: sshd -T, else /etc/ssh/sshd_config)',
+  },
+  'break-glass': {
+    value: 'USER[,USER]|none',
+    help: 'local accounts never asked for the code, even with the agent down; none removes them (default: keep what is there)',
+  },
+};
+
+/** The flags of one command, each with its description. */
+function optionsOf(...names: (keyof typeof OPTIONS)[]): Pick<Command, 'options' | 'flags'> {
+  return {
+    options: Object.fromEntries(names.map((n) => [n, OPTIONS[n]])) as Command['options'],
+    flags: Object.fromEntries(names.map((n) => [n, FLAGS[n]])),
+  };
+}
 
 const DEFAULTS = {
   pamDir: '/etc/pam.d',
@@ -178,7 +229,7 @@ function printSshd(io: Io, source: string, settings: SshdSetting[]): void {
     );
   if (settings.some((s) => !s.ok))
     io.out(
-      '  Set the missing lines in /etc/ssh/sshd_config, check with `sshd -t`, then reload sshd.',
+      "  Set the missing lines in /etc/ssh/sshd_config.d/idv.conf (read first: Debian's sshd_config includes that folder at its top), check with `sshd -t`, then reload sshd.",
     );
 }
 
@@ -308,7 +359,7 @@ export const pamCommands: Record<string, Command> = {
   'pam enable': {
     summary:
       'Ask for the idv code in the PAM services (pam_idv.so or pam_exec; backup first, checked, idempotent)',
-    options: OPTIONS,
+    ...optionsOf(...(Object.keys(OPTIONS) as (keyof typeof OPTIONS)[])),
     run: async ({ values }, io) => {
       const r = request(values);
       const wanted = r.services.filter((s) => s !== 'sshd' || sshdInstalled(r));
@@ -331,7 +382,7 @@ export const pamCommands: Record<string, Command> = {
   },
   'pam disable': {
     summary: 'Remove the idv lines from the PAM services (backup first)',
-    options: OPTIONS,
+    ...optionsOf('service', 'pam-dir', 'backup-dir'),
     run: async ({ values }, io) => {
       const r = request(values);
       const results = r.services.map((s) => disableService(s, r.options));
@@ -342,7 +393,8 @@ export const pamCommands: Record<string, Command> = {
   'pam status': {
     summary:
       'Show which PAM services ask for the idv code, through which hook, and what sshd needs',
-    options: OPTIONS,
+    // The line options: a block naming another helper, module or socket is reported outdated.
+    ...optionsOf('service', 'pam-dir', 'module-path', 'helper', 'socket', 'ssh', 'sshd-config'),
     run: async ({ values }, io) => {
       const r = request(values);
       const statuses = r.services.map((s) => serviceStatus(s, r.options));

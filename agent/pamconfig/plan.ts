@@ -24,8 +24,14 @@
  */
 import { canShortCircuit, parseLine, parseStack, renderStack, type PamLine } from './stack.js';
 
-export const MARK_BEGIN = '# idv-pam-helper (managed by idv-agent pam)';
-export const MARK_END = '# end idv-pam-helper';
+export const MARK_BEGIN = '# idv (managed by idv-agent pam)';
+export const MARK_END = '# end idv';
+/**
+ * The markers idv wrote when every block ran idv-pam-helper: still found (status calls such a
+ * block outdated), rewritten by the next `pam enable`, removed by `pam disable`.
+ */
+const LEGACY_BEGIN = '# idv-pam-helper (managed by idv-agent pam)';
+const LEGACY_END = '# end idv-pam-helper';
 
 export const TERMINAL_SERVICES = ['sudo', 'sudo-i', 'su', 'su-l', 'login'] as const;
 export const SSHD_SERVICES = ['sshd'] as const;
@@ -229,8 +235,10 @@ export type Block =
   | { state: 'broken'; reason: string };
 
 export function findBlock(lines: PamLine[]): Block {
-  const begins = lines.flatMap((l, i) => (l.text.trim() === MARK_BEGIN ? [i] : []));
-  const ends = lines.flatMap((l, i) => (l.text.trim() === MARK_END ? [i] : []));
+  const marked = (...marks: string[]): number[] =>
+    lines.flatMap((l, i) => (marks.includes(l.text.trim()) ? [i] : []));
+  const begins = marked(MARK_BEGIN, LEGACY_BEGIN);
+  const ends = marked(MARK_END, LEGACY_END);
   if (begins.length === 0 && ends.length === 0) return { state: 'absent' };
   if (begins.length !== 1 || ends.length !== 1 || (ends[0] as number) < (begins[0] as number))
     return { state: 'broken', reason: 'the idv marker lines were edited by hand' };

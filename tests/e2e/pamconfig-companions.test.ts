@@ -7,6 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { withPamFlags } from './pam-flags.js';
 
 const FIXTURES = resolve('tests/e2e/pamconfig-fixtures');
 const HELPER = resolve('bin/idv-pam-helper');
@@ -15,12 +16,15 @@ let tmp: string;
 let pamDir: string;
 
 function agent(args: string[]): Promise<{ code: number; out: string }> {
-  const dirs = ['--pam-dir', pamDir];
-  const pam = args[0] === 'pam' ? ['--hook', 'exec', '--helper', HELPER] : [];
+  const flags: [string, string][] = [
+    ['hook', 'exec'],
+    ['helper', HELPER],
+    ['backup-dir', join(tmp, 'b')],
+  ];
   return new Promise((done) =>
     execFile(
       resolve('bin/idv-agent'),
-      [...args, ...dirs, ...pam, ...(args[0] === 'pam' ? ['--backup-dir', join(tmp, 'b')] : [])],
+      [...withPamFlags(args, flags), '--pam-dir', pamDir],
       (err, stdout, stderr) =>
         done({ code: (err as { code?: number } | null)?.code ?? 0, out: stdout + stderr }),
     ),

@@ -26,6 +26,7 @@ import {
 } from '../../agent/pamconfig/plan.js';
 import { parseStack } from '../../agent/pamconfig/stack.js';
 import { isRoot } from '../helpers/require.js';
+import { withPamFlags } from './pam-flags.js';
 
 const FIXTURES = resolve('tests/e2e/pamconfig-fixtures');
 const HELPER = resolve('bin/idv-pam-helper');
@@ -37,25 +38,26 @@ let backupDir: string;
 let sshdConfig: string;
 
 /** The real agent with this test's paths; pam_exec unless the arguments choose a hook. */
-function agent(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const hook = args.some((a) => /^--(hook|module|module-path)$/.test(a)) ? [] : ['--hook', 'exec'];
+function agent(
+  args: string[],
+  more: [string, string][] = [],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const all = [...args, ...more.map(([name]) => `--${name}`)];
+  const hook: [string, string][] = all.some((a) => /^--(hook|module|module-path)$/.test(a))
+    ? []
+    : [['hook', 'exec']];
   return new Promise((done) => {
     execFile(
       resolve('bin/idv-agent'),
-      [
-        ...args,
+      withPamFlags(args, [
+        ...more,
         ...hook,
-        '--pam-dir',
-        pamDir,
-        '--backup-dir',
-        backupDir,
-        '--helper',
-        HELPER,
-        '--socket',
-        SOCKET,
-        '--sshd-config',
-        sshdConfig,
-      ],
+        ['pam-dir', pamDir],
+        ['backup-dir', backupDir],
+        ['helper', HELPER],
+        ['socket', SOCKET],
+        ['sshd-config', sshdConfig],
+      ]),
       (err, stdout, stderr) =>
         done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
@@ -447,7 +449,7 @@ describe.skipIf(!isRoot)(
       writeFileSync(module, 'not loaded by these tests', { mode: 0o644 });
     });
     const withModule = (args: string[]): ReturnType<typeof agent> =>
-      agent([...args, '--module-path', module]);
+      agent(args, [['module-path', module]]);
     const usePasswordFirst = (): void =>
       writeFileSync(
         join(tmp, 'sshd_config.d', '50-idv.conf'),
