@@ -36,6 +36,7 @@ const CSV_COLUMNS = [
   'reason',
   'rhost',
   'tty',
+  'afterRevocation',
 ] as const;
 
 /** One CSV field: quoted when needed; a leading = + - @ is defused for spreadsheets. */

@@ -53,6 +53,14 @@ export const LIVE_JS = `'use strict';
               b.className = 'badge ' + e.badge;
               b.textContent = v;
               td.appendChild(b);
+              if (e.afterRevocation === true) {
+                var r2 = document.createElement('span');
+                r2.className = 'badge bad';
+                r2.title = 'uploaded by the device after it was revoked: a login it allowed before it knew';
+                r2.textContent = 'after revocation';
+                td.appendChild(document.createTextNode(' '));
+                td.appendChild(r2);
+              }
             } else td.textContent = v === undefined || v === null || v === '' ? '—' : String(v);
             tr.appendChild(td);
           });

@@ -188,7 +188,9 @@ describe.skipIf(skip)('the console as a new admin meets it', () => {
     expect(csv.headers()['content-type']).toContain('text/csv');
     expect(csv.headers()['content-disposition']).toContain('attachment');
     const lines = (await csv.text()).trim().split('\r\n');
-    expect(lines[0]).toBe('seq,at,device,deviceName,user,service,outcome,reason,rhost,tty');
+    expect(lines[0]).toBe(
+      'seq,at,device,deviceName,user,service,outcome,reason,rhost,tty,afterRevocation',
+    );
     expect(lines).toHaveLength(shown + 1);
     for (const l of lines.slice(1)) expect(l).toMatch(/,carol,sshd,invalid,/);
     const jsonHref = await ada.getByRole('link', { name: 'JSON' }).getAttribute('href');

@@ -7,6 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MESSAGES } from '../../agent/policy/messages.js';
+import { eventsCsv } from '../../server/console/live-routes.js';
 import {
   addEnrolledUser,
   agentStatus,
@@ -77,6 +78,10 @@ describe('a revoked device’s offline logins', () => {
     const stolen = events.filter((e) => e.user === 'alice' && e.outcome === 'ok');
     expect(stolen).toHaveLength(2);
     for (const e of stolen) expect(e.afterRevocation).toBe(true);
+    // The console's CSV export carries the flag too (its last column).
+    const csv = eventsCsv(events as unknown as Parameters<typeof eventsCsv>[0]).split('\r\n');
+    expect(csv[0]).toMatch(/,afterRevocation$/);
+    expect(csv.filter((l) => /,alice,.*,ok,.*,true$/.test(l))).toHaveLength(2);
     expect(server.logs()).toMatch(/revoked device uploaded what it decided before it knew/);
 
     // From now on codes are refused there, and a restart does not connect again.
