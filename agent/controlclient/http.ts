@@ -5,6 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { IdvError } from '../../protocol/errors.js';
+import { unreachableReason } from '../../protocol/unreachable.js';
 
 export interface JsonResponse {
   status: number;
@@ -79,11 +80,8 @@ export function requestJson(
 
 function unreachable(url: URL, err: Error): IdvError {
   const code = (err as NodeJS.ErrnoException).code ?? err.message;
-  const tls = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(String(code));
   return new IdvError(
     'SERVER_UNREACHABLE',
-    tls
-      ? `cannot reach the idv server at ${url.origin}: TLS certificate not trusted (${code}); pass --ca with the server's CA`
-      : `cannot reach the idv server at ${url.origin}: ${code}`,
+    `cannot reach the idv server at ${url.origin} (${code}): ${unreachableReason(url, String(code))}`,
   );
 }

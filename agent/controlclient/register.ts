@@ -8,7 +8,7 @@
  * agent.json, in order.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { IdvError, isErrorCode } from '../../protocol/errors.js';
@@ -52,7 +52,7 @@ export function parseServerUrl(text: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new IdvError(
       'USAGE',
-      `--server must start with https:// or http:// (got ${url.protocol})`,
+      `--server must start with https:// or http:// (got ${JSON.stringify(text.slice(0, 100))}): like https://idv.example.com:8443, http:// only for a plain-HTTP server`,
     );
   }
   if (url.search || url.hash || url.username || url.password) {
@@ -130,73 +130,97 @@ export async function register(opts: RegisterOptions): Promise<AgentFile> {
     }
   }
 
+  // What this attempt makes is removed again when it fails: a later register starts clean.
+  const createdDir = !existsSync(paths.dataDir);
+  const made = [
+    paths.deviceKey,
+    paths.cacheDb,
+    `${paths.cacheDb}-wal`,
+    `${paths.cacheDb}-shm`,
+    paths.cacheKey,
+  ].filter((f) => !existsSync(f));
   ensurePrivateDir(paths.dataDir);
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const x = publicKey.export({ format: 'jwk' }).x;
-  if (!x) throw new IdvError('INTERNAL', 'cannot export the public key');
-  writePrivateFile(paths.deviceKey, privateKey.export({ format: 'pem', type: 'pkcs8' }));
+  try {
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const x = publicKey.export({ format: 'jwk' }).x;
+    if (!x) throw new IdvError('INTERNAL', 'cannot export the public key');
+    writePrivateFile(paths.deviceKey, privateKey.export({ format: 'pem', type: 'pkcs8' }));
 
-  const request: RegisterRequest = {
-    token: opts.token,
-    publicKey: x,
-    ...(opts.name !== undefined ? { name: opts.name } : {}),
-    agentVersion: IDV_VERSION,
-    facts: await opts.facts(),
-    signing: true,
-    helpdesk: true,
-  };
-  let server = servers[0] as URL;
-  let res: JsonResponse | undefined;
-  for (const [i, candidate] of servers.entries()) {
-    server = candidate;
-    try {
-      res = await requestJson(endpoint(server, 'register'), { method: 'POST', body: request, ca });
-      break;
-    } catch (err) {
-      // Unreachable: the next replica may answer. Anything else is the server's word: stop.
-      if (
-        !(err instanceof IdvError && err.code === 'SERVER_UNREACHABLE') ||
-        i === servers.length - 1
-      )
-        throw err;
+    const request: RegisterRequest = {
+      token: opts.token,
+      publicKey: x,
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      agentVersion: IDV_VERSION,
+      facts: await opts.facts(),
+      signing: true,
+      helpdesk: true,
+    };
+    let server = servers[0] as URL;
+    let res: JsonResponse | undefined;
+    for (const [i, candidate] of servers.entries()) {
+      server = candidate;
+      try {
+        res = await requestJson(endpoint(server, 'register'), {
+          method: 'POST',
+          body: request,
+          ca,
+        });
+        break;
+      } catch (err) {
+        // Unreachable: the next replica may answer. Anything else is the server's word: stop.
+        if (
+          !(err instanceof IdvError && err.code === 'SERVER_UNREACHABLE') ||
+          i === servers.length - 1
+        )
+          throw err;
+      }
     }
-  }
-  if (!res) throw new IdvError('SERVER_UNREACHABLE', 'no server answered');
-  if (res.status !== 200 && res.status !== 201) {
-    const body = res.body as { code?: unknown; message?: unknown } | null;
-    // A 404 means the URL does not lead to an idv server (wrong host, port or path prefix).
-    if (res.status !== 404 && body && isErrorCode(body.code)) {
-      const message = typeof body.message === 'string' ? body.message.slice(0, 300) : undefined;
-      throw new IdvError(body.code, message);
+    if (!res) throw new IdvError('SERVER_UNREACHABLE', 'no server answered');
+    if (res.status !== 200 && res.status !== 201) {
+      const body = res.body as { code?: unknown; message?: unknown } | null;
+      // A 404 means the URL does not lead to an idv server (wrong host, port or path prefix).
+      if (res.status !== 404 && body && isErrorCode(body.code)) {
+        const said = typeof body.message === 'string' ? body.message.slice(0, 300) : undefined;
+        // A refused token: say where a new one comes from.
+        const message =
+          body.code === 'TOKEN_INVALID'
+            ? `${(said ?? 'the registration token is unknown, used up or expired').replace(/\.$/, '')}: make a new one with "idvctl device token create" (or on the console's Devices page)`
+            : said;
+        throw new IdvError(body.code, message);
+      }
+      throw new IdvError(
+        'SERVER_UNREACHABLE',
+        `no idv server at ${server.href} (HTTP ${res.status} for ${endpoint(server, 'register').pathname})`,
+      );
     }
-    throw new IdvError(
-      'SERVER_UNREACHABLE',
-      `no idv server at ${server.href} (HTTP ${res.status} for ${endpoint(server, 'register').pathname})`,
-    );
+    const parsed = registerResponseSchema.safeParse(res.body);
+    if (!parsed.success) {
+      throw new IdvError(
+        'SERVER_UNREACHABLE',
+        `the server at ${server.href} gave an unexpected answer: ${describeIssues('register', parsed.error)}`,
+      );
+    }
+    if (parsed.data.helpdeskSecret !== undefined)
+      await keepHelpdeskSecret(paths, parsed.data.deviceId, parsed.data.helpdeskSecret);
+    const file: AgentFile = {
+      version: 1,
+      server: names[0] as string,
+      ...(names.length > 1 ? { servers: names } : {}),
+      deviceId: parsed.data.deviceId,
+      deviceGroup: parsed.data.deviceGroup,
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(caPath !== undefined ? { ca: caPath } : {}),
+      ...(opts.insecure ? { insecure: true } : {}),
+      registeredAt: new Date(opts.now()).toISOString(),
+      ...(parsed.data.signingKey !== undefined ? { signingKey: parsed.data.signingKey } : {}),
+    };
+    writePrivateFile(paths.agentFile, `${JSON.stringify(file, null, 2)}\n`);
+    return file;
+  } catch (err) {
+    for (const f of made) rmSync(f, { force: true });
+    if (createdDir) rmSync(paths.dataDir, { recursive: true, force: true });
+    throw err;
   }
-  const parsed = registerResponseSchema.safeParse(res.body);
-  if (!parsed.success) {
-    throw new IdvError(
-      'SERVER_UNREACHABLE',
-      `the server at ${server.href} gave an unexpected answer: ${describeIssues('register', parsed.error)}`,
-    );
-  }
-  if (parsed.data.helpdeskSecret !== undefined)
-    await keepHelpdeskSecret(paths, parsed.data.deviceId, parsed.data.helpdeskSecret);
-  const file: AgentFile = {
-    version: 1,
-    server: names[0] as string,
-    ...(names.length > 1 ? { servers: names } : {}),
-    deviceId: parsed.data.deviceId,
-    deviceGroup: parsed.data.deviceGroup,
-    ...(opts.name !== undefined ? { name: opts.name } : {}),
-    ...(caPath !== undefined ? { ca: caPath } : {}),
-    ...(opts.insecure ? { insecure: true } : {}),
-    registeredAt: new Date(opts.now()).toISOString(),
-    ...(parsed.data.signingKey !== undefined ? { signingKey: parsed.data.signingKey } : {}),
-  };
-  writePrivateFile(paths.agentFile, `${JSON.stringify(file, null, 2)}\n`);
-  return file;
 }
 
 /** The helpdesk secret (issue 15) into the cache, sealed under the cache key, before agent.json. */

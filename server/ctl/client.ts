@@ -6,9 +6,12 @@ import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { IdvError, isErrorCode } from '../../protocol/errors.js';
+import { unreachableReason } from '../../protocol/unreachable.js';
 
 export interface ClientOptions {
   server: string;
+  /** Where the URL came from, for its error (`--server` or `IDV_SERVER`). */
+  serverFrom?: string;
   token: string;
   ca?: string;
   timeoutMs?: number;
@@ -19,14 +22,21 @@ export class ApiClient {
   private readonly ca: Buffer | undefined;
 
   constructor(private readonly options: ClientOptions) {
+    const from = options.serverFrom ?? '--server';
+    const refuse = (): never => {
+      throw new IdvError(
+        'USAGE',
+        `${from} ${JSON.stringify(options.server.slice(0, 100))} is not an http:// or https:// URL: start it with https:// (http:// for a plain-HTTP server), like https://idv.example.com:8443`,
+      );
+    };
+    let base: URL | undefined;
     try {
-      this.base = new URL(options.server);
+      base = new URL(options.server);
     } catch {
-      throw new IdvError('USAGE', `--server ${JSON.stringify(options.server)} is not a URL`);
+      refuse();
     }
-    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
-      throw new IdvError('USAGE', '--server must be an http:// or https:// URL');
-    }
+    if (!base || (base.protocol !== 'http:' && base.protocol !== 'https:')) refuse();
+    this.base = base as URL;
     this.ca = options.ca ? readFileSync(options.ca) : undefined;
   }
 
@@ -57,7 +67,7 @@ export class ApiClient {
         reject(
           new IdvError(
             'SERVER_UNREACHABLE',
-            `cannot reach the server at ${this.base.origin} (${code})`,
+            `cannot reach the server at ${this.base.origin} (${code}): ${unreachableReason(this.base, String(code))}`,
           ),
         );
       });

@@ -25,7 +25,8 @@ import { IDVCTL_MANUAL } from './manual.js';
 type Json = Record<string, unknown>;
 
 function client(values: Parsed['values']): ApiClient {
-  const server = stringFlag(values, 'server') ?? process.env.IDV_SERVER;
+  const flag = stringFlag(values, 'server');
+  const server = flag ?? process.env.IDV_SERVER;
   if (!server) throw new IdvError('USAGE', '--server URL (or IDV_SERVER) is required');
   const token = tokenFrom({
     flag: stringFlag(values, 'token'),
@@ -35,7 +36,12 @@ function client(values: Parsed['values']): ApiClient {
   });
   if (!token) throw new IdvError('USAGE', '--token-file F (or IDV_TOKEN) is required');
   const ca = stringFlag(values, 'ca');
-  return new ApiClient({ server, token, ...(ca ? { ca } : {}) });
+  return new ApiClient({
+    server,
+    serverFrom: flag === undefined ? 'IDV_SERVER' : '--server',
+    token,
+    ...(ca ? { ca } : {}),
+  });
 }
 
 const enc = encodeURIComponent;
@@ -111,7 +117,10 @@ export const spec: ProgramSpec = {
   globalFlags: {
     server: { value: 'URL', help: 'the idv-server URL (or IDV_SERVER)' },
     'token-file': { value: 'F', help: 'a file holding the admin token (or IDV_TOKEN)' },
-    token: { value: 'T', help: 'the admin token itself (visible in ps: prefer the two above)' },
+    token: {
+      value: 'T',
+      help: 'the admin token itself (visible in ps: prefer --token-file or IDV_TOKEN)',
+    },
     ca: { value: 'FILE', help: 'a private CA certificate (PEM) to trust for https' },
   },
   commands: {
