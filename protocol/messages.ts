@@ -41,13 +41,13 @@ export const totpParamsSchema = z.strictObject({
 });
 export type TotpParams = z.infer<typeof totpParamsSchema>;
 
-/** A user as one device sees it: only users entitled to log in there are ever sent. */
 /**
  * graceStartedAt of a user whose MFA reset ended the enrollment grace (the default: the account
  * may be compromised): no login that needs a code until the new app is set up.
  */
 export const GRACE_ENDED = 0;
 
+/** A user as one device sees it: only users entitled to log in there are ever sent. */
 export const userRecordSchema = z.strictObject({
   name: nameSchema,
   groups: z.array(nameSchema).max(256),
