@@ -1,5 +1,5 @@
 /**
- * One JSON POST over node:http/https, with the pinned CA when given (fetch in Node 20 cannot take
+ * One JSON POST over node:http/https, with the pinned CA when given (Node's fetch cannot take
  * a custom CA per request). Network failures become SERVER_UNREACHABLE with the reason.
  */
 import http from 'node:http';

@@ -85,7 +85,7 @@ afterAll(async () => {
 });
 
 describe('the agent decides on the server time, whatever its local clock says', () => {
-  it('libfaketime moves the agent process clock on this machine (Node 20)', async () => {
+  it('libfaketime moves the agent process clock on this machine (Node 24)', async () => {
     expect(existsSync(LIBFAKETIME)).toBe(true);
     const r = await agent.cli(['status', '--json']);
     expect(r.code).toBe(0);
