@@ -12,17 +12,17 @@ const SOURCE = resolve(dirname(fileURLToPath(import.meta.url)), '../pam-helper/l
 const cString = (s) => JSON.stringify(s); // a C string literal for an absolute path
 
 /**
- * @param {{ out: string, exec: string, script?: string }} o
+ * @param {{ out: string, exec: string, script?: string, cc?: string, strip?: string }} o
  *   out: the file to write; exec: absolute path of node or of the single executable;
- *   script: with node, absolute path of dist/idv-pam-helper.cjs
+ *   script: with node, absolute path of dist/idv-pam-helper.cjs; cc, strip: a cross toolchain's
+ *   (aarch64-linux-gnu-gcc, ...) for another architecture, else $CC or cc and strip
  * @returns {{ static: boolean }} whether it is statically linked (LD_PRELOAD cannot reach it)
  */
-export function buildLauncher({ out, exec, script }) {
+export function buildLauncher({ out, exec, script, cc = process.env.CC || 'cc', strip = 'strip' }) {
   for (const p of [exec, script]) {
     if (p !== undefined && (!isAbsolute(p) || /["\\\n]/.test(p)))
       throw new Error(`launcher: ${p} must be an absolute path without quotes or backslashes`);
   }
-  const cc = process.env.CC || 'cc';
   const defines = [
     `-DIDV_EXEC=${cString(exec)}`,
     ...(script ? [`-DIDV_SCRIPT=${cString(script)}`] : []),
@@ -38,7 +38,7 @@ export function buildLauncher({ out, exec, script }) {
     execFileSync(cc, base, { stdio: ['ignore', 'ignore', 'inherit'] });
   }
   try {
-    execFileSync('strip', [out], { stdio: 'ignore' });
+    execFileSync(strip, [out], { stdio: 'ignore' });
   } catch {
     // a symbol table costs only size
   }

@@ -29,16 +29,20 @@ const cacheRoot = () => process.env.IDV_NODE_CACHE || path.join(homedir(), '.cac
  * The folder of an official Node.js 24 build for `arch` (bin/node, include/node), from the cache
  * when one is there, else fetched with `npm pack`. Throws with what to do when it cannot be had.
  */
-export function nodeBuild(arch = process.arch) {
+export function nodeBuild(arch = process.arch, exact = undefined) {
   const a = ARCHES[arch];
   if (!a) throw new Error(`unknown architecture ${arch}: use x64 or arm64`);
   const name = `node-linux-${a}`;
   const root = cacheRoot();
+  // `exact` (24.22.3) asks for exactly that build (a cross build's target must be the node that
+  // made its SEA blob); without it the newest 24.x there is.
+  const want = exact ? `${name}-${exact}` : `${name}-${NODE_MAJOR}.`;
   const cached = existsSync(root)
     ? readdirSync(root)
         .filter(
           (d) =>
-            d.startsWith(`${name}-${NODE_MAJOR}.`) && existsSync(path.join(root, d, 'bin', 'node')),
+            (exact ? d === want : d.startsWith(want)) &&
+            existsSync(path.join(root, d, 'bin', 'node')),
         )
         .sort((x, y) => {
           const vx = x
@@ -61,7 +65,7 @@ export function nodeBuild(arch = process.arch) {
   try {
     let tgz;
     try {
-      tgz = execFileSync('npm', ['pack', '--silent', `${name}@${NODE_MAJOR}`], {
+      tgz = execFileSync('npm', ['pack', '--silent', `${name}@${exact ?? NODE_MAJOR}`], {
         cwd: tmp,
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,7 +75,7 @@ export function nodeBuild(arch = process.arch) {
         .pop();
     } catch (err) {
       throw new Error(
-        `cannot fetch Node.js ${NODE_MAJOR} (npm pack ${name}@${NODE_MAJOR} failed: ${String(
+        `cannot fetch Node.js ${exact ?? NODE_MAJOR} (npm pack ${name}@${exact ?? NODE_MAJOR} failed: ${String(
           err.stderr || err.message,
         )
           .trim()

@@ -9,6 +9,8 @@
 //                                       → a signed apt and yum repository in DIR of the packages
 //                                         in packaging/out (after building them when --deb etc.
 //                                         come too); packaging/repo/build.mjs, docs/install.md
+//   ... --arch amd64|arm64              → for that architecture; another than this machine's is
+//                                          cross-built (scripts/package-arch.mjs, no code cache)
 //   node scripts/package.mjs --bundle-only → only the bundles in packaging/out/build/, with
 //                                            idv-all.cjs (input of packaging/pkg/, other targets)
 //
@@ -38,6 +40,14 @@ import { buildDebs } from '../packaging/deb/build.mjs';
 import { RepoError, buildRepo, packagesIn } from '../packaging/repo/build.mjs';
 import { commitDefine } from './build-info.mjs';
 import { buildLauncher } from './helper-launcher.mjs';
+import {
+  PackageError,
+  buildPamModule,
+  checkElf,
+  crossSqliteAddon,
+  parseArch,
+  toolchain,
+} from './package-arch.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -63,6 +73,7 @@ if (signKey !== undefined && repoDir === undefined) {
   console.error('package: --sign-key goes with --repo DIR');
   process.exit(2);
 }
+const arch = takeArch();
 const work = join(out, 'build');
 const PROGRAMS = ['idv-server', 'idvctl', 'idv-agent', 'idv-pam-helper'];
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -79,6 +90,28 @@ for (const a of args) {
     );
     process.exit(2);
   }
+}
+
+/** `--arch ARCH` out of argv: Node's name of the target architecture (this machine's without it). */
+function takeArch() {
+  const at = argv.indexOf('--arch');
+  if (at < 0) return process.arch;
+  const value = argv[at + 1];
+  argv.splice(at, 2);
+  try {
+    if (value === undefined || value.startsWith('--'))
+      throw new PackageError('package: --arch needs a value (amd64 or arm64)', 2);
+    return parseArch(value);
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+/** Prints a PackageError as it is (it says what to install) and exits; rethrows anything else. */
+function fail(err) {
+  if (!(err instanceof PackageError)) throw err;
+  console.error(err.message);
+  process.exit(err.exitCode);
 }
 
 function step(text) {
@@ -228,20 +261,28 @@ function postject(exe, blob) {
     step(`postject: ${hidden} known LIEF note-section warnings hidden (docs/packaging.md)`);
 }
 
-async function buildBinary() {
+async function buildBinary(tc) {
   for (const p of ['idv', 'node_sqlite3.node', ...PROGRAMS]) rmSync(join(out, p), { force: true });
   const { main, programs } = await bundle();
+  // The addon first: a cross build that cannot make it stops before anything is in out/.
+  let addon = ADDON;
+  if (tc.cross) {
+    step(`building the sqlite3 addon for ${tc.target.deb} (node-gyp, ${tc.cxx})`);
+    addon = crossSqliteAddon(root, work, tc);
+  }
   // V8 code cache for the programs asset, made by this same node binary (V8 checks version and
-  // flags and silently recompiles when they differ).
+  // flags and silently recompiles when they differ). A cache made by this machine's node is of
+  // no use to another architecture's: a cross build has none (docs/packaging.md).
   const cache = join(work, 'programs.cache');
-  writeFileSync(
-    cache,
-    new vm.Script(wrapProgramsAsset(readFileSync(programs, 'utf8')), {
-      filename: 'idv-programs.cjs',
-    }).createCachedData(),
-  );
+  if (!tc.cross)
+    writeFileSync(
+      cache,
+      new vm.Script(wrapProgramsAsset(readFileSync(programs, 'utf8')), {
+        filename: 'idv-programs.cjs',
+      }).createCachedData(),
+    );
 
-  step('preparing the SEA blob (useCodeCache)');
+  step(`preparing the SEA blob (${tc.cross ? 'no code cache: cross build' : 'useCodeCache'})`);
   const blob = join(work, 'sea-prep.blob');
   const config = join(work, 'sea-config.json');
   writeFileSync(
@@ -249,9 +290,9 @@ async function buildBinary() {
     JSON.stringify({
       main,
       output: blob,
-      assets: { 'programs.cjs': programs, 'programs.cache': cache },
+      assets: { 'programs.cjs': programs, ...(tc.cross ? {} : { 'programs.cache': cache }) },
       disableExperimentalSEAWarning: true,
-      useCodeCache: true,
+      useCodeCache: !tc.cross,
       // Node 24's SEA then ignores NODE_OPTIONS; the helper's launcher still drops the rest
       // of the environment (pam-helper/launcher.c, docs/pam.md).
       execArgvExtension: 'none',
@@ -259,28 +300,54 @@ async function buildBinary() {
   );
   run(process.execPath, ['--experimental-sea-config', config]);
 
-  step(`copying ${process.execPath}, stripping it, injecting the blob`);
+  step(`copying ${tc.node}, stripping it, injecting the blob`);
   const exe = join(out, 'idv');
-  copyFileSync(process.execPath, exe);
+  copyFileSync(tc.node, exe);
   chmodSync(exe, 0o755);
   // strip warns about Node's many .note sections; the warnings are harmless, so keep them quiet.
-  run('strip', ['--strip-all', exe], { stdio: ['ignore', 'inherit', 'ignore'] });
+  run(tc.strip, ['--strip-all', exe], { stdio: ['ignore', 'inherit', 'ignore'] });
   postject(exe, blob);
-  copyFileSync(ADDON, join(out, 'node_sqlite3.node'));
+  copyFileSync(addon, join(out, 'node_sqlite3.node'));
   chmodSync(join(out, 'node_sqlite3.node'), 0o644);
   // idv-pam-helper is not a link: pam_exec runs the launcher, which drops NODE_OPTIONS and every
   // other variable but PAM_* before it execs the binary (pam-helper/launcher.c).
   for (const p of PROGRAMS) if (p !== 'idv-pam-helper') symlinkSync('idv', join(out, p));
-  const launcher = buildLauncher({ out: join(out, 'idv-pam-helper'), exec: exe });
+  const launcher = buildLauncher({
+    out: join(out, 'idv-pam-helper'),
+    exec: exe,
+    cc: tc.cc,
+    strip: tc.strip,
+  });
   step(
     `built the helper launcher (${launcher.static ? 'static' : 'dynamic: LD_* variables reach it'})`,
   );
 
-  // A binary that cannot start must not reach a package.
-  const version = execFileSync(join(out, 'idv-agent'), ['--version'], { encoding: 'utf8' }).trim();
+  // A binary that cannot start must not reach a package. One for another architecture is not
+  // run here (node under qemu-user takes many minutes to start on a loaded builder): its files
+  // are checked to be programs of that architecture instead (docs/packaging.md).
+  let version;
+  if (tc.cross) {
+    for (const f of ['idv', 'node_sqlite3.node', 'idv-pam-helper']) checkElf(join(out, f), tc);
+    version = `not run here (${tc.target.deb}); idv, node_sqlite3.node and idv-pam-helper are ${tc.target.deb} ELF files`;
+  } else version = execFileSync(join(out, 'idv-agent'), ['--version'], { encoding: 'utf8' }).trim();
   step(
-    `built packaging/out/idv (${(statSync(exe).size / 1e6).toFixed(1)} MB), idv-agent --version → ${version}`,
+    `built packaging/out/idv for ${tc.target.deb} (${(statSync(exe).size / 1e6).toFixed(1)} MB), idv-agent --version → ${version}`,
   );
+}
+
+/** The Debian packages for `tc`'s architecture from out/idv (built for it), with its pam_idv.so. */
+function buildDebsFor(tc) {
+  const exe = join(out, 'idv');
+  if (!existsSync(exe)) {
+    console.error('package: packaging/out/idv is missing; run `npm run package` first');
+    process.exit(1);
+  }
+  checkElf(exe, tc);
+  checkElf(join(out, 'node_sqlite3.node'), tc);
+  const pamModule = tc.cross
+    ? buildPamModule(root, join(work, `pam_idv-${tc.target.deb}.so`), tc)
+    : join(root, 'dist/pam/pam_idv.so');
+  return buildDebs({ root, out, arch: tc.arch, pamModule, cc: tc.cc, strip: tc.strip });
 }
 
 if (args.has('--bundle-only')) {
@@ -292,14 +359,15 @@ if (args.has('--bundle-only')) {
     outfile: join(work, 'idv-all.cjs'),
   });
   step('bundled packaging/out/build/idv-all.cjs for pkg');
-} else if (!args.has('--deb-only') && !(repoDir !== undefined && args.size === 0))
-  await buildBinary();
-if (args.has('--deb') || args.has('--deb-only')) {
-  if (!existsSync(join(out, 'idv'))) {
-    console.error('package: packaging/out/idv is missing; run `npm run package` first');
-    process.exit(1);
+} else if (!(repoDir !== undefined && args.size === 0)) {
+  try {
+    const tc = toolchain(arch);
+    if (!args.has('--deb-only')) await buildBinary(tc);
+    if (args.has('--deb') || args.has('--deb-only'))
+      for (const deb of buildDebsFor(tc)) step(`built ${deb}`);
+  } catch (err) {
+    fail(err);
   }
-  for (const deb of buildDebs({ root, out })) step(`built ${deb}`);
 }
 if (repoDir !== undefined) {
   try {

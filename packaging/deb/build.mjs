@@ -23,6 +23,7 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -36,20 +37,22 @@ const MULTIARCH = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' };
 
 /**
  * The PAM module folder as this system's PAM package lays it out: the folder of pam_unix.so
- * (`/lib/x86_64-linux-gnu/security` on Debian amd64), else Debian's multiarch default.
+ * (`/lib/x86_64-linux-gnu/security` on Debian amd64), else Debian's multiarch default; for
+ * another architecture the same layout with its multiarch triplet (`/lib/aarch64-linux-gnu/...`).
  */
-export function pamModuleDir() {
+export function pamModuleDir(arch = process.arch) {
+  const native = MULTIARCH[process.arch] ?? MULTIARCH.x64;
   try {
     const files = execFileSync('dpkg-query', ['-L', 'libpam-modules'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     }).split('\n');
     const unix = files.find((f) => f.endsWith('/security/pam_unix.so'));
-    if (unix) return dirname(unix);
+    if (unix) return dirname(unix).replace(native, MULTIARCH[arch]);
   } catch {
     // no dpkg-query or no libpam-modules: the default below
   }
-  return `/lib/${MULTIARCH[process.arch]}/security`;
+  return `/lib/${MULTIARCH[arch]}/security`;
 }
 
 const PACKAGES = [
@@ -93,14 +96,31 @@ function mkdir(path, mode = 0o755) {
 }
 
 /**
- * @param {{ root: string, out: string, version?: string }} opts `version` overrides
- *   package.json's (tests build a second version to upgrade to)
+ * @param {{ root: string, out: string, version?: string, arch?: string, pamModule?: string,
+ *   cc?: string, strip?: string }} opts `version` overrides package.json's (tests build a second
+ *   version to upgrade to); arch: Node's name of the target (this machine's by default);
+ *   pamModule: pam_idv.so built for it (dist/pam/pam_idv.so by default); cc, strip: its
+ *   toolchain for the helper's launcher. Both packages are written as `.partial` files and
+ *   renamed only when both are complete: a failed build leaves no package (and none of the last
+ *   build's).
  * @returns {string[]} the .deb files written
  */
-export function buildDebs({ root, out, version: override }) {
+export function buildDebs({
+  root,
+  out,
+  version: override,
+  arch: nodeArch = process.arch,
+  pamModule = join(root, 'dist/pam/pam_idv.so'),
+  cc,
+  strip,
+}) {
   const version = override ?? JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
-  const arch = ARCH[process.arch];
-  if (!arch) throw new Error(`no Debian architecture for ${process.arch}`);
+  const arch = ARCH[nodeArch];
+  if (!arch) throw new Error(`no Debian architecture for ${nodeArch}`);
+  for (const p of PACKAGES) {
+    const deb = join(out, `${p.name}_${version}_${arch}.deb`);
+    for (const f of [deb, `${deb}.partial`]) rmSync(f, { force: true });
+  }
   const here = join(root, 'packaging/deb');
   const built = [];
   for (const p of PACKAGES) {
@@ -116,7 +136,7 @@ export function buildDebs({ root, out, version: override }) {
     for (const l of p.links) {
       // The helper is the launcher that starts the binary with only the PAM_* variables.
       if (l === 'idv-pam-helper')
-        buildLauncher({ out: join(stage, 'usr/bin', l), exec: join(p.lib, 'idv') });
+        buildLauncher({ out: join(stage, 'usr/bin', l), exec: join(p.lib, 'idv'), cc, strip });
       else symlinkSync(`../lib/${p.lib.split('/').pop()}/idv`, join(stage, 'usr/bin', l));
     }
 
@@ -170,9 +190,9 @@ export function buildDebs({ root, out, version: override }) {
     }
 
     if (p.withPam) {
-      const module = join(root, 'dist/pam/pam_idv.so');
+      const module = pamModule;
       if (existsSync(module)) {
-        const dir = join(stage, pamModuleDir());
+        const dir = join(stage, pamModuleDir(nodeArch));
         mkdir(dir);
         copyFileSync(module, join(dir, 'pam_idv.so'));
         chmodSync(join(dir, 'pam_idv.so'), 0o644);
@@ -220,10 +240,13 @@ export function buildDebs({ root, out, version: override }) {
     const deb = join(out, `${p.name}_${version}_${arch}.deb`);
     // xz -1: 20% smaller than gzip -6 (27 MB instead of 34 MB) at about the same build time;
     // xz -6 saves 3.5 MB more but takes minutes on a busy 2-core machine (docs/packaging.md).
-    execFileSync('dpkg-deb', ['--root-owner-group', '-Zxz', '-z1', '--build', stage, deb], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    execFileSync(
+      'dpkg-deb',
+      ['--root-owner-group', '-Zxz', '-z1', '--build', stage, `${deb}.partial`],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     built.push(deb);
   }
+  for (const deb of built) renameSync(`${deb}.partial`, deb);
   return built;
 }
