@@ -2,8 +2,8 @@
  * When the next event upload may go out, after the server failed to store one.
  *
  * A server that cannot store a batch (its database refuses the transaction, its disk is full)
- * says so (sync protocol 3: `eventsError`, the connection stays) or closes the connection (older
- * servers: 4500). Either way the same batch would fail again at once, and a reconnect resets the
+ * closes the connection (4500, the reason `CODE: the server could not store the uploaded events`,
+ * server/sync/connection.ts). The same batch would fail again at once, and a reconnect resets the
  * reconnect backoff (the connection itself worked): without this the agent would send the batch,
  * be refused, reconnect and send it again in a tight loop. So a failed upload backs off on its
  * own, with the reconnect's exponential backoff and full jitter (backoff.ts), until an upload is
