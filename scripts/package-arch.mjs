@@ -1,6 +1,6 @@
 // The target architecture of `npm run package -- --arch ARCH`, and what building for it takes
-// when it is not this machine's (linux-arm64 on an amd64 builder): the official Node.js build of
-// that architecture from the npm registry (scripts/node-runtime.mjs), Debian's cross compilers
+// when it is not this machine's (linux-arm64 on an amd64 builder): the Node.js build of that
+// architecture from the npm registry (scripts/node-runtime.mjs), Debian's cross compilers
 // for the sqlite3 addon, pam_idv.so and the helper's launcher, and the arm64 PAM library through
 // multiarch. Everything is checked before anything is built; a missing piece names the Debian
 // package that brings it and the build stops with nothing written (docs/packaging.md).
