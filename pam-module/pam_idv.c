@@ -272,6 +272,20 @@ static void say(struct login *l, int style, const char *text)
 }
 
 /*
+ * The line of a login idv ends (locked, refused, no agent), marked as idv's: sudo follows it with
+ * "Sorry, try again" and "N incorrect password attempts" although the password was right
+ * (docs/pam.md).
+ */
+static void refuse(struct login *l, const char *text)
+{
+	char line[IDV_MESSAGE_BYTES + 8];
+	if (text && text[0]) {
+		snprintf(line, sizeof line, "idv: %s", text);
+		say(l, PAM_ERROR_MSG, line);
+	}
+}
+
+/*
  * pam-helper/code.ts normalizeCode: spaces and tabs dropped, letters lower-cased, then 6-8
  * digits, a helpdesk code (12 digits, or 123-456-789-012: sent without the dashes) or a recovery
  * code xxxx-xxxx-xxxx of a-z2-7. Writes the code into out (>= 16 bytes).
@@ -574,7 +588,7 @@ static int unavailable(struct login *l, const char *why)
 		say(l, PAM_ERROR_MSG, TEXT_FAIL_OPEN);
 		return PAM_SUCCESS;
 	}
-	say(l, PAM_ERROR_MSG, TEXT_UNAVAILABLE);
+	refuse(l, TEXT_UNAVAILABLE);
 	return PAM_AUTH_ERR;
 }
 
@@ -590,7 +604,7 @@ static int prompt_loop(struct login *l, const struct idv_reply *prompt)
 		char *answer = NULL;
 		int rc = converse(l->pamh, PAM_PROMPT_ECHO_OFF, TEXT_PROMPT, &answer);
 		if (rc != PAM_SUCCESS) {
-			say(l, PAM_ERROR_MSG, TEXT_CANCELLED);
+			refuse(l, TEXT_CANCELLED);
 			return PAM_AUTH_ERR;
 		}
 		int ok = normalize_code(answer, code) == 0;
@@ -598,7 +612,7 @@ static int prompt_loop(struct login *l, const struct idv_reply *prompt)
 		free(answer);
 		if (left_ms(l) == 0) {
 			wipe(code, sizeof code);
-			say(l, PAM_ERROR_MSG, TEXT_TIMED_OUT);
+			refuse(l, TEXT_TIMED_OUT);
 			return PAM_AUTH_ERR;
 		}
 		if (!ok) {
@@ -612,7 +626,7 @@ static int prompt_loop(struct login *l, const struct idv_reply *prompt)
 		enum link_result lr = link_request(l, req, (size_t)n, &reply, 0);
 		wipe(req, sizeof req);
 		if (lr != LINK_OK) {
-			say(l, PAM_ERROR_MSG, TEXT_UNAVAILABLE);
+			refuse(l, TEXT_UNAVAILABLE);
 			return PAM_AUTH_ERR;
 		}
 		if (l->opt->debug)
@@ -628,10 +642,10 @@ static int prompt_loop(struct login *l, const struct idv_reply *prompt)
 			continue;
 		case IDV_LOCKED:
 		case IDV_DENY:
-			say(l, PAM_ERROR_MSG, reply.message);
+			refuse(l, reply.message);
 			return PAM_AUTH_ERR;
 		default:
-			say(l, PAM_ERROR_MSG, TEXT_UNAVAILABLE);
+			refuse(l, TEXT_UNAVAILABLE);
 			return PAM_AUTH_ERR;
 		}
 	}
@@ -658,12 +672,12 @@ static int authenticate(struct login *l)
 	}
 	if (pam_get_user(l->pamh, &user, NULL) != PAM_SUCCESS || user == NULL || !valid_name(user)) {
 		logmsg(l->pamh, LOG_ERR, "service %s: the user name is missing or not valid", l->service);
-		say(l, PAM_ERROR_MSG, TEXT_BAD_USER);
+		refuse(l, TEXT_BAD_USER);
 		return PAM_AUTH_ERR;
 	}
 	if (canonical_user(user, name, sizeof name) != 0 || !valid_name(name)) {
 		logmsg(l->pamh, LOG_ERR, "service %s: the account could not be looked up", l->service);
-		say(l, PAM_ERROR_MSG, TEXT_UNAVAILABLE);
+		refuse(l, TEXT_UNAVAILABLE);
 		return PAM_AUTH_ERR;
 	}
 	if (pam_get_item(l->pamh, PAM_RHOST, &item) == PAM_SUCCESS && item && *(const char *)item)
@@ -688,7 +702,7 @@ static int authenticate(struct login *l)
 	enum link_result lr = link_connect(l);
 	if (lr == LINK_DENIED) {
 		logmsg(l->pamh, LOG_ERR, "service %s: permission denied on %s", l->service, l->opt->socket);
-		say(l, PAM_ERROR_MSG, TEXT_NO_PERMISSION);
+		refuse(l, TEXT_NO_PERMISSION);
 		return PAM_AUTH_ERR;
 	}
 	if (lr != LINK_OK)
@@ -706,7 +720,7 @@ static int authenticate(struct login *l)
 		return PAM_SUCCESS;
 	case IDV_DENY:
 	case IDV_LOCKED:
-		say(l, PAM_ERROR_MSG, first.message);
+		refuse(l, first.message);
 		return PAM_AUTH_ERR;
 	case IDV_PROMPT:
 		return prompt_loop(l, &first);
@@ -715,7 +729,7 @@ static int authenticate(struct login *l)
 		 * busy (anyone can make it busy), is a plain refusal. */
 		if (first.retryable && !first.rate_limited)
 			return unavailable(l, "the agent answered a retryable error");
-		say(l, PAM_ERROR_MSG, TEXT_UNAVAILABLE);
+		refuse(l, TEXT_UNAVAILABLE);
 		return PAM_AUTH_ERR;
 	default:
 		/* ok or invalid before any code: not a conversation to trust. */

@@ -39,6 +39,7 @@ static const struct {
 	{"USER_EXISTS", 0},
 	{"ADMIN_NOT_FOUND", 0},
 	{"ADMIN_EXISTS", 0},
+	{"LAST_ADMIN", 0},
 	{"DEVICE_NOT_FOUND", 0},
 	{"DEVICE_REVOKED", 0},
 	{"TOKEN_INVALID", 0},
@@ -63,6 +64,7 @@ static const struct {
 	{"DIRECTORY_UNAVAILABLE", 1},
 	{"DIRECTORY_SUSPICIOUS", 0},
 	{"STORE_UNAVAILABLE", 1},
+	{"DISK_FULL", 1},
 	{"INTERNAL", 1},
 };
 

@@ -98,7 +98,7 @@ describe.skipIf(skip)(`pam_idv.so under OpenPAM${skip ? ` (skipped: ${skip})` : 
     // It waits for an agent that may be restarting (at most timeout=, here 2 s), then refuses.
     const down = await login(policy(`socket=${socket} timeout=2`), 'someone', ['123456']);
     expect(down.stdout).toContain('info: Waiting for the verification service...');
-    expect(down.stdout).toContain('error: Verification service unavailable');
+    expect(down.stdout).toContain('error: idv: Verification service unavailable');
     expect(down.stdout).toMatch(/result 0 \d+ PAM_AUTH_ERR/);
     const safe = await login(policy(`socket=${socket} fail_mode=safe timeout=2`), 'someone', [
       '123456',

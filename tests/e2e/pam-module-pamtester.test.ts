@@ -116,7 +116,8 @@ describe.skipIf(skip)(`pam_idv.so with pamtester${skip ? ` (skipped: ${skip})` :
     );
     await three.answer(PROMPT, `${idv.code()}\r`);
     await three.expect(/exit=1/);
-    expect(three.output()).toMatch(/\nToo many failed attempts: locked until \S+\r?\n/);
+    // Marked as idv's line: sudo follows it with "incorrect password attempts" (docs/pam.md).
+    expect(three.output()).toMatch(/\nidv: Too many failed attempts: locked until \S+\r?\n/);
   });
 
   it('a helpdesk code, typed with its dashes, lets a locked-out user in through pam_idv.so once', async () => {
@@ -165,7 +166,7 @@ describe.skipIf(skip)(`pam_idv.so with pamtester${skip ? ` (skipped: ${skip})` :
     await secure.answer(/Password: $/, `${os.password}\r`);
     await secure.expect(/exit=1/);
     expect(secure.output()).toMatch(
-      /Waiting for the verification service\.\.\.[\s\S]*Verification service unavailable/,
+      /Waiting for the verification service\.\.\.[\s\S]*\nidv: Verification service unavailable\r?\n/,
     );
     const safe = pamtester(service(`socket=${socket} fail_mode=safe timeout=2`), os.name);
     await safe.answer(/Password: $/, `${os.password}\r`);

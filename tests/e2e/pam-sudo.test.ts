@@ -16,6 +16,7 @@ import {
   cpSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -75,7 +76,7 @@ describe.skipIf(skip)(`real sudo after pam enable${skip ? ` (skipped: ${skip})` 
   });
 
   /** `sudo -k; sudo -i COMMAND` as the user, in a namespace that sees the test's files. */
-  function sudo(os: TestUser, command: string): PtySession {
+  function sudo(os: TestUser, command: string, pamFiles = pamDir): PtySession {
     const sudoers = join(root, `sudoers-${os.name}`);
     writeFileSync(
       sudoers,
@@ -99,7 +100,7 @@ describe.skipIf(skip)(`real sudo after pam enable${skip ? ` (skipped: ${skip})` 
       '-c',
       'mount --bind "$1" /etc/pam.d && mount --bind "$2" /etc/sudoers && exec setpriv --reuid "$3" --regid "$3" --init-groups -- /bin/sh -c "sudo -k; $4; echo exit=\\$?"',
       'sh',
-      pamDir,
+      pamFiles,
       sudoers,
       os.name,
       `sudo -i ${command}`,
@@ -124,6 +125,27 @@ describe.skipIf(skip)(`real sudo after pam enable${skip ? ` (skipped: ${skip})` 
     await s.expect(/exit=\d/, 30_000, s.mark);
     expect(s.output()).toMatch(/\broot\r?\n.*exit=0/s);
     expect(s.output()).not.toContain(idv.code());
+  });
+
+  it("with the agent down, the module says so as idv's line before sudo blames the password", async () => {
+    const { os } = await person();
+    const down = join(root, 'pam-down.d');
+    cpSync(pamDir, down, { recursive: true });
+    for (const f of ['sudo', 'sudo-i'])
+      writeFileSync(
+        join(down, f),
+        readFileSync(join(down, f), 'utf8').replace(
+          `socket=${pam.world.agent.socket}`,
+          `socket=${join(root, 'nothing-here.sock')} timeout=2`,
+        ),
+      );
+    const s = sudo(os, 'id -un', down);
+    await s.answer(/\[sudo\] password for \S+: $/, `${os.password}\r`);
+    await s.expect(/exit=\d/, 30_000, s.mark);
+    expect(s.output()).toContain('exit=1');
+    expect(s.output()).toMatch(/\nidv: Verification service unavailable\r?\n/);
+    // sudo's own words, explained in docs/pam.md: the password was right.
+    expect(s.output()).toContain('incorrect password attempt');
   });
 
   it('sudo -i with the right password and a wrong code is refused', async () => {
