@@ -181,7 +181,12 @@ function printStatus(
       ...describeCoverage(accounts).lines,
     ].join('\n'),
   );
-  if (down) io.err(`idv-agent: ${down.message}: the figures above are from the cache`);
+  if (down)
+    io.err(
+      s.server === null
+        ? `idv-agent: ${down.message}: this machine is not registered yet; register it first (idv-agent register --server URL --token-file FILE)`
+        : `idv-agent: ${down.message}: the figures above are from the cache`,
+    );
 }
 
 const accountStillLocked = (user: string) =>

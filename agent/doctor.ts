@@ -22,6 +22,9 @@ import { clockLine, pathsOf } from './commands.js';
 import { accountChecks } from './pamconfig/accounts.js';
 import { gaps } from './pamconfig/companions.js';
 
+/** What to do when the agent does not answer on its socket. */
+const START_AGENT =
+  'start it with systemctl start idv-agent (journalctl -u idv-agent says why it stopped)';
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 export interface Check {
   name: string;
@@ -206,7 +209,10 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
       checks.push(modeCheck(`cache database ${suffix}`, paths.cacheDb + suffix, 0o600, 'file'));
   }
   checks.push(modeCheck('socket folder', dirname(paths.socket), 0o700, 'dir'));
-  checks.push(modeCheck('socket', paths.socket, 0o600, 'socket'));
+  const socket = modeCheck('socket', paths.socket, 0o600, 'socket');
+  if (socket.status === 'fail' && socket.detail.endsWith(' is missing'))
+    socket.detail += `: the agent is not running; ${START_AGENT}`;
+  checks.push(socket);
 
   let connected: boolean | null = null;
   let clock: StatusReport['clock'] | undefined;
@@ -229,7 +235,13 @@ export async function runDoctor(paths: AgentPaths, pamDir: string): Promise<Chec
       detail: `${r.outbox} event(s) waiting for upload`,
     });
   } catch (err) {
-    checks.push({ name: 'agent answers', status: 'fail', detail: (err as Error).message });
+    checks.push({
+      name: 'agent answers',
+      status: 'fail',
+      detail: /needs root/.test((err as Error).message)
+        ? (err as Error).message
+        : `${(err as Error).message}; ${START_AGENT}`,
+    });
   }
 
   let offline: string | null = null;

@@ -128,3 +128,17 @@ describe('idv-agent register errors say what to do next, and leave nothing behin
     expect(r.stdout + r.stderr).toContain('like https://idv.example.com:8443');
   });
 });
+
+describe('idv-agent on a machine not registered yet', () => {
+  it('status says to register, not that figures come from a cache; doctor says how to start the agent', async () => {
+    const dir = mkdtempSync(join(base, 'bare-'));
+    const args = ['--data-dir', join(dir, 'data'), '--socket', join(dir, 'run', 'agent.sock')];
+    const status = await run(AGENT_BIN, ['status', ...args]);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toContain('this machine is not registered yet');
+    expect(status.stderr).toContain('idv-agent register');
+    expect(status.stderr).not.toContain('from the cache');
+    const doctor = await run(AGENT_BIN, ['doctor', ...args]);
+    expect(doctor.stdout).toMatch(/^FAIL {2}socket: .*systemctl start idv-agent/m);
+  });
+});
