@@ -94,6 +94,9 @@ export const SINCE: {
     serverStatus: 3,
     // A revoked device's last upload of its outbox (server/sync/connection.ts).
     revoked: 3,
+    // A device registered before helpdesk codes gets its secret, and says it kept it (issue 26).
+    helpdeskSecret: 4,
+    helpdeskAck: 4,
   },
   fields: {
     // Sent only to agents that said their range in the upgrade request (and so know the key).

@@ -85,7 +85,7 @@ export const ERRORS = {
   CODE_INVALID: { message: 'The code is not valid.', retryable: false, status: 400 },
   USER_LOCKED: { message: 'Too many failed attempts.', retryable: true, status: 423 },
   HELPDESK_UNAVAILABLE: {
-    message: 'This device has no helpdesk secret (registered before helpdesk codes).',
+    message: 'This device has no helpdesk secret yet: its agent gets one on connect.',
     retryable: false,
     status: 409,
   },

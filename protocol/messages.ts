@@ -227,8 +227,21 @@ export const serverStatusSchema = z.strictObject({
  */
 export const revokedSchema = z.strictObject({ type: z.literal('revoked') });
 
+/**
+ * This device's helpdesk secret (sync protocol 4, issue 26), for a device registered before
+ * helpdesk codes: sent once it is in sync, on every connection until the agent answers
+ * `helpdeskAck`; the server issues codes for the device only after that answer. Sent over the
+ * authenticated session only (the hello proved the device key), never logged.
+ */
+export const helpdeskSecretSchema = z.strictObject({
+  type: z.literal('helpdeskSecret'),
+  /** 32 random bytes, base64url, as in the registration answer's `helpdeskSecret`. */
+  secret: b64url(32),
+});
+
 export const serverToAgentSchema = z.discriminatedUnion('type', [
   challengeSchema,
+  helpdeskSecretSchema,
   serverStatusSchema,
   revokedSchema,
   snapshotSchema,
@@ -271,10 +284,14 @@ export const eventsSchema = z.strictObject({
   events: z.array(loginEventSchema).min(1).max(MAX_EVENTS_PER_BATCH),
 });
 
+/** The agent keeps the `helpdeskSecret` it was sent, sealed in its cache (sync protocol 4). */
+export const helpdeskAckSchema = z.strictObject({ type: z.literal('helpdeskAck') });
+
 export const agentToServerSchema = z.discriminatedUnion('type', [
   helloSchema,
   ackSchema,
   eventsSchema,
+  helpdeskAckSchema,
 ]);
 export type AgentToServer = z.infer<typeof agentToServerSchema>;
 export type Hello = z.infer<typeof helloSchema>;

@@ -28,6 +28,9 @@
  *       restarting: reconnect now); everything listed with version 2 in protocol/compat.ts.
  *   3 — `serverStatus`: a replica cut from the database says since when it is stale; `revoked`:
  *       a revoked device uploads its outbox one last time (flagged), and gets nothing else.
+ *   4 — `helpdeskSecret`/`helpdeskAck`: a device registered before helpdesk codes gets its secret
+ *       over the authenticated session once, and helpdesk codes are issued for it once it said it
+ *       kept it (docs/agent.md, "A bad day").
  */
 export const IDV_VERSION = '0.2.0';
 
@@ -62,7 +65,7 @@ export interface VersionRange {
   readonly max: number;
 }
 
-export const SYNC_PROTOCOL: VersionRange = Object.freeze({ min: 1, max: 3 });
+export const SYNC_PROTOCOL: VersionRange = Object.freeze({ min: 1, max: 4 });
 
 /** What an agent that sends no `idv-protocol` header speaks (one from before version ranges). */
 export const LEGACY_SYNC_PROTOCOL: VersionRange = Object.freeze({ min: 1, max: 1 });

@@ -458,6 +458,8 @@ export class SyncClient {
         }
         this.flushEvents();
         return;
+      case 'helpdeskSecret':
+        return this.#keepHelpdesk(msg.secret);
       case 'serverStatus':
         if (msg.staleSince !== null && this.#serverStaleSince === null)
           this.#log.warn(
@@ -502,6 +504,23 @@ export class SyncClient {
         return;
       }
     }
+  }
+
+  /**
+   * A device registered before helpdesk codes gets its secret from the server (sync protocol 4,
+   * issue 26): kept as registration keeps it (sealed in the cache), then acknowledged, after
+   * which the server issues codes for this device. A failed save sends no ack: the server sends
+   * it again on the next connection.
+   */
+  async #keepHelpdesk(secret: string): Promise<void> {
+    if (this.#phase !== 'ready' || !speaks(this.#protocol ?? 1, 'helpdeskSecret'))
+      throw new IdvError('OUT_OF_ORDER', 'unexpected helpdeskSecret');
+    await this.opts.cache.setHelpdeskKey({
+      deviceId: this.opts.config.deviceId,
+      secret: Buffer.from(secret, 'base64url'),
+    });
+    this.#send({ type: 'helpdeskAck' });
+    this.#log.info('this device got its helpdesk secret: helpdesk codes work here from now on');
   }
 
   /** The server's time, for the trusted clock; a failed save only costs the persisted copy. */

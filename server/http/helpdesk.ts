@@ -59,7 +59,7 @@ export function registerHelpdeskRoutes(app: FastifyInstance, ctx: ServerContext)
     if (!secret)
       throw new IdvError(
         'HELPDESK_UNAVAILABLE',
-        `device ${device.id} (${device.name}) was registered before helpdesk codes; re-register it to use them`,
+        `device ${device.id} (${device.name}) has no helpdesk secret yet (registered before helpdesk codes): its agent gets one when it next connects, if it speaks sync protocol 4 (upgrade it otherwise)`,
       );
     const { code, expiresAt } = issueHelpdeskCode(
       secret,

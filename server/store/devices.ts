@@ -90,6 +90,43 @@ export async function getHelpdeskSecret(core: StoreCore, id: string): Promise<Bu
   return Buffer.from(core.box.open(row.helpdesk_sealed, helpdeskContext(id)), 'base64url');
 }
 
+/**
+ * The helpdesk secret to hand to the agent of a device registered before helpdesk codes (issue
+ * 26): the one already offered and not confirmed yet, or `fresh`, kept sealed as pending. Null
+ * when the device has its secret already, is revoked or unknown: it gets none.
+ */
+export async function offerHelpdeskSecret(
+  core: StoreCore,
+  id: string,
+  fresh: Buffer,
+): Promise<Buffer | null> {
+  // Conditional, so that two replicas (or two connections) offering at once keep one secret.
+  await core.db.run(
+    `UPDATE devices SET helpdesk_pending = ?
+       WHERE id = ? AND helpdesk_sealed IS NULL AND helpdesk_pending IS NULL AND revoked_at IS NULL`,
+    [core.box.seal(fresh.toString('base64url'), helpdeskContext(id)), id],
+  );
+  const row = await core.db.get<{ helpdesk_pending: string | null }>(
+    'SELECT helpdesk_pending FROM devices WHERE id = ? AND helpdesk_sealed IS NULL AND revoked_at IS NULL',
+    [id],
+  );
+  if (!row?.helpdesk_pending) return null;
+  return Buffer.from(core.box.open(row.helpdesk_pending, helpdeskContext(id)), 'base64url');
+}
+
+/**
+ * The agent keeps the offered secret: it becomes the device's (helpdesk codes may be issued for
+ * it from now on). False when nothing was pending (confirmed before, revoked meanwhile).
+ */
+export async function confirmHelpdeskSecret(core: StoreCore, id: string): Promise<boolean> {
+  const { changes } = await core.db.run(
+    `UPDATE devices SET helpdesk_sealed = helpdesk_pending, helpdesk_pending = NULL
+       WHERE id = ? AND helpdesk_sealed IS NULL AND helpdesk_pending IS NOT NULL AND revoked_at IS NULL`,
+    [id],
+  );
+  return changes > 0;
+}
+
 export async function getDevice(core: StoreCore, id: string): Promise<DeviceState | null> {
   const row = await deviceRow(core.db, id);
   return row ? toDevice(row) : null;

@@ -383,4 +383,8 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: `ALTER TABLE events ADD COLUMN after_revocation INTEGER NOT NULL DEFAULT 0;`,
     postgres: `ALTER TABLE events ADD COLUMN after_revocation BIGINT NOT NULL DEFAULT 0;`,
   },
+  // 14 (issue 26): the helpdesk secret made for a device registered before helpdesk codes, sent
+  // to its agent over the sync channel and not confirmed yet (sealed like helpdesk_sealed, under
+  // the same AAD); moved into helpdesk_sealed when the agent acknowledges it.
+  `ALTER TABLE devices ADD COLUMN helpdesk_pending TEXT;`,
 ];

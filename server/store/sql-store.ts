@@ -198,6 +198,12 @@ export class SqlStore implements Store {
   getHelpdeskSecret(id: string): Promise<Buffer | null> {
     return devices.getHelpdeskSecret(this.c, id);
   }
+  offerHelpdeskSecret(id: string, fresh: Buffer): Promise<Buffer | null> {
+    return devices.offerHelpdeskSecret(this.c, id, fresh);
+  }
+  confirmHelpdeskSecret(id: string): Promise<boolean> {
+    return devices.confirmHelpdeskSecret(this.c, id);
+  }
   listDevices(): Promise<DeviceState[]> {
     return devices.listDevices(this.c);
   }

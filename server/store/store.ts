@@ -250,6 +250,13 @@ export interface Store {
   getDevices(ids: readonly string[]): Promise<Map<string, DeviceState>>;
   /** The device's helpdesk secret, opened; null when it was registered before helpdesk codes. */
   getHelpdeskSecret(id: string): Promise<Buffer | null>;
+  /**
+   * For a device without one (registered before helpdesk codes, not revoked): the secret its
+   * agent is to keep, `fresh` unless one is pending already; null otherwise (issue 26).
+   */
+  offerHelpdeskSecret(id: string, fresh: Buffer): Promise<Buffer | null>;
+  /** The agent kept the offered secret: codes may be issued from now on; false if none pending. */
+  confirmHelpdeskSecret(id: string): Promise<boolean>;
   listDevices(): Promise<DeviceState[]>;
   revokeDevice(id: string, at: number): Promise<DeviceState>;
   touchDevice(

@@ -16,6 +16,7 @@ import {
   type LoginEvent,
 } from '../../protocol/messages.js';
 import { IdvError, type ErrorCode } from '../../protocol/errors.js';
+import { HELPDESK_SECRET_BYTES } from '../../protocol/helpdesk.js';
 import { fieldsForSession, speaks } from '../../protocol/compat.js';
 import {
   formatRange,
@@ -80,6 +81,8 @@ export class AgentConnection {
   private helloTimer: NodeJS.Timeout | null = null;
   /** Set when the agent verifies signed policy (its hello carried a nonce). */
   private signer: ConnectionSigner | null = null;
+  /** A helpdeskSecret went out on this connection and its helpdeskAck has not come yet. */
+  private helpdeskOffered = false;
   /** For the logs only: made at the first log line. */
   private id: string | null = null;
   /** The sync protocol version of this connection (0 when the ranges did not meet). */
@@ -260,6 +263,8 @@ export class AgentConnection {
         return this.hello(msg);
       case 'ack':
         return this.ack(msg.revision);
+      case 'helpdeskAck':
+        return this.helpdeskKept();
       case 'events': {
         if ((this.state !== 'ready' && this.state !== 'revoked') || !this.device)
           return this.fail('OUT_OF_ORDER', 'events before hello');
@@ -379,6 +384,30 @@ export class AgentConnection {
     if (rotations) this.send(rotations);
     if (this.push(first)) this.ctx.metrics.pushes.inc({ kind: first.kind });
     this.hooks.synced(this);
+    if (speaks(this.protocol, 'helpdeskSecret')) await this.offerHelpdesk(device);
+  }
+
+  /**
+   * A device registered before helpdesk codes gets its secret (sync protocol 4, issue 26), on
+   * each connection until its agent says it kept it; only then are codes issued for it.
+   */
+  private async offerHelpdesk(device: DeviceState): Promise<void> {
+    const secret = await this.ctx.store.offerHelpdeskSecret(
+      device.id,
+      randomBytes(HELPDESK_SECRET_BYTES),
+    );
+    if (!secret || this.state !== 'ready') return;
+    this.helpdeskOffered = true;
+    this.info({}, 'sending the device its helpdesk secret (registered before helpdesk codes)');
+    this.send(JSON.stringify({ type: 'helpdeskSecret', secret: secret.toString('base64url') }));
+  }
+
+  private async helpdeskKept(): Promise<void> {
+    if (this.state !== 'ready' || !this.device || !this.helpdeskOffered)
+      return this.fail('OUT_OF_ORDER', 'helpdeskAck without a helpdeskSecret');
+    this.helpdeskOffered = false;
+    if (await this.ctx.store.confirmHelpdeskSecret(this.device.id))
+      this.info({}, 'the device keeps its helpdesk secret: helpdesk codes can be issued for it');
   }
 
   /**

@@ -166,7 +166,7 @@ describe.each(backends)('on $name', (backend) => {
         expect(r.code).toBe(1);
         expect((r.json as { error: unknown }).error).toEqual({
           code: 'HELPDESK_UNAVAILABLE',
-          message: `device ${reg.deviceId as string} (old-box) was registered before helpdesk codes; re-register it to use them`,
+          message: `device ${reg.deviceId as string} (old-box) has no helpdesk secret yet (registered before helpdesk codes): its agent gets one when it next connects, if it speaks sync protocol 4 (upgrade it otherwise)`,
         });
       });
 

@@ -201,6 +201,42 @@ describe.each(backends)('Store on $name', (backend) => {
     expect(rows).not.toContain(secret.toString('hex'));
   });
 
+  test('an older device is offered one helpdesk secret, usable only once its agent confirms', async () => {
+    const { store } = await backend.fresh();
+    await store.addRegistrationToken(
+      hashToken('o'.repeat(43)),
+      { deviceGroup: 'g', uses: 3, expiresAt: T + 60_000 },
+      T,
+    );
+    const older = await store.registerDevice(hashToken('o'.repeat(43)), device(), T);
+    const first = randomBytes(32);
+    expect(await store.offerHelpdeskSecret(older.id, first)).toEqual(first);
+    // Not confirmed: no codes yet, and the same secret offered again (not a second one).
+    expect(await store.getHelpdeskSecret(older.id)).toBeNull();
+    expect(await store.offerHelpdeskSecret(older.id, randomBytes(32))).toEqual(first);
+    expect(await store.confirmHelpdeskSecret(older.id)).toBe(true);
+    expect(await store.getHelpdeskSecret(older.id)).toEqual(first);
+    // Kept: never offered again, a second confirmation changes nothing.
+    expect(await store.offerHelpdeskSecret(older.id, randomBytes(32))).toBeNull();
+    expect(await store.confirmHelpdeskSecret(older.id)).toBe(false);
+    expect(await store.getHelpdeskSecret(older.id)).toEqual(first);
+    const rows = JSON.stringify(await store.db.all('SELECT * FROM devices'));
+    expect(rows).not.toContain(first.toString('base64url'));
+    // A device registered with its secret, a revoked one and an unknown one get none.
+    const withKey = await store.registerDevice(
+      hashToken('o'.repeat(43)),
+      { ...device(), helpdeskSecret: randomBytes(32) },
+      T,
+    );
+    expect(await store.offerHelpdeskSecret(withKey.id, randomBytes(32))).toBeNull();
+    const revoked = await store.registerDevice(hashToken('o'.repeat(43)), device(), T);
+    await store.revokeDevice(revoked.id, T + 1);
+    expect(await store.offerHelpdeskSecret(revoked.id, randomBytes(32))).toBeNull();
+    expect(await store.confirmHelpdeskSecret(revoked.id)).toBe(false);
+    expect(await store.getHelpdeskSecret(revoked.id)).toBeNull();
+    expect(await store.offerHelpdeskSecret(randomUUID(), randomBytes(32))).toBeNull();
+  });
+
   test('users: enrollment, unlocks, reset, groups, status, removal', async () => {
     const { store } = await backend.fresh();
     await store.addUser('bob', ['ops'], T);
