@@ -8,6 +8,20 @@
  * ms, no `FOR UPDATE` — a no-op `UPDATE` takes the row lock on PostgreSQL, and SQLite's
  * `BEGIN IMMEDIATE` serializes writers anyway. Values come back as numbers or strings
  * (node-postgres returns BIGINT as a string), so every number read goes through `Number`.
+ *
+ * Why the portal's sessions are another table (`portal_sessions`, server/store/portal-state.ts)
+ * and not a `portal` realm of `web_sessions`: both keep only the id's SHA-256, a CSRF token and
+ * an idle and an absolute lifetime, and both are in the store so every replica knows them, but
+ * the portal page is public and differs where it matters. It makes a session before anyone signs
+ * in (an enrollment link opened, the sign-in form shown), so its table has a cap with the
+ * anonymous sessions evicted first, so that a flood of page views cannot push out people who are
+ * enrolling; and a portal session briefly holds a secret, the fresh recovery codes between
+ * enrollment and the page that shows them, sealed with the master key (`fresh_codes_sealed`),
+ * where `web_sessions.data` is stored as is and must never hold one. Folding them into one table
+ * means moving that cap and that sealed column into `web_sessions` and migrating live portal
+ * sessions; the portal's limits and replicas tests cover today's table, so it was not done in the
+ * same change as the console. What they do share is the code around them: the cookie, origin and
+ * CSRF checks and one sign-out route (`signOutRoute` in server/portal/http.ts).
  */
 import type { Queryable } from './db.js';
 import type { SecretBox } from './crypto.js';
