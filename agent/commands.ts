@@ -150,9 +150,9 @@ function printStatus(
             `upload:     failing (${s.uploadError.attempts} attempt(s) in a row, last at ${s.uploadError.at}): ${s.uploadError.message}; next try at ${s.uploadError.retryAt}`,
           ]
         : []),
-      ...(s.serverStale
+      ...(s.serverStaleSince
         ? [
-            `server:     stale ${s.serverStale} (cut from the database: other replicas' changes are not heard)`,
+            `server:     stale since ${s.serverStaleSince} (cut from the database: other replicas' changes are not heard)`,
           ]
         : []),
       ...(s.outages !== undefined

@@ -85,7 +85,7 @@ export type SyncState = Pick<
   | 'staleSince'
   | 'outages'
   | 'moves'
-  | 'serverStale'
+  | 'serverStaleSince'
 >;
 
 export async function statusOf(
@@ -116,7 +116,8 @@ export async function statusOf(
           },
           outages: sync.outages,
           moves: sync.moves,
-          serverStale: sync.serverStale,
+          serverStaleSince:
+            sync.serverStaleSince === null ? null : new Date(sync.serverStaleSince).toISOString(),
         }
       : {}),
     ...buildInfo(),

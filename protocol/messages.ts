@@ -212,7 +212,8 @@ export const eventsAckSchema = z.strictObject({
  * Whether this server may be missing changes made through other replicas (sync protocol 3): a
  * replica cut from the database's notifications says since when it has heard nothing, and null
  * once it listens again (its catch-up from the change log follows at once). Sent when that
- * changes, and after the first sync while it lasts. The agent shows it in `status` (`serverStale`); its cache keeps deciding.
+ * changes, and after the first sync while it lasts. The agent shows it in `status`
+ * (`serverStaleSince`); its cache keeps deciding.
  */
 export const serverStatusSchema = z.strictObject({
   type: z.literal('serverStatus'),
@@ -441,10 +442,11 @@ export const statusReportSchema = z.strictObject({
   moves: z.number().int().min(0).optional(),
   /**
    * The connected server said it may be missing changes made through other replicas (cut from
-   * the database's notifications; sync protocol 3): `since …` and the moment it last heard them.
-   * Null when it did not say so or the agent is not connected.
+   * the database's notifications; sync protocol 3): the moment it last heard them, as
+   * staleSince says when this agent last heard its server. Null when it did not say so or the
+   * agent is not connected.
    */
-  serverStale: text(64).nullable().optional(),
+  serverStaleSince: z.iso.datetime().nullable().optional(),
   /**
    * The time logins are decided by (agent/clock/trusted.ts): the server's (carried on the boot
    * clock), the local wall clock, or the local clock corrected by an offset learned from codes;

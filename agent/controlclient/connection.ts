@@ -204,11 +204,12 @@ export class SyncClient {
   get revoked(): boolean {
     return this.#revoked;
   }
-  /** `since …` while the connected server says it is stale (cut from the database), else null. */
-  get serverStale(): string | null {
-    return this.#phase === 'ready' && this.#serverStaleSince !== null
-      ? `since ${new Date(this.#serverStaleSince).toISOString()}`
-      : null;
+  /**
+   * While the connected server says it is stale (cut from the database): the moment it last
+   * heard the others (epoch ms), else null.
+   */
+  get serverStaleSince(): number | null {
+    return this.#phase === 'ready' ? this.#serverStaleSince : null;
   }
   /** Server clock minus ours at the last challenge (ms), null before the first. */
   get clockOffsetMs(): number | null {

@@ -51,7 +51,7 @@ async function start(
           staleSince: null,
           outages: 0,
           moves: 0,
-          serverStale: null,
+          serverStaleSince: null,
         }),
     },
     log,
