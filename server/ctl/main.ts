@@ -223,14 +223,17 @@ export const spec: ProgramSpec = {
       positionals: 1,
       run: async ({ values, positionals }, io) => {
         const email = stringFlag(values, 'email');
-        const r = await client(values).request<Json>(
-          'POST',
-          `/v1/users/${enc(positionals[0] as string)}/enroll`,
-          {
-            showSecret: values['show-secret'] === true,
-            ...(email !== undefined ? { email } : {}),
-          },
-        );
+        const api = client(values);
+        const name = positionals[0] as string;
+        const user = await api.request<Json>('GET', `/v1/users/${enc(name)}`);
+        if (user.enrolled === true)
+          io.err(
+            `idvctl: warning: ${name} already has an authenticator app; it keeps working until this link is used, then the new app replaces it (user reset-mfa to end the old one now)`,
+          );
+        const r = await api.request<Json>('POST', `/v1/users/${enc(name)}/enroll`, {
+          showSecret: values['show-secret'] === true,
+          ...(email !== undefined ? { email } : {}),
+        });
         return show(io, values, r, () =>
           [
             `Enrollment link for ${r.user as string} (valid until ${r.expiresAt as string}):`,

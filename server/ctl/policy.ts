@@ -213,7 +213,14 @@ export function policyCommands(
       run: async ({ values }, io) => {
         const group = stringFlag(values, 'device-group') ?? 'default';
         const patch = policyPatch(values);
-        const r = await client(values).request<Json>('PATCH', `/v1/policies/${enc(group)}`, patch);
+        const api = client(values);
+        // A group no device, token or policy has yet is made by this change: say so (a typo?).
+        const { deviceGroups } = await api.request<{ deviceGroups: Json[] }>('GET', '/v1/groups');
+        if (group !== 'default' && !deviceGroups.some((g) => g.name === group))
+          io.err(
+            `idvctl: warning: device group ${group} is new (known: ${['default', ...deviceGroups.map((g) => String(g.name))].filter((n, i, a) => a.indexOf(n) === i).join(', ')}); this makes it. Check the spelling if you meant one of those.`,
+          );
+        const r = await api.request<Json>('PATCH', `/v1/policies/${enc(group)}`, patch);
         io.out(
           values.json ? JSON.stringify(r) : `device group ${group}\n${block(r.policy as Json)}`,
         );

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_DEFAULTS } from '../../server/config.js';
-import { AGENT_BIN } from '../helpers/agent.js';
+import { addEnrolledUser, AGENT_BIN } from '../helpers/agent.js';
 import { IDVCTL_BIN, idvctl, run, startServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
@@ -140,5 +140,41 @@ describe('idv-agent on a machine not registered yet', () => {
     expect(status.stderr).not.toContain('from the cache');
     const doctor = await run(AGENT_BIN, ['doctor', ...args]);
     expect(doctor.stdout).toMatch(/^FAIL {2}socket: .*systemctl start idv-agent/m);
+  });
+});
+
+describe('idvctl warns before a silent surprise', () => {
+  it('policy set on a device group nothing has yet: a warning naming the known groups', async () => {
+    const typo = await idvctl(server, [
+      'policy',
+      'set',
+      '--device-group',
+      'defualt',
+      '--window',
+      '2',
+    ]);
+    expect(typo.code).toBe(0);
+    expect(typo.stderr).toContain('warning: device group defualt is new (known: default');
+    const known = await idvctl(server, [
+      'policy',
+      'set',
+      '--device-group',
+      'defualt',
+      '--window',
+      '1',
+    ]);
+    expect(known.stderr).not.toContain('warning');
+    const plain = await idvctl(server, ['policy', 'set', '--window', '1']);
+    expect(plain.stderr).not.toContain('warning');
+  });
+
+  it('user enroll on an enrolled user: a warning that the new app will replace the old', async () => {
+    await addEnrolledUser(server, 'zoe');
+    const r = await idvctl(server, ['user', 'enroll', 'zoe']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('zoe already has an authenticator app');
+    await idvctl(server, ['user', 'add', 'yan']);
+    const fresh = await idvctl(server, ['user', 'enroll', 'yan']);
+    expect(fresh.stderr).not.toContain('warning');
   });
 });
