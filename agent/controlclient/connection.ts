@@ -649,7 +649,7 @@ export class SyncClient {
       this.#moving = true;
     } else if (kind === 'refused') {
       if (!this.#refusedByUs) this.#syncError = refusal(code, reason, from);
-      // A server of sync protocol 1-2 closes the connection when it cannot store a batch.
+      // A server that cannot store a batch closes the connection (any sync protocol; upload.ts).
       if (uploading && !this.#refusedByUs) this.#uploadFailed(uploadRefusal(code, reason, from));
     } else if (!this.#moving) {
       if (wasReady) this.#outages++;
