@@ -4,9 +4,10 @@
 // (nothing stays); in between, upgrade both to a second build with the settings files edited, as
 // apt does it unattended. /etc/pam.d must not change (the pamtester service file is the test's own,
 // removed before the check). Needs root and dpkg; builds the packages into a temp folder first.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  copyFileSync,
   cpSync,
   existsSync,
   mkdtempSync,
@@ -20,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/require.js';
+import { builtPackages } from '../helpers/packages.js';
 import { expectVersionLine } from '../helpers/build-info.js';
 import { IDV_VERSION } from '../../protocol/version.js';
 // @ts-expect-error: a plain .mjs build script, no types
@@ -167,17 +169,16 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
       throw new Error(`leftovers of an earlier idv install: ${present.join(', ')}`);
     pamBefore = pamDigest();
     tmp = mkdtempSync(join(tmpdir(), 'idv-deb-'));
-    await new Promise<void>((done, fail) =>
-      execFile(
-        process.execPath,
-        [resolve('scripts/package.mjs'), '--deb', '--out', tmp],
-        (err, _o, stderr) => (err ? fail(new Error(`package --deb failed: ${stderr}`)) : done()),
-      ),
-    );
+    // The packages of this tree, built once for every test file that needs them; copied, since
+    // the upgrade case below builds more into this folder.
+    const built = await builtPackages(['--deb']);
+    for (const f of readdirSync(built))
+      if (f === 'idv' || f === 'node_sqlite3.node' || f.endsWith('.deb'))
+        copyFileSync(join(built, f), join(tmp, f));
     debs = readdirSync(tmp)
       .filter((f) => f.endsWith('.deb'))
       .map((f) => join(tmp, f));
-  }, 300_000);
+  }, 900_000); // the single binary built on a loaded machine (minutes at load 20)
 
   afterAll(async () => {
     await stopChildren();
