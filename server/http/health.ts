@@ -17,7 +17,7 @@ import { ERRORS, IdvError, type ErrorCode } from '../../protocol/errors.js';
 import { buildInfo } from '../../protocol/version.js';
 import { plainHttpOffLoopback } from '../config.js';
 import type { ServerContext } from '../context.js';
-import type { HealthState } from '../store/health.js';
+import { publicFaultMessage, type HealthState } from '../store/health.js';
 import type { Hub } from '../sync/hub.js';
 
 const HEALTH_WAIT_MS = 800;
@@ -74,10 +74,12 @@ export function registerHealth(app: FastifyInstance, ctx: ServerContext, hub: Hu
     const since = ctx.staleness.since;
     const ok = 'revision' in read && since === null && failed === null;
     // The catalog's error body too when the database failed, as any route answers it.
+    // No driver message here: /healthz needs no token, and a driver's words can name internal
+    // hosts, ports and paths (the authenticated API answers them in full).
     const error = failed
-      ? { code: 'STORE_UNAVAILABLE' as const, message: failed.message }
+      ? { code: 'STORE_UNAVAILABLE' as const, message: publicFaultMessage(failed.fault) }
       : 'code' in read
-        ? { code: read.code, message: read.message }
+        ? { code: read.code, message: ERRORS[read.code].message }
         : {};
     return reply.code(ok ? 200 : 503).send({
       ok,

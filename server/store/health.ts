@@ -19,6 +19,14 @@ const ADVICE: Record<StoreFault, string> = {
   unreachable: 'the database is unavailable',
 };
 
+/**
+ * What an unauthenticated caller (/healthz) may be told of a fault: its cause in words, without
+ * the driver's own message, which can name internal hosts, ports and file paths.
+ */
+export function publicFaultMessage(fault: StoreFault): string {
+  return `${ADVICE[fault]}; nothing was written, try again shortly`;
+}
+
 /** STORE_UNAVAILABLE naming its cause; nothing of the failed transaction was written. */
 export class StoreFaultError extends IdvError {
   constructor(
