@@ -13,7 +13,15 @@
 //
 // IDV_NODE_CACHE sets the cache folder (default ~/.cache/idv/node).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, lstatSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -88,9 +96,16 @@ export function nodeBuild(arch = process.arch, exact = undefined) {
     if (!version || !existsSync(path.join(tmp, 'package', 'bin', 'node')))
       throw new Error(`${tgz} is not a Node.js build (no package/bin/node)`);
     const dir = path.join(root, `${name}-${version}`);
-    rmSync(dir, { recursive: true, force: true });
-    // rename is atomic: a concurrent run sees the whole folder or none
-    execFileSync('mv', [path.join(tmp, 'package'), dir]);
+    // rename(2) is atomic and never moves into an existing folder (mv would): a concurrent run
+    // sees the whole folder or none, and when another run got there first, its copy is used.
+    if (!existsSync(path.join(dir, 'bin', 'node'))) {
+      rmSync(dir, { recursive: true, force: true });
+      try {
+        renameSync(path.join(tmp, 'package'), dir);
+      } catch (err) {
+        if (!existsSync(path.join(dir, 'bin', 'node'))) throw err;
+      }
+    }
     return dir;
   } finally {
     rmSync(tmp, { recursive: true, force: true });

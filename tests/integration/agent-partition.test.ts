@@ -45,8 +45,9 @@ describe('a silent partition', () => {
       30_000,
     )) as Record<string, unknown>;
     const noticedMs = Date.now() - cut;
-    // 10 s between pings + 5 s for an answer, and a little for the status round trip under load.
-    expect(noticedMs).toBeLessThan(17_000);
+    // 10 s between pings + 5 s for an answer; the margin is for timers that fire late on a loaded
+    // machine (before the fix: 90 s).
+    expect(noticedMs).toBeLessThan(25_000);
     const since = Date.parse(stale.staleSince as string);
     expect(since).toBeLessThanOrEqual(cut + 1000);
     expect(since).toBeGreaterThan(cut - 11_000);
