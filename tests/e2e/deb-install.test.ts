@@ -202,6 +202,8 @@ describe.skipIf(skip !== null)(`.deb packages${skip ? ` (skipped: ${skip})` : ''
       expect(existsSync(f), f).toBe(true);
     expect(statSync('/var/lib/idv').mode & 0o777).toBe(0o700);
     expect(statSync('/var/lib/idv-server').mode & 0o777).toBe(0o700);
+    // The settings may hold a database URL with its password: root's alone.
+    for (const f of SETTINGS) expect(statSync(f).mode & 0o777, f).toBe(0o600);
     expect(readdirSync('/usr/share/idv/pam').length).toBeGreaterThan(0);
     expect(MODULE_FILE).toMatch(/^\/(usr\/)?lib\/x86_64-linux-gnu\/security\/pam_idv\.so$/);
     expect(statSync(MODULE_FILE).mode & 0o777).toBe(0o644);
