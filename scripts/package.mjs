@@ -4,6 +4,8 @@
 //   node scripts/package.mjs            → packaging/out/idv (+ node_sqlite3.node, links)
 //   node scripts/package.mjs --deb      → the same, then packaging/out/*.deb
 //   node scripts/package.mjs --deb-only → the .debs from an existing packaging/out/idv
+//   node scripts/package.mjs --rpm      → the binary, then packaging/out/*.rpm (rpmbuild)
+//   node scripts/package.mjs --rpm-only → the .rpms from an existing packaging/out/idv
 //   ... --out DIR                       → into DIR instead of packaging/out
 //   node scripts/package.mjs --repo DIR [--sign-key KEYID]
 //                                       → a signed apt and yum repository in DIR of the packages
@@ -38,6 +40,7 @@ import ts from 'typescript';
 import vm from 'node:vm';
 import { buildDebs } from '../packaging/deb/build.mjs';
 import { RepoError, buildRepo, packagesIn } from '../packaging/repo/build.mjs';
+import { checkRpmTools, packageRpms, RPM_OPTIONS, wantsRpms } from '../packaging/rpm/package.mjs';
 import { commitDefine } from './build-info.mjs';
 import { buildLauncher } from './helper-launcher.mjs';
 import {
@@ -84,9 +87,9 @@ const MAINS = ['server/main.ts', 'server/ctl/main.ts', 'agent/main.ts', 'pam-hel
 
 const args = new Set(argv);
 for (const a of args) {
-  if (!['--deb', '--deb-only', '--bundle-only'].includes(a)) {
+  if (!['--deb', '--deb-only', '--bundle-only', ...RPM_OPTIONS].includes(a)) {
     console.error(
-      `package: unknown option ${a} (use --deb, --deb-only, --bundle-only, --repo DIR [--sign-key KEYID])`,
+      `package: unknown option ${a} (use --deb, --deb-only, --rpm, --rpm-only, --bundle-only, --repo DIR [--sign-key KEYID])`,
     );
     process.exit(2);
   }
@@ -117,6 +120,7 @@ function fail(err) {
 function step(text) {
   console.log(`package: ${text}`);
 }
+checkRpmTools(args);
 
 function run(cmd, argv, opts = {}) {
   execFileSync(cmd, argv, { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, ...opts });
@@ -362,9 +366,15 @@ if (args.has('--bundle-only')) {
 } else if (!(repoDir !== undefined && args.size === 0)) {
   try {
     const tc = toolchain(arch);
-    if (!args.has('--deb-only')) await buildBinary(tc);
+    if (!args.has('--deb-only') && !args.has('--rpm-only')) await buildBinary(tc);
     if (args.has('--deb') || args.has('--deb-only'))
       for (const deb of buildDebsFor(tc)) step(`built ${deb}`);
+    if (wantsRpms(args)) {
+      const pamModule = tc.cross
+        ? buildPamModule(root, join(work, `pam_idv-${tc.target.deb}.so`), tc)
+        : undefined;
+      packageRpms({ root, out, args, step, nodeArch: tc.arch, pamModule, cc: tc.cc });
+    }
   } catch (err) {
     fail(err);
   }

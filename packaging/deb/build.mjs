@@ -55,7 +55,7 @@ export function pamModuleDir(arch = process.arch) {
   return `/lib/${MULTIARCH[arch]}/security`;
 }
 
-const PACKAGES = [
+export const PACKAGES = [
   {
     name: 'idv-agent',
     lib: '/usr/lib/idv',
