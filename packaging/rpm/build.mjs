@@ -83,7 +83,8 @@ function stagePackage(p, { root, out, stage, pamModule, cc }) {
       });
     else symlinkSync(`../lib/${p.lib.split('/').pop()}/idv`, join(stage, 'usr/bin', l));
   }
-  put(join(root, 'packaging/systemd', p.unit), join(stage, UNIT_DIR, p.unit), 0o644);
+  for (const unit of p.units)
+    put(join(root, 'packaging/systemd', unit), join(stage, UNIT_DIR, unit), 0o644);
   for (const [target, source] of Object.entries(p.conffiles))
     put(join(root, 'packaging/deb', p.name, source), join(stage, target), 0o644);
   for (const d of OWNED_DIRS[p.name] ?? []) mkdir(join(stage, d.path), Number.parseInt(d.mode, 8));

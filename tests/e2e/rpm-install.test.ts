@@ -156,6 +156,7 @@ describe.skipIf(skip !== null)(`.rpm packages${skip ? ` (skipped: ${skip})` : ''
       ['idv-agent', '/usr/lib/idv/node_sqlite3.node'],
       ['idv-agent', '/usr/lib64/security/pam_idv.so'],
       ['idv-agent', '/usr/lib/systemd/system/idv-agent.service'],
+      ['idv-agent', '/usr/lib/systemd/system/idv-agent.socket'],
       ['idv-agent', '/etc/idv/agent.env'],
       ['idv-agent', '/var/lib/idv'],
       ['idv-agent', '/usr/share/idv/pam/rhel/idv-password-gate'],
