@@ -85,7 +85,9 @@ function stagePackage(p, { root, out, stage, pamModule, cc }) {
   }
   for (const unit of p.units)
     put(join(root, 'packaging/systemd', unit), join(stage, UNIT_DIR, unit), 0o644);
-  for (const [target, source] of Object.entries(p.conffiles))
+  // RPM's own way for settings files: %config(noreplace) in /etc. rpm never asks; an upgrade
+  // keeps a changed file and puts the new defaults beside it as .rpmnew.
+  for (const [target, [source]] of Object.entries(p.settings))
     put(join(root, 'packaging/deb', p.name, source), join(stage, target), 0o644);
   for (const d of OWNED_DIRS[p.name] ?? []) mkdir(join(stage, d.path), Number.parseInt(d.mode, 8));
 
@@ -133,7 +135,7 @@ function filesList(p, stage) {
     `/usr/share/licenses/${p.name}`,
     ...(p.withPam ? ['/usr/share/idv'] : []),
   ]);
-  const conf = new Set(Object.keys(p.conffiles));
+  const conf = new Set(Object.keys(p.settings));
   const lines = [
     '%defattr(-,root,root,-)',
     ...(OWNED_DIRS[p.name] ?? []).map((d) => `%dir %attr(${d.mode},root,root) ${d.path}`),
