@@ -87,8 +87,9 @@ function stagePackage(p, { root, out, stage, pamModule, cc }) {
     put(join(root, 'packaging/systemd', unit), join(stage, UNIT_DIR, unit), 0o644);
   // RPM's own way for settings files: %config(noreplace) in /etc. rpm never asks; an upgrade
   // keeps a changed file and puts the new defaults beside it as .rpmnew.
+  // 0600 root, as the .deb's: IDV_SERVER_ARGS may carry a --database URL with its password.
   for (const [target, [source]] of Object.entries(p.settings))
-    put(join(root, 'packaging/deb', p.name, source), join(stage, target), 0o644);
+    put(join(root, 'packaging/deb', p.name, source), join(stage, target), 0o600);
   for (const d of OWNED_DIRS[p.name] ?? []) mkdir(join(stage, d.path), Number.parseInt(d.mode, 8));
 
   const doc = join(stage, 'usr/share/doc', p.name);
@@ -148,7 +149,7 @@ function filesList(p, stage) {
         const mine = inOwned || owned.has(path);
         if (mine) lines.push(`%dir ${path}`);
         walk(full, mine);
-      } else if (conf.has(path)) lines.push(`%config(noreplace) ${path}`);
+      } else if (conf.has(path)) lines.push(`%config(noreplace) %attr(0600,root,root) ${path}`);
       else if (path.startsWith('/usr/share/licenses/')) lines.push(`%license ${path}`);
       else lines.push(path);
     }

@@ -224,6 +224,8 @@ describe.skipIf(skip !== null)(`.rpm packages${skip ? ` (skipped: ${skip})` : ''
     );
     expect(pamFiles()).toEqual(pamBefore);
     expect(statSync(join(root, 'var/lib/idv')).mode & 0o777).toBe(0o700);
+    for (const f of ['etc/idv/agent.env', 'etc/idv-server/server.env'])
+      expect(statSync(join(root, f)).mode & 0o777, f).toBe(0o600);
     expect(statSync(join(root, 'usr/lib64/security/pam_idv.so')).mode & 0o777).toBe(0o755);
     for (const p of ['idv-agent', 'idv-server', 'idvctl'])
       expectVersionLine(p, inRoot(`/usr/bin/${p}`, ['--version']).stdout);
