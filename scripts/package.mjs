@@ -382,7 +382,7 @@ if (args.has('--bundle-only')) {
 if (repoDir !== undefined) {
   try {
     const fpr = buildRepo({ dir: repoDir, files: packagesIn(out), keyId: signKey });
-    step(`laid out a repository signed by ${fpr} in ${resolve(repoDir)} (apt/, rpm/, keyring)`);
+    step(`laid out a repository signed by ${fpr} in ${resolve(repoDir)}`);
   } catch (err) {
     if (!(err instanceof RepoError)) throw err;
     console.error(`package: ${err.message}`);

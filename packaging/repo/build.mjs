@@ -43,6 +43,15 @@ function need(tool) {
     throw new RepoError(`${tool} is missing: apt-get install ${TOOLS[tool]}`);
 }
 
+/** The absolute path of a program on PATH. */
+function onPath(tool) {
+  for (const d of (process.env.PATH ?? '').split(':')) {
+    const p = join(d || '.', tool);
+    if (existsSync(p)) return resolve(p);
+  }
+  throw new RepoError(`${tool} is missing: apt-get install ${TOOLS[tool]}`);
+}
+
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
   if (r.status !== 0)
@@ -174,10 +183,13 @@ function rpmRepo(tmp, rpms, fpr, env) {
   mkdirSync(dir, { recursive: true });
   for (const rpm of rpms) copyFileSync(rpm, join(dir, basename(rpm)));
   // Each package signed too, so dnf's gpgcheck=1 holds for a package copied out of the repo.
+  // rpm runs %__gpg, which Debian's rpm sets to /usr/bin/gpg2 (not there): name the gpg on PATH.
   run(
     'rpmsign',
     [
       '--addsign',
+      '--define',
+      `__gpg ${onPath('gpg')}`,
       '--define',
       `_gpg_name ${fpr}`,
       '--define',

@@ -10,6 +10,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import {
   createReadStream,
+  readFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -170,6 +171,59 @@ describe.skipIf(skip !== null)(`package repositories${skip ? ` (skipped: ${skip}
     weInstalled = false;
     for (const p of PACKAGES) expect(installed(p), p).toBe(false);
   }, 600_000);
+
+  const hasRpm = ['rpmbuild', 'createrepo_c', 'rpmkeys'].every(
+    (t) => spawnSync(t, ['--version']).status === 0,
+  );
+  // The yum/dnf side, with a small .rpm of the test's own (its signing and indexing do not
+  // depend on what the package holds; the idv RPMs themselves: tests/e2e/rpm-install.test.ts).
+  // dnf itself is not run: no RHEL machine here.
+  it.skipIf(!hasRpm)('lays out a yum/dnf repository: repomd.xml and each package signed', () => {
+    const fpr = newKey('idv rpm test <rpm-test@example.org>');
+    const top = join(work, 'rpmbuild');
+    mkdirSync(join(top, 'SPECS'), { recursive: true });
+    writeFileSync(
+      join(top, 'SPECS', 'dummy.spec'),
+      'Name: idv-repo-dummy\nVersion: 1.0\nRelease: 1\nSummary: test\nLicense: Apache-2.0\n' +
+        'BuildArch: noarch\n%description\ntest\n%files\n',
+    );
+    expect(
+      sh('rpmbuild', ['-bb', '--define', `_topdir ${top}`, join(top, 'SPECS', 'dummy.spec')]).code,
+    ).toBe(0);
+    const out = join(work, 'rpm-out');
+    mkdirSync(out);
+    const rpm = 'idv-repo-dummy-1.0-1.noarch.rpm';
+    writeFileSync(join(out, rpm), readFileSync(join(top, 'RPMS', 'noarch', rpm)));
+    const dir = join(work, 'rpm-repo');
+    const r = sh(
+      process.execPath,
+      [join(ROOT, 'scripts/package.mjs'), '--out', out, '--repo', dir, '--sign-key', fpr],
+      env,
+    );
+    expect(r.code, r.out).toBe(0);
+    // What dnf checks with repo_gpgcheck=1 and gpgcheck=1, with the published key alone.
+    const md = join(dir, 'rpm', 'repodata');
+    const v = sh('gpgv', [
+      '--keyring',
+      join(dir, 'idv-archive-keyring.gpg'),
+      join(md, 'repomd.xml.asc'),
+      join(md, 'repomd.xml'),
+    ]);
+    expect(v.code, v.out).toBe(0);
+    expect(readFileSync(join(md, 'repomd.xml'), 'utf8')).toContain('primary');
+    const db = join(work, 'rpmdb');
+    mkdirSync(db);
+    expect(
+      sh('rpmkeys', ['--dbpath', db, '--import', join(dir, 'idv-archive-keyring.asc')]).code,
+    ).toBe(0);
+    expect(sh('rpmkeys', ['--dbpath', db, '--checksig', join(dir, 'rpm', rpm)]).out).toMatch(
+      /digests signatures OK/,
+    );
+    // The package as built was not signed: the repository's copy is.
+    expect(sh('rpmkeys', ['--dbpath', db, '--checksig', join(out, rpm)]).out).not.toMatch(
+      /signatures/,
+    );
+  });
 
   it('apt refuses the repository when it trusts another key', async () => {
     newKey('someone else <other@example.org>');
