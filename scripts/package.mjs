@@ -327,8 +327,8 @@ async function buildBinary(tc) {
   );
 
   // A binary that cannot start must not reach a package. One for another architecture is not
-  // run here (node under qemu-user takes many minutes to start on a loaded builder): its files
-  // are checked to be programs of that architecture instead (docs/packaging.md).
+  // run by the build (that needs qemu-user and a root of that architecture; the arm64 one is run
+  // by tests/e2e/arm64-deb.test.ts): its files are checked to be programs of it instead.
   let version;
   if (tc.cross) {
     for (const f of ['idv', 'node_sqlite3.node', 'idv-pam-helper']) checkElf(join(out, f), tc);

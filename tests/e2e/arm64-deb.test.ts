@@ -2,15 +2,21 @@
  * linux-arm64, cross-built on this amd64 machine and run under qemu-user: `npm run package --
  * --deb --arch arm64` gives the two arm64 packages (arm64 binary, sqlite3 addon, helper launcher
  * and pam_idv.so); the agent's installs with the arm64 dpkg in a Debian 12 arm64 root
- * (tests/e2e/arm64-root.ts), and the arm64 pamtester there decides real logins through the
- * package's arm64 pam_idv.so, asking a real agent synced with a real server.
- *
- * The agent and server here are this machine's (amd64): node itself under qemu-user took more
- * than 25 minutes of wall time to start on this loaded 2-core machine, so the arm64 binary is
- * checked for its architecture but not run (docs/packaging.md, platform matrix).
+ * (tests/e2e/arm64-root.ts). The package's arm64 single binary runs as the agent under
+ * qemu-aarch64 (its libraries from that root): it registers with this machine's amd64 server,
+ * syncs, and the arm64 pamtester in the root decides real logins through the package's arm64
+ * pam_idv.so, asking that arm64 agent. What qemu-user does not show: real arm64 hardware's
+ * timing, and the kernel (it is this machine's).
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +32,7 @@ import {
 import { PACKAGE_VERSION } from '../helpers/build-info.js';
 import { missing } from '../helpers/require.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { enableArm64Binfmt, mountArm64Root, type Arm64Root } from './arm64-root.js';
+import { arm64RootCache, enableArm64Binfmt, mountArm64Root, type Arm64Root } from './arm64-root.js';
 
 const skip = missing({
   commands: [
@@ -105,8 +111,21 @@ describe.skipIf(skip)(`linux-arm64 packages under qemu${skip ? ` (skipped: ${ski
 
     server = await startServer();
     const { totp } = await addEnrolledUser(server, 'alice');
-    agent = await startAgent({ server });
+    // The arm64 agent: the package's binary under qemu-aarch64, its shared libraries (libstdc++)
+    // from the arm64 root, picking the program by its name as /usr/bin/idv-agent's link does.
+    agent = await startAgent({
+      server,
+      agentCommand: [
+        'qemu-aarch64-static',
+        '-L',
+        arm64RootCache(),
+        '-0',
+        'idv-agent',
+        join(out, 'idv'),
+      ],
+    });
     await waitConnected(agent, true);
+    expect(readlinkSync(`/proc/${agent.process().pid}/exe`)).toMatch(/qemu-aarch64/);
     r.bind(dirname(agent.socket), '/run/idv-test');
     r.run(['useradd', '--no-create-home', 'alice']);
     writeFileSync(

@@ -57,6 +57,11 @@ export interface StartAgentOptions {
   /** Extra agent.json fields (heartbeatSeconds, backoffBaseMs, backoffCapMs). */
   agentConfig?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
+  /**
+   * The agent program and its leading arguments, for register, run and the CLI (default
+   * ./bin/idv-agent): another build, such as an arm64 binary under qemu-user.
+   */
+  agentCommand?: readonly string[];
 }
 
 /** The `idvctl policy set` flags for a partial policy. */
@@ -137,9 +142,11 @@ export function runRegister(
   server: { url: string },
   dataDir: string,
   token: string,
-  opts: { name?: string; servers?: string[] } = {},
+  opts: { name?: string; servers?: string[]; command?: readonly string[] } = {},
 ): Promise<RunResult> {
-  return run(AGENT_BIN, [
+  const [bin, ...pre] = opts.command ?? [AGENT_BIN];
+  return run(bin as string, [
+    ...pre,
     'register',
     '--json',
     ...(opts.servers ?? [server.url]).flatMap((url) => ['--server', url]),
@@ -154,7 +161,12 @@ export function runRegister(
 export async function registerAgent(
   server: ServerLike,
   dataDir: string,
-  opts: { deviceGroup?: string; name?: string; servers?: string[] } = {},
+  opts: {
+    deviceGroup?: string;
+    name?: string;
+    servers?: string[];
+    command?: readonly string[];
+  } = {},
 ): Promise<string> {
   const t = await must(
     idvctl(server, [
@@ -181,7 +193,9 @@ export async function startAgent(opts: StartAgentOptions): Promise<TestAgent> {
     ...(opts.deviceGroup ? { deviceGroup: opts.deviceGroup } : {}),
     ...(opts.name ? { name: opts.name } : {}),
     ...(opts.servers ? { servers: opts.servers } : {}),
+    ...(opts.agentCommand ? { command: opts.agentCommand } : {}),
   });
+  const [bin, ...pre] = (opts.agentCommand ?? [AGENT_BIN]) as [string, ...string[]];
   // Fast reconnects for tests (the production defaults are 0.5 s base, 30 s cap).
   const file = join(dataDir, 'agent.json');
   const cfg = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -196,7 +210,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<TestAgent> {
   let exited: Promise<void>;
   const launch = (env: NodeJS.ProcessEnv = {}) =>
     new Promise<void>((resolvePromise, reject) => {
-      child = spawn(AGENT_BIN, ['run', '--data-dir', dataDir, '--socket', socket], {
+      child = spawn(bin, [...pre, 'run', '--data-dir', dataDir, '--socket', socket], {
         env: { ...process.env, IDV_LOG_LEVEL: 'debug', ...opts.env, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -247,7 +261,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<TestAgent> {
       await agent.kill('SIGTERM');
       await launch(env);
     },
-    cli: (args) => run(AGENT_BIN, [...args, '--data-dir', dataDir, '--socket', socket]),
+    cli: (args) => run(bin, [...pre, ...args, '--data-dir', dataDir, '--socket', socket]),
   };
   process.once('exit', () => {
     if (running()) child.kill('SIGKILL');
