@@ -29,6 +29,7 @@ import {
 import { dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { buildLauncher } from '../../scripts/helper-launcher.mjs';
+import { elfMachine } from '../../scripts/package-arch.mjs';
 import { PACKAGES } from '../deb/build.mjs';
 
 /** Node's architecture names → RPM's. */
@@ -65,6 +66,24 @@ function put(from, to, mode) {
   mkdir(dirname(to));
   copyFileSync(from, to);
   chmodSync(to, mode);
+}
+
+/** ELF machine of each RPM architecture: no program of another one may reach its package. */
+const ELF_MACHINE = { x86_64: 0x3e, aarch64: 0xb7 };
+
+/** Refuses a staged program (binary, addon, launcher, PAM module) built for another machine. */
+function checkStagedPrograms(stage, arch) {
+  const walk = (dir) =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : [],
+    );
+  for (const file of walk(stage)) {
+    const m = elfMachine(file);
+    if (m !== null && m !== ELF_MACHINE[arch])
+      throw new Error(
+        `package: ${file.slice(stage.length)} is not an ${arch} program (ELF machine 0x${m.toString(16)}); it would not run on ${arch}`,
+      );
+  }
 }
 
 /** Lays out one package's files under stage/ (the buildroot rpmbuild copies). */
@@ -245,6 +264,7 @@ export function buildRpms({ root, out, nodeArch = process.arch, pamModule, cc })
     const stage = join(top, 'stage', p.name);
     mkdir(stage);
     stagePackage(p, { root, out, stage, pamModule, cc });
+    checkStagedPrograms(stage, arch);
     const specFile = join(top, `${p.name}.spec`);
     writeFileSync(specFile, spec(p, { root, version, arch, stage }));
     execFileSync(

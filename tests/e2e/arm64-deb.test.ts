@@ -8,7 +8,7 @@
  * pam_idv.so, asking that arm64 agent. What qemu-user does not show: real arm64 hardware's
  * timing, and the kernel (it is this machine's).
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import {
   copyFileSync,
   mkdtempSync,
@@ -42,6 +42,9 @@ const skip = missing({
     'aarch64-linux-gnu-g++',
     'dpkg-deb',
     'chroot',
+    'rpmbuild',
+    'rpm2cpio',
+    'cpio',
   ],
   root: true,
   files: [
@@ -50,6 +53,13 @@ const skip = missing({
 });
 
 const AARCH64 = 0xb7;
+
+/** Every regular file under `dir`. */
+function payloadFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? payloadFiles(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : [],
+  );
+}
 const elfMachine = elfMachineUntyped as (file: string) => number | null;
 const SERVICE = 'idv-arm64-test';
 
@@ -97,6 +107,34 @@ describe.skipIf(skip)(`linux-arm64 packages under qemu${skip ? ` (skipped: ${ski
     for (const f of ['idv', 'node_sqlite3.node', 'idv-pam-helper'])
       expect(elfMachine(join(out, f)), f).toBe(AARCH64);
   });
+
+  it('builds aarch64 RPMs from the same binary whose every program is arm64', async () => {
+    await new Promise<void>((done, fail) =>
+      execFile(
+        process.execPath,
+        [resolve('scripts/package.mjs'), '--rpm-only', '--arch', 'arm64', '--out', out],
+        (err, stdout, stderr) => (err ? fail(new Error(`${stdout}${stderr}`)) : done()),
+      ),
+    );
+    for (const name of ['idv-agent', 'idv-server']) {
+      const rpm = join(out, `${name}-${PACKAGE_VERSION}-1.aarch64.rpm`);
+      const dir = mkdtempSync(join(tmp, `${name}-payload-`));
+      execFileSync('sh', ['-c', `rpm2cpio "$1" | cpio -idm --quiet`, 'sh', rpm], { cwd: dir });
+      const elves = payloadFiles(dir).filter((f) => elfMachine(f) !== null);
+      // the binary and addon; the agent's launcher and PAM module too
+      expect(elves.length, name).toBeGreaterThanOrEqual(name === 'idv-agent' ? 4 : 2);
+      for (const f of elves) expect(elfMachine(f), f.slice(dir.length)).toBe(AARCH64);
+    }
+    expect(
+      elfMachine(
+        join(
+          tmp,
+          readdirSync(tmp).find((d) => d.startsWith('idv-agent-payload-'))!,
+          'usr/lib64/security/pam_idv.so',
+        ),
+      ),
+    ).toBe(AARCH64);
+  }, 300_000);
 
   it('installs with dpkg in an arm64 root; its pam_idv.so in the arm64 pamtester decides real logins', async () => {
     const r = root as Arm64Root;
