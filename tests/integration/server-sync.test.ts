@@ -156,9 +156,10 @@ describe('scoping and push', () => {
           revision: number;
           lastSeenAt: string | null;
         };
-        return shown.online ? null : shown;
+        // the activity writer stores the last acked revision in a batch of its own
+        return shown.online || shown.revision !== a.revision ? null : shown;
       },
-      'the server to see the device go offline',
+      'the server to see the device go offline, its last revision stored',
       60_000,
     );
     expect(stored).toMatchObject({ online: false, revision: a.revision });
