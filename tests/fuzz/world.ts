@@ -88,11 +88,13 @@ export function agentWorld(): Promise<AgentWorld> {
       world,
       alice,
       // chainHead follows the outbox (each decision event extends the device's chain); clock is
-      // the server's time reading, refreshed by every upload (agent/clock/trusted.ts).
+      // the server's time reading, refreshed by every upload (agent/clock/trusted.ts); revision is
+      // the server's, moved by a push the sync applies whenever it arrives (the fleet-wide
+      // account state an earlier upload changed, say), never by a local request.
       state: () =>
         dumpDatabase(cache, {
           tables: ['outbox'],
-          metaKeys: ['lastSyncAt', 'chainHead', 'clock'],
+          metaKeys: ['lastSyncAt', 'chainHead', 'clock', 'revision'],
         }),
       alive: () =>
         askAgent(world.agent.socket, [{ type: 'status', v: 1 }]).then(
